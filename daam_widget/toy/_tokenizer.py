@@ -1,0 +1,58 @@
+"""A real CLIP byte-level BPE tokenizer built from a word list, with no files and no network.
+
+The merges are left-to-right chains (``("d", "o")``, ``("do", "g</w>")``), one chain per word, so every
+listed word is a single token and any other word still tokenizes, into sub-word pieces, exactly as CLIP's
+tokenizer would split it with the same vocabulary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+
+from transformers import CLIPTokenizer
+
+SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")
+
+
+@cache
+def byte_alphabet() -> tuple[str, ...]:
+    """The 256 printable stand-ins GPT-2/CLIP byte-level BPE uses for the bytes 0..255, in byte order."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    shifted = 0
+    alphabet = []
+    for byte in range(256):
+        if byte in printable:
+            alphabet.append(chr(byte))
+        else:
+            alphabet.append(chr(256 + shifted))
+            shifted += 1
+    return tuple(alphabet)
+
+
+def clip_vocab_and_merges(words: Iterable[str]) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """Vocabulary and merge list in CLIP's layout: bytes, bytes ending a word, merged pieces, specials."""
+    alphabet = byte_alphabet()
+    tokens = [*alphabet, *(c + "</w>" for c in alphabet)]
+    merges: list[tuple[str, str]] = []
+    seen_merges: set[tuple[str, str]] = set()
+    for word in words:
+        encoded = "".join(alphabet[b] for b in word.lower().encode("utf-8"))
+        pieces = [*encoded[:-1], encoded[-1] + "</w>"]
+        left = pieces[0]
+        for right in pieces[1:]:
+            if (left, right) not in seen_merges:
+                seen_merges.add((left, right))
+                merges.append((left, right))
+                tokens.append(left + right)
+            left = left + right
+    vocab: dict[str, int] = {}
+    for token in [*tokens, *SPECIAL_TOKENS]:
+        vocab.setdefault(token, len(vocab))
+    return vocab, merges
+
+
+def make_clip_tokenizer(words: Iterable[str], model_max_length: int = 77) -> CLIPTokenizer:
+    """A CLIPTokenizer whose vocabulary holds ``words`` as whole tokens (see the module docstring)."""
+    vocab, merges = clip_vocab_and_merges(words)
+    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=model_max_length)
