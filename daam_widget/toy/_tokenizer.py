@@ -18,7 +18,11 @@ SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")
 @cache
 def byte_alphabet() -> tuple[str, ...]:
     """The 256 printable stand-ins GPT-2/CLIP byte-level BPE uses for the bytes 0..255, in byte order."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
     shifted = 0
     alphabet = []
     for byte in range(256):

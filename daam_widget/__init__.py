@@ -1,0 +1,25 @@
+"""daam-widget: DAAM heat maps of diffusers pipelines, as a Python API and a notebook widget.
+
+>>> import daam_widget
+>>> with daam_widget.trace(pipe) as tc:
+...     out = pipe("a dog on a hat")
+>>> maps = tc.heat_maps()
+>>> maps["dog"], maps.mask("dog", tau=0.4)
+"""
+
+from ._heat_maps import HeatMaps
+from ._metrics import intersection_over_area, iou, mean_iou, threshold
+from ._trace import Trace, trace
+from ._words import Span
+
+__all__ = [
+    "HeatMaps",
+    "Span",
+    "Trace",
+    "intersection_over_area",
+    "iou",
+    "mean_iou",
+    "threshold",
+    "trace",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,100 @@
+"""DAAM's aggregation, Eq. 6: sums of attention maps over layers, heads and steps, upsampled to the image.
+
+Bicubic interpolation is linear, so the sum of upsampled maps equals the upsampled sum. The sums are
+therefore kept at each layer's native (latent) resolution and upsampled once per resolution at the end:
+the cost of the trace does not grow with the image size, and no per-head, per-step map at image size is
+ever made.
+
+Bicubic upsampling overshoots: it can dip below zero beside a peak (on a peaky map, on about 40% of the
+pixels). Clamping each layer's map before summing would change the result by up to 20% (relative L1); the
+maps are clamped at zero once, after the sum, which is what "sum, then upsample" gives.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+
+
+class AttentionSums:
+    """Running sums of cross-attention probabilities, per layer, at native resolution.
+
+    ``totals[layer]`` is ``(rows, tokens, h, w)`` float32 on the pipeline's device, summed over heads and
+    steps: its size is fixed, whatever the number of steps. With ``time_resolved``, ``by_step[step][layer]``
+    also keeps each step's map: memory then grows by the size of ``totals`` per step (at 512 px on SD 1.x/2.x,
+    about 8.3 MB per image and step: 16 layers, 26,944 latent pixels, 77 tokens, 4 bytes).
+    """
+
+    def __init__(self, time_resolved: bool = False) -> None:
+        self.time_resolved = time_resolved
+        self.totals: dict[str, torch.Tensor] = {}
+        self.by_step: dict[int, dict[str, torch.Tensor]] = defaultdict(dict)
+
+    def add(self, layer: str, step: int, maps: torch.Tensor) -> None:
+        """Add one layer's maps of one step, ``(rows, tokens, h, w)`` float32."""
+        total = self.totals.get(layer)
+        if total is None:
+            self.totals[layer] = maps.clone()
+        else:
+            total.add_(maps)
+        if self.time_resolved:
+            self.by_step[step][layer] = maps
+
+    def nbytes(self) -> int:
+        tensors = [*self.totals.values(), *(t for step in self.by_step.values() for t in step.values())]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+    def select(self, layers: Iterable[str], steps: Iterable[int] | None) -> list[torch.Tensor]:
+        """The per-layer sums of ``layers``, over all steps or over ``steps`` (needs ``time_resolved``)."""
+        layers = list(layers)
+        if steps is None:
+            return [self.totals[name] for name in layers if name in self.totals]
+        if not self.time_resolved:
+            raise ValueError(
+                "choosing steps after the run needs trace(pipe, time_resolved=True); "
+                "or pass steps= to trace() to record only those steps"
+            )
+        picked = [self.by_step[s] for s in steps if s in self.by_step]
+        return [torch.stack([p[n] for p in picked]).sum(0) for n in layers if picked and n in picked[0]]
+
+
+def upsample_once(maps: Iterable[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+    """Eq. 6 from native-resolution sums: ``(..., h, w)`` maps of any resolutions -> ``(..., H, W)``.
+
+    Maps of one resolution are summed first, each resolution is upsampled once (bicubic, as the paper),
+    and the result is clamped at zero once (see the module docstring).
+    """
+    by_resolution: dict[tuple[int, int], torch.Tensor] = {}
+    for m in maps:
+        key = (m.shape[-2], m.shape[-1])
+        by_resolution[key] = m if key not in by_resolution else by_resolution[key] + m
+    if not by_resolution:
+        raise ValueError("no attention maps were recorded for this selection")
+    total: torch.Tensor | None = None
+    for m in by_resolution.values():
+        flat = m.reshape(-1, 1, *m.shape[-2:])
+        up = F.interpolate(flat, size=size, mode="bicubic", align_corners=False)
+        up = up.reshape(*m.shape[:-2], *size)
+        total = up if total is None else total.add_(up)
+    assert total is not None
+    return total.clamp_(min=0)
+
+
+def latent_grid(num_queries: int, latent_size: tuple[int, int]) -> tuple[int, int]:
+    """The (h, w) of a layer with ``num_queries`` image queries in a UNet whose input is ``latent_size``.
+
+    Each UNet downsampling halves the size, rounding up (a stride-2 convolution with padding 1), so odd
+    and non-square latents work too.
+    """
+    h, w = latent_size
+    while h * w > num_queries:
+        h, w = (h + 1) // 2, (w + 1) // 2
+    if h * w != num_queries:
+        raise ValueError(
+            f"a cross-attention layer has {num_queries} queries, which is no downsampling of the "
+            f"{latent_size[0]}x{latent_size[1]} latent"
+        )
+    return h, w

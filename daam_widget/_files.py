@@ -1,0 +1,57 @@
+"""The heat-map file: one safetensors file, no pickle, readable from any language with a safetensors reader.
+
+Tensors:
+
+- ``maps``: float32 ``(positions, H, W)``, the Eq. 6 soft map of each used token position;
+- ``positions``: int64 ``(positions,)``, the encoder-window position of each map (``<start>`` is 0);
+- ``image``: uint8 ``(H, W, 3)``, the generated image (absent if none was captured).
+
+Metadata (strings): ``format`` (``"daam-widget/1"``), ``layout`` (JSON: the prompt text, window length,
+``<end>`` position, and spans ``[text, start, end, token positions, is_word, available]``) and
+``settings`` (JSON: the generation and trace settings).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.numpy import load_file, save_file
+
+from ._heat_maps import HeatMaps
+from ._words import PromptLayout
+
+FORMAT = "daam-widget/1"
+
+
+def save_heat_maps(maps: HeatMaps, path: str | os.PathLike) -> None:
+    tensors = {
+        "maps": maps.maps.numpy().astype(np.float32),
+        "positions": np.asarray(maps.positions, dtype=np.int64),
+    }
+    if maps.image is not None:
+        tensors["image"] = np.ascontiguousarray(maps.image, dtype=np.uint8)
+    metadata = {
+        "format": FORMAT,
+        "layout": json.dumps(maps.layout.to_json()),
+        "settings": json.dumps(maps.settings, default=str),
+    }
+    save_file(tensors, os.fspath(path), metadata=metadata)
+
+
+def load_heat_maps(path: str | os.PathLike) -> HeatMaps:
+    with safe_open(os.fspath(path), framework="numpy") as f:
+        metadata = f.metadata() or {}
+    if metadata.get("format") != FORMAT:
+        raise ValueError(f"{os.fspath(path)!r} is not a daam-widget heat-map file (format {FORMAT!r})")
+    tensors = load_file(os.fspath(path))
+    return HeatMaps(
+        torch.from_numpy(tensors["maps"]),
+        tensors["positions"].tolist(),
+        PromptLayout.from_json(json.loads(metadata["layout"])),
+        image=tensors.get("image"),
+        settings=json.loads(metadata["settings"]),
+    )

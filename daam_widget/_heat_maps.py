@@ -1,0 +1,148 @@
+"""``HeatMaps``: the DAAM maps of one image, addressed by word."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any, Literal, Union
+
+import numpy as np
+import torch
+
+from . import _metrics
+from ._words import PromptLayout, Span
+
+Key = Union[str, int, tuple[str, int]]
+"""A word (``"dog"``), a word index into ``HeatMaps.words`` (``2``), or a repeated word's occurrence (``("a", 1)``)."""
+
+Normalize = Literal["none", "max", "sum"]
+
+
+class HeatMaps:
+    """The Eq. 6 soft maps of one image at the image's size, with the prompt's words.
+
+    ``maps`` is ``(positions, H, W)`` float32: one map per used token position (``<start>``, the prompt's
+    tokens, ``<end>``; padding is dropped). A word's map is the sum of its sub-word tokens' maps: the
+    attention mass the word received. Values are the raw sums over layers, heads and steps unless a
+    ``normalize`` choice says otherwise.
+    """
+
+    def __init__(
+        self,
+        maps: torch.Tensor,
+        positions: Sequence[int],
+        layout: PromptLayout,
+        image: np.ndarray | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        if maps.ndim != 3 or maps.shape[0] != len(positions):
+            raise ValueError(
+                f"maps must be (positions, H, W) with {len(positions)} positions, not {tuple(maps.shape)}"
+            )
+        self.maps = maps.float()
+        self.positions = tuple(int(p) for p in positions)
+        self.layout = layout
+        self.image = image
+        self.settings = dict(settings or {})
+
+    @property
+    def prompt(self) -> str:
+        return self.layout.text
+
+    @property
+    def spans(self) -> tuple[Span, ...]:
+        return self.layout.spans
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return self.layout.words
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.maps.shape[1]), int(self.maps.shape[2])
+
+    def span(self, key: Key) -> Span:
+        """The word a key names (see ``Key``), with a clear error for unknown, repeated or cut-off words."""
+        if isinstance(key, bool) or not isinstance(key, (str, int, tuple)):
+            raise TypeError(
+                f"a word key is a str, an int word index or a (word, occurrence) pair, not {key!r}"
+            )
+        if isinstance(key, int):
+            spans = self.layout.word_spans
+            if not -len(spans) <= key < len(spans):
+                raise IndexError(f"word index {key} is out of range; the prompt has {len(spans)} words")
+            word = spans[key]
+            return self.layout.find(
+                word.text, [s for s in spans if s.text.casefold() == word.text.casefold()].index(word)
+            )
+        if isinstance(key, tuple):
+            return self.layout.find(*key)
+        return self.layout.find(key)
+
+    def tensor(self, key: Key) -> torch.Tensor:
+        """A word's soft map as a torch tensor ``(H, W)``."""
+        rows = [self.positions.index(p) for p in self.span(key).tokens]
+        return self.maps[rows].sum(0)
+
+    def soft(self, key: Key, normalize: Normalize = "none") -> np.ndarray:
+        """A word's soft map ``(H, W)`` float32: raw (``"none"``), scaled to max 1, or to sum 1."""
+        return _normalized(self.tensor(key), normalize)
+
+    def __getitem__(self, key: Key) -> np.ndarray:
+        return self.soft(key)
+
+    def word(self, text: str, occurrence: int = 0) -> np.ndarray:
+        """The soft map of one occurrence of a word that may be repeated (``occurrence`` from 0)."""
+        return self.soft((text, occurrence))
+
+    def token(self, position: int, normalize: Normalize = "none") -> np.ndarray:
+        """The soft map of a token position of the encoder window (``<start>`` is 0)."""
+        if position not in self.positions:
+            raise KeyError(
+                f"token position {position} has no map; kept positions are "
+                f"{self.positions[0]}..{self.positions[-1]} (padding is dropped)"
+            )
+        return _normalized(self.maps[self.positions.index(position)], normalize)
+
+    def mask(self, key: Key, tau: float = 0.4) -> np.ndarray:
+        """Eq. 7: the word's map thresholded at ``tau`` times its maximum, bool ``(H, W)``."""
+        return _metrics.threshold(self.soft(key), tau)
+
+    def iou(self, a: Key, b: Key, tau: float = 0.4) -> float:
+        """IoU of two words' Eq. 7 masks."""
+        return _metrics.iou(self.mask(a, tau), self.mask(b, tau))
+
+    def intersection_over_area(self, a: Key, b: Key, tau: float | None = None) -> float:
+        """How much of word ``a``'s map lies in word ``b``'s: soft maps, or masks when ``tau`` is given."""
+        if tau is None:
+            return _metrics.intersection_over_area(self.soft(a), self.soft(b))
+        return _metrics.intersection_over_area(self.mask(a, tau), self.mask(b, tau))
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the maps, image, prompt, word alignment and settings to a safetensors file (no pickle)."""
+        from ._files import save_heat_maps
+
+        save_heat_maps(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> HeatMaps:
+        """Read a file written by ``save``."""
+        from ._files import load_heat_maps
+
+        return load_heat_maps(path)
+
+    def __repr__(self) -> str:
+        h, w = self.shape
+        return f"HeatMaps({self.prompt!r}, {h}x{w}, words={list(self.words)})"
+
+
+def _normalized(m: torch.Tensor, normalize: Normalize) -> np.ndarray:
+    if normalize == "max":
+        peak = m.max()
+        m = m / peak if peak > 0 else m
+    elif normalize == "sum":
+        total = m.sum()
+        m = m / total if total > 0 else m
+    elif normalize != "none":
+        raise ValueError(f"normalize must be 'none', 'max' or 'sum', not {normalize!r}")
+    return m.numpy().astype(np.float32, copy=False)
