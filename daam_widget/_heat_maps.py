@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -12,8 +12,8 @@ import torch
 from . import _metrics
 from ._words import PromptLayout, Span
 
-Key = Union[str, int, tuple[str, int]]
-"""A word (``"dog"``), a word index into ``HeatMaps.words`` (``2``), or a repeated word's occurrence (``("a", 1)``)."""
+Key = str | int | tuple[str, int]
+"""A word, an index into ``HeatMaps.words`` (``2``), or a repeated word's occurrence (``("a", 1)``)."""
 
 Normalize = Literal["none", "max", "sum"]
 
@@ -68,13 +68,12 @@ class HeatMaps:
                 f"a word key is a str, an int word index or a (word, occurrence) pair, not {key!r}"
             )
         if isinstance(key, int):
-            spans = self.layout.word_spans
-            if not -len(spans) <= key < len(spans):
-                raise IndexError(f"word index {key} is out of range; the prompt has {len(spans)} words")
-            word = spans[key]
-            return self.layout.find(
-                word.text, [s for s in spans if s.text.casefold() == word.text.casefold()].index(word)
-            )
+            words = self.words
+            if not -len(words) <= key < len(words):
+                raise IndexError(f"word index {key} is out of range; the prompt has {len(words)} words")
+            key %= len(words)
+            text = words[key].casefold()
+            return self.layout.find(words[key], [w.casefold() for w in words[:key]].count(text))
         if isinstance(key, tuple):
             return self.layout.find(*key)
         return self.layout.find(key)

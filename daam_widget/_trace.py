@@ -302,7 +302,8 @@ class Trace:
         generation, local = self._generation_of(i)
         if negative and not (generation.guided and self.keep_negative):
             raise ValueError(
-                "negative-prompt maps need guidance on (guidance_scale > 1) and trace(pipe, keep_negative=True)"
+                "negative-prompt maps need guidance on (guidance_scale > 1) and "
+                "trace(pipe, keep_negative=True)"
             )
         row = local + (
             generation.num_images if generation.guided and self.keep_negative and not negative else 0
@@ -355,7 +356,7 @@ class Trace:
         return layout_from_ids(ids, tokenizer)
 
     def _ids_of(self, generation: _Generation, local: int, negative: bool) -> list[int] | None:
-        """The token ids behind image ``local``'s positive (or negative) embeddings, if an encoder call made them."""
+        """The ids behind image ``local``'s positive (or negative) embeddings, if an encoder made them."""
         half = generation.embeddings
         if generation.guided:
             n = generation.num_images
@@ -411,8 +412,9 @@ def trace(
     keep_negative:
         Also record the unconditional half of a classifier-free-guidance batch (the negative prompt).
     guidance:
-        Whether the UNet batch is ``[unconditional, conditional]``. Default: read from the pipeline during its
-        call (``guidance_scale > 1``). Pass ``False`` when you call ``pipe.unet`` yourself on conditional rows.
+        Whether the UNet batch is ``[unconditional, conditional]``. Default: read from the pipeline during
+        its call (``guidance_scale > 1``). Pass ``False`` when you call ``pipe.unet`` yourself on conditional
+        rows only.
 
     The UNet's attention processors are restored, as the same objects, on every exit from the block.
     """
