@@ -366,7 +366,7 @@ class Trace:
                 continue
             repeat = half.shape[0] // encoding.ids.shape[0]
             for candidate in encoding.candidates:
-                if candidate.shape[:2] != half.shape[:2] or candidate.shape[-1] > half.shape[-1]:
+                if candidate.shape[1] != half.shape[1] or candidate.shape[-1] > half.shape[-1]:
                     continue
                 expected = candidate.repeat_interleave(repeat, dim=0).to(half.dtype).float()
                 seen = half[..., : candidate.shape[-1]].float()
