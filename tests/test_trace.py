@@ -101,7 +101,7 @@ def test_images_of_successive_calls_are_numbered_in_order(sd1):
     assert tc.heat_maps(0).words == ("a", "red", "dog")
     assert tc.heat_maps(1).words == ("a", "blue", "cat")
     assert tc.heat_maps(1).settings["num_steps"] == 3
-    with pytest.raises(IndexError, match="images are 0..1"):
+    with pytest.raises(IndexError, match=r"images are 0\.\.1"):
         tc.heat_maps(2)
 
 

@@ -1,0 +1,113 @@
+"""HeatMaps, the metrics and the file format, on hand-made maps with known answers."""
+
+import numpy as np
+import pytest
+import torch
+
+import daam_widget
+from daam_widget import HeatMaps
+from daam_widget._words import layout_from_text
+from tests import rig
+
+
+@pytest.fixture(scope="module")
+def maps():
+    """'a zebra on a hat': <start>, a, z e b r a (pieces), on, a, hat, <end> on a 4x6 image."""
+    layout = layout_from_text("a zebra on a hat", rig.tokenizer())
+    positions = layout.used_positions
+    data = torch.zeros(len(positions), 4, 6)
+    for p in positions:
+        data[p] = p  # every map is constant: its position
+    data[layout.find("hat").tokens[0], :2, :3] = 100.0  # 'hat' peaks in the top-left quarter
+    image = np.full((4, 6, 3), 7, np.uint8)
+    return HeatMaps(data, positions, layout, image=image, settings={"seed": 3})
+
+
+def test_a_words_map_is_the_sum_of_its_pieces(maps):
+    zebra = maps.span("zebra").tokens
+    assert len(zebra) == 5
+    np.testing.assert_array_equal(maps["zebra"], np.full((4, 6), float(sum(zebra)), np.float32))
+    assert np.asarray(maps["zebra"]).dtype == np.float32
+
+
+def test_words_are_addressable_by_index_and_occurrence(maps):
+    assert maps.words == ("a", "zebra", "on", "a", "hat")
+    np.testing.assert_array_equal(maps[3], maps.word("a", 1))
+    np.testing.assert_array_equal(maps[3], maps[("a", 1)])
+    np.testing.assert_array_equal(maps[-1], maps["hat"])
+    assert maps.word("a", 1)[0, 0] == maps.span(("a", 1)).tokens[0]
+    with pytest.raises(IndexError, match="has 5 words"):
+        maps[5]
+    with pytest.raises(TypeError, match="a word key is"):
+        maps[1.5]
+
+
+def test_mask_is_eq7_threshold_of_the_max(maps):
+    mask = maps.mask("hat", tau=0.4)
+    expected = np.zeros((4, 6), bool)
+    expected[:2, :3] = True
+    np.testing.assert_array_equal(mask, expected)
+    assert maps.mask("hat", tau=0.0).all()
+    with pytest.raises(ValueError, match=r"tau must be in \[0, 1\]"):
+        maps.mask("hat", tau=1.5)
+
+
+def test_normalisation_choices(maps):
+    assert maps.soft("hat", "max").max() == pytest.approx(1.0)
+    assert maps.soft("hat", "sum").sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="normalize must be 'none', 'max' or 'sum'"):
+        maps.soft("hat", "softmax")
+
+
+def test_pair_measures_on_known_masks(maps):
+    # 'hat' is the top-left 2x3 of a 4x6 image; 'on' is constant so its mask is everything
+    assert maps.iou("hat", "on") == pytest.approx(6 / 24)
+    assert maps.intersection_over_area("hat", "on", tau=0.4) == pytest.approx(1.0)
+    assert maps.intersection_over_area("on", "hat", tau=0.4) == pytest.approx(6 / 24)
+
+
+def test_soft_intersection_over_area_by_hand():
+    a = np.array([[1.0, 0.5], [0.0, 0.0]])
+    b = np.array([[0.2, 1.0], [1.0, 0.0]])
+    # min(a, b) = [[.2, .5], [0, 0]]: .7 of a's area 1.5
+    assert daam_widget.intersection_over_area(a, b) == pytest.approx(0.7 / 1.5)
+
+
+def test_iou_by_hand_and_its_errors():
+    a = np.array([[1, 1, 0, 0]], bool)
+    b = np.array([[0, 1, 1, 0]], bool)
+    assert daam_widget.iou(a, b) == pytest.approx(1 / 3)
+    assert daam_widget.iou(a & False, b & False) == 0.0
+    assert daam_widget.mean_iou([(a, b), (a, a)]) == pytest.approx((1 / 3 + 1) / 2)
+    with pytest.raises(TypeError, match="threshold soft maps first"):
+        daam_widget.iou(a.astype(float), b)
+
+
+def test_save_and_load_round_trip_without_pickle(maps, tmp_path):
+    path = tmp_path / "maps.safetensors"
+    maps.save(path)
+    assert b"pickle" not in path.read_bytes()[:200]
+    loaded = HeatMaps.load(path)
+    assert loaded.prompt == maps.prompt and loaded.spans == maps.spans and loaded.settings == maps.settings
+    np.testing.assert_array_equal(loaded.maps.numpy(), maps.maps.numpy())
+    np.testing.assert_array_equal(loaded.image, maps.image)
+    np.testing.assert_array_equal(loaded["zebra"], maps["zebra"])
+
+
+def test_the_file_is_plain_safetensors(maps, tmp_path):
+    from safetensors.numpy import load_file
+
+    path = tmp_path / "maps.safetensors"
+    maps.save(path)
+    tensors = load_file(path)
+    assert set(tensors) == {"maps", "positions", "image"}
+    assert tensors["positions"].tolist() == list(maps.positions)
+
+
+def test_loading_another_file_says_what_it_expects(tmp_path):
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "other.safetensors"
+    save_file({"x": np.zeros(2, np.float32)}, str(path))
+    with pytest.raises(ValueError, match="is not a daam-widget heat-map file"):
+        HeatMaps.load(path)
