@@ -8,6 +8,7 @@
 """
 
 from ._heat_maps import HeatMaps
+from ._image_attribution import attribute_image
 from ._metrics import intersection_over_area, iou, mean_iou, threshold
 from ._trace import Trace, trace
 from ._words import Span
@@ -16,6 +17,7 @@ __all__ = [
     "HeatMaps",
     "Span",
     "Trace",
+    "attribute_image",
     "intersection_over_area",
     "iou",
     "mean_iou",
