@@ -1,0 +1,53 @@
+"""The main job: generate with the embedded default pipeline under the tracer, write the maps and overlays.
+
+python scripts/demo.py [--prompt TEXT] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+import matplotlib
+import torch
+
+matplotlib.use("Agg")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import daam_widget
+from daam_widget.plotting import plot_grid
+
+
+def default_pipeline():
+    """The project's own trained toy model when it is installed, else a tiny random-init pipeline."""
+    try:
+        from daam_widget.toy import load_pipeline
+    except ImportError:
+        from tests.rig import sd_pipeline
+
+        return sd_pipeline("sd1"), "a red circle to the left of a blue square"
+    return load_pipeline(), "a red circle to the left of a blue square"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--prompt", default=None)
+    parser.add_argument("--out", default="artifacts/demo", type=pathlib.Path)
+    parser.add_argument("--seed", default=0, type=int)
+    args = parser.parse_args()
+    pipe, default_prompt = default_pipeline()
+    prompt = args.prompt or default_prompt
+    args.out.mkdir(parents=True, exist_ok=True)
+    with daam_widget.trace(pipe) as tc:
+        pipe(prompt, generator=torch.Generator().manual_seed(args.seed))
+    maps = tc.heat_maps(prompt=prompt)
+    maps.save(args.out / "maps.safetensors")
+    plot_grid(maps, tau=0.4).savefig(args.out / "overlay.png", dpi=100)
+    print(f"{maps!r}\nwrote {args.out / 'overlay.png'} and {args.out / 'maps.safetensors'}")
+
+
+if __name__ == "__main__":
+    main()
