@@ -96,7 +96,7 @@ def recording(
         for name in layer_names:
             key = f"{name}.processor"
             original = originals[key]
-            recorders[name] = _recorder_type(type(original))(original, name, callback)
+            recorders[name] = _recorder_type(type(original))(original, name, callback)  # type: ignore[arg-type]
             replaced[key] = recorders[name]
         try:
             # set_attn_processor consumes the dict it is given: hand it copies.

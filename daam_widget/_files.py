@@ -28,7 +28,7 @@ FORMAT = "daam-widget/1"
 
 
 def save_heat_maps(maps: HeatMaps, path: str | os.PathLike) -> None:
-    tensors = {
+    tensors: dict[str, np.ndarray] = {
         "maps": maps.maps.numpy().astype(np.float32),
         "positions": np.asarray(maps.positions, dtype=np.int64),
     }

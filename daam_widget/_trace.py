@@ -263,8 +263,8 @@ class Trace:
         """Latent (h, w) of every traced cross-attention resolution of the last generation, largest first."""
         if not self._generations:
             return []
-        sizes = {tuple(t.shape[-2:]) for t in self._generations[-1].sums.totals.values()}
-        return sorted(sizes, key=lambda s: -s[0] * s[1])  # type: ignore[return-value]
+        sizes = {(int(t.shape[-2]), int(t.shape[-1])) for t in self._generations[-1].sums.totals.values()}
+        return sorted(sizes, key=lambda s: -s[0] * s[1])
 
     @property
     def num_steps(self) -> int:

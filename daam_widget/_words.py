@@ -155,6 +155,12 @@ def layout_from_ids(input_ids: Sequence[int], tokenizer: Any) -> PromptLayout:
     """The layout of ids whose text is unknown: the text is decoded (lower case, as the tokenizer saw it)."""
     ids = [int(i) for i in input_ids]
     end = ids.index(tokenizer.eos_token_id, 1) if tokenizer.eos_token_id in ids[1:] else len(ids) - 1
+    if end == len(ids) - 1:
+        warnings.warn(
+            f"the prompt fills the tokenizer's {len(ids)}-token window, so words past it may have been cut; "
+            "pass prompt=... to heat_maps() to know which",
+            stacklevel=3,
+        )
     text = tokenizer.decode(ids[1:end], skip_special_tokens=True)
     return layout_from_text(text, tokenizer, ids)
 

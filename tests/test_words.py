@@ -77,6 +77,13 @@ def test_long_prompt_warns_and_marks_cut_words_unavailable(tokenizer):
         layout.find("cat")
 
 
+def test_ids_that_fill_the_window_warn_that_words_may_be_cut(tokenizer):
+    text = " ".join(["dog"] * 80)
+    with pytest.warns(UserWarning, match="fills the tokenizer's 77-token window"):
+        layout = layout_from_ids(_ids(tokenizer, text), tokenizer)
+    assert len(layout.words) == 75
+
+
 def test_text_that_is_not_what_was_encoded_is_refused(tokenizer):
     with pytest.raises(ValueError, match="is not the text the pipeline encoded; it encoded 'a red dog'"):
         layout_from_text("a blue dog", tokenizer, _ids(tokenizer, "a red dog"))

@@ -59,4 +59,5 @@ def clip_vocab_and_merges(words: Iterable[str]) -> tuple[dict[str, int], list[tu
 def make_clip_tokenizer(words: Iterable[str], model_max_length: int = 77) -> CLIPTokenizer:
     """A CLIPTokenizer whose vocabulary holds ``words`` as whole tokens (see the module docstring)."""
     vocab, merges = clip_vocab_and_merges(words)
-    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=model_max_length)
+    # transformers' annotation says list[str], but its BPE model takes (left, right) pairs (strings raise).
+    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=model_max_length)  # type: ignore[arg-type]
