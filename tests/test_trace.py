@@ -210,10 +210,27 @@ def test_the_captured_image_is_the_pipeline_output(sd2):
     np.testing.assert_array_equal(tc.heat_maps().image, np.asarray(out.images[0]))
 
 
-def test_float16_pipeline_aggregates_in_float32():
+def test_low_precision_pipeline_aggregates_in_float32():
     pipe = rig.sd_pipeline("sd1").to(dtype=torch.bfloat16)
     pipe.set_progress_bar_config(disable=True)
     with daam_widget.trace(pipe) as tc:
         pipe("a red dog", num_inference_steps=1, height=32, width=32)
     maps = tc.heat_maps()
     assert maps.maps.dtype == torch.float32 and np.isfinite(maps["dog"]).all()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fp16_on_cuda_matches_the_slow_computation_and_aggregates_on_the_device():
+    pipe = rig.sd_pipeline("sd2").to("cuda", torch.float16)
+    pipe.set_progress_bar_config(disable=True)
+    call = dict(prompt=PROMPT, num_inference_steps=3, **SIZE)
+    with record_slowly(pipe.unet) as store:
+        pipe(generator=torch.Generator("cuda").manual_seed(0), output_type="np", **call)
+    slow = slow_heat_maps(store, 1, (20, 28), (40, 56))
+    with daam_widget.trace(pipe) as tc:
+        pipe(generator=torch.Generator("cuda").manual_seed(0), output_type="np", **call)
+    generation = tc._generations[0]
+    assert all(t.is_cuda and t.dtype == torch.float32 for t in generation.sums.totals.values())
+    maps = tc.heat_maps()
+    assert _max_relative_error(maps.maps, slow[list(maps.positions)]) < 1e-3
