@@ -28,20 +28,22 @@ class AttentionSums:
     about 8.3 MB per image and step: 16 layers, 26,944 latent pixels, 77 tokens, 4 bytes).
     """
 
-    def __init__(self, time_resolved: bool = False) -> None:
+    def __init__(self, rows: int, time_resolved: bool = False) -> None:
+        self.rows = rows
         self.time_resolved = time_resolved
         self.totals: dict[str, torch.Tensor] = {}
         self.by_step: dict[int, dict[str, torch.Tensor]] = defaultdict(dict)
 
-    def add(self, layer: str, step: int, maps: torch.Tensor) -> None:
-        """Add one layer's maps of one step, ``(rows, tokens, h, w)`` float32."""
-        total = self.totals.get(layer)
-        if total is None:
-            self.totals[layer] = maps.clone()
-        else:
-            total.add_(maps)
+    def add(self, layer: str, step: int, maps: torch.Tensor, first_row: int = 0) -> None:
+        """Add one layer's maps of one step, ``(rows, tokens, h, w)`` float32, from kept row ``first_row``."""
+        kept = slice(first_row, first_row + maps.shape[0])
+        if layer not in self.totals:
+            self.totals[layer] = maps.new_zeros(self.rows, *maps.shape[1:])
+        self.totals[layer][kept] += maps
         if self.time_resolved:
-            self.by_step[step][layer] = maps
+            if layer not in self.by_step[step]:
+                self.by_step[step][layer] = maps.new_zeros(self.rows, *maps.shape[1:])
+            self.by_step[step][layer][kept] = maps
 
     def nbytes(self) -> int:
         tensors = [*self.totals.values(), *(t for step in self.by_step.values() for t in step.values())]

@@ -40,7 +40,12 @@ class _Encoding:
 
 @dataclass
 class _Generation:
-    """One pipeline call (or one run of UNet calls on the same embeddings)."""
+    """One pipeline call: the UNet calls from one encoding of the prompts to the decoded images.
+
+    ``guided`` is the guidance layout at the first step, which fixes the rows kept: the conditional half,
+    and the unconditional one first if the negative prompt is kept. ``guided_now`` may turn off during the
+    run (diffusers' CFG-cutoff callbacks drop the unconditional half after some step).
+    """
 
     first_image: int
     num_images: int
@@ -51,14 +56,29 @@ class _Generation:
     encodings: list[_Encoding]
     sums: AttentionSums
     settings: dict[str, Any]
+    guided_now: bool = False
+    last_embeddings: torch.Tensor | None = None
+    last_timestep: Any = None
     steps: int = 0
     images: list[np.ndarray] = field(default_factory=list)
 
-    def rows(self, keep_negative: bool) -> slice:
-        """The UNet batch rows recorded: the conditional half, and the unconditional one if asked."""
-        if not self.guided:
-            return slice(0, self.num_images)
-        return slice(0, 2 * self.num_images) if keep_negative else slice(self.num_images, 2 * self.num_images)
+    def batch_size(self, guided: bool) -> int:
+        return 2 * self.num_images if guided else self.num_images
+
+    def continues_with(self, batch: int, guided: bool, timestep: Any) -> bool:
+        """Whether a UNet call with new embeddings is a later step of this run rather than a new run."""
+        return batch == self.batch_size(guided) and _scalar(timestep) < _scalar(self.last_timestep)
+
+    def rows_to_record(self, keep_negative: bool) -> tuple[slice, int]:
+        """The rows of this step's UNet batch to record, and the kept row they go to first."""
+        n = self.num_images
+        if not self.guided_now:
+            return slice(0, n), n if self.guided and keep_negative else 0
+        return (slice(0, 2 * n), 0) if keep_negative else (slice(n, 2 * n), 0)
+
+
+def _scalar(timestep: Any) -> float:
+    return float(torch.as_tensor(timestep).flatten()[0])
 
 
 def _steps_filter(steps: range | slice | tuple[int, int] | None) -> range | None:
@@ -176,47 +196,64 @@ class Trace:
 
     def _before_unet(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
         sample = args[0] if args else kwargs["sample"]
+        timestep = args[1] if len(args) > 1 else kwargs["timestep"]
         embeddings = args[2] if len(args) > 2 else kwargs["encoder_hidden_states"]
+        guided = self._guided_now()
         current = self._generations[-1] if self._generations else None
-        if current is None or embeddings is not current.embeddings or self._pending:
-            self._start_generation(sample, embeddings)
-        self._generations[-1].steps += 1
+        if (
+            current is None
+            or self._pending
+            or (
+                embeddings is not current.last_embeddings
+                and not current.continues_with(sample.shape[0], guided, timestep)
+            )
+        ):
+            current = self._start_generation(sample, embeddings, guided)
+        if sample.shape[0] != current.batch_size(guided):
+            raise RuntimeError(
+                f"the UNet batch has {sample.shape[0]} rows, but {current.num_images} images with guidance "
+                f"{'on' if guided else 'off'} make {current.batch_size(guided)}"
+            )
+        current.guided_now = guided
+        current.last_embeddings, current.last_timestep = embeddings, timestep
+        current.steps += 1
 
-    def _start_generation(self, sample: torch.Tensor, embeddings: torch.Tensor) -> None:
-        guided = self.guidance
-        if guided is None:
-            try:
-                guided = bool(self.pipe.do_classifier_free_guidance)
-            except AttributeError:
-                guided = False
-        batch = sample.shape[0]
-        if guided and batch % 2:
-            raise RuntimeError(f"guidance is on but the UNet batch has an odd size ({batch})")
-        num_images = batch // 2 if guided else batch
+    def _guided_now(self) -> bool:
+        if self.guidance is not None:
+            return self.guidance
+        try:
+            return bool(self.pipe.do_classifier_free_guidance)
+        except AttributeError:
+            return False
+
+    def _start_generation(self, sample: torch.Tensor, embeddings: torch.Tensor, guided: bool) -> _Generation:
+        num_images = sample.shape[0] // 2 if guided else sample.shape[0]
         latent = (int(sample.shape[-2]), int(sample.shape[-1]))
         scale = int(getattr(self.pipe, "vae_scale_factor", 1))
         previous = self._generations[-1] if self._generations else None
-        self._generations.append(
-            _Generation(
-                first_image=previous.first_image + previous.num_images if previous else 0,
-                num_images=num_images,
-                guided=guided,
-                latent_size=latent,
-                image_size=(latent[0] * scale, latent[1] * scale),
-                embeddings=embeddings,
-                encodings=self._pending,
-                sums=AttentionSums(self.time_resolved),
-                settings={
-                    "pipeline": type(self.pipe).__name__,
-                    "scheduler": type(self.pipe.scheduler).__name__,
-                    "guidance_scale": float(getattr(self.pipe, "_guidance_scale", 1.0)) if guided else 1.0,
-                    "num_inference_steps": getattr(self.pipe, "_num_timesteps", None),
-                    "dtype": str(embeddings.dtype).removeprefix("torch."),
-                    "latent_size": list(latent),
-                },
-            )
+        generation = _Generation(
+            first_image=previous.first_image + previous.num_images if previous else 0,
+            num_images=num_images,
+            guided=guided,
+            latent_size=latent,
+            image_size=(latent[0] * scale, latent[1] * scale),
+            embeddings=embeddings,
+            encodings=self._pending,
+            sums=AttentionSums(
+                2 * num_images if guided and self.keep_negative else num_images, self.time_resolved
+            ),
+            settings={
+                "pipeline": type(self.pipe).__name__,
+                "scheduler": type(self.pipe.scheduler).__name__,
+                "guidance_scale": float(getattr(self.pipe, "_guidance_scale", 1.0)) if guided else 1.0,
+                "num_inference_steps": getattr(self.pipe, "_num_timesteps", None),
+                "dtype": str(embeddings.dtype).removeprefix("torch."),
+                "latent_size": list(latent),
+            },
         )
+        self._generations.append(generation)
         self._pending = []
+        return generation
 
     def _on_attention(
         self,
@@ -230,7 +267,7 @@ class Trace:
         step = generation.steps - 1
         if self.steps is not None and step not in self.steps:
             return
-        rows = generation.rows(self.keep_negative)
+        rows, first_kept_row = generation.rows_to_record(self.keep_negative)
         if attention_mask is not None and attention_mask.shape[0] == hidden_states.shape[0]:
             attention_mask = attention_mask[rows]
         with torch.no_grad():
@@ -239,7 +276,8 @@ class Trace:
             )
         batch, queries, tokens = probabilities.shape
         h, w = latent_grid(queries, generation.latent_size)
-        generation.sums.add(layer, step, probabilities.transpose(1, 2).reshape(batch, tokens, h, w))
+        maps = probabilities.transpose(1, 2).reshape(batch, tokens, h, w)
+        generation.sums.add(layer, step, maps, first_kept_row)
 
     def _after_decoder(self, module: torch.nn.Module, args: tuple, output: torch.Tensor) -> None:
         if not self._generations:

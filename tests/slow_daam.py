@@ -46,7 +46,10 @@ def record_slowly(unet):
 
 
 def slow_heat_maps(store, row, latent, image, layers=None, heads=None, steps=None):
-    """(keys, H, W): every selected map upsampled on its own, summed, clamped once."""
+    """(keys, H, W): every selected map upsampled on its own, summed, clamped once.
+
+    ``row`` is the batch row of the image, or a function of the step giving it.
+    """
     names = []
     for name, _ in store:
         if name in names:
@@ -66,7 +69,7 @@ def slow_heat_maps(store, row, latent, image, layers=None, heads=None, steps=Non
         for head in range(probs.shape[1]):
             if heads is not None and head not in heads:
                 continue
-            m = probs[row, head].T.reshape(1, -1, h, w)
+            m = probs[row(step) if callable(row) else row, head].T.reshape(1, -1, h, w)
             up = F.interpolate(m.double(), size=image, mode="bicubic", align_corners=False)[0]
             total = up if total is None else total + up
     return total.clamp(min=0)

@@ -116,6 +116,28 @@ def test_negative_prompt_maps_are_the_unconditional_half(sd1):
     assert tc.heat_maps().words == ("a", "red", "dog")
 
 
+def test_guidance_switched_off_mid_run_by_a_cfg_cutoff_callback(sd1):
+    from diffusers.callbacks import SDCFGCutoffCallback
+
+    call = dict(prompt="a red dog", num_inference_steps=4, height=32, width=32)
+
+    def cutoff():
+        return SDCFGCutoffCallback(cutoff_step_ratio=None, cutoff_step_index=1)
+
+    with record_slowly(sd1.unet) as store:
+        sd1(generator=seeded(), callback_on_step_end=cutoff(), **call)
+    slow = slow_heat_maps(store, lambda step: 1 if step <= 1 else 0, (16, 16), (32, 32))
+    with daam_widget.trace(sd1, keep_negative=True) as tc:
+        sd1(generator=seeded(), callback_on_step_end=cutoff(), **call)
+    assert tc.num_images == 1
+    maps = tc.heat_maps()
+    assert maps.settings["num_steps"] == 4
+    assert _max_relative_error(maps.maps, slow[list(maps.positions)]) < 1e-5
+    slow_negative = slow_heat_maps(store, 0, (16, 16), (32, 32), steps=range(2))
+    negative = tc.heat_maps(negative=True)
+    assert _max_relative_error(negative.maps, slow_negative[list(negative.positions)]) < 1e-5
+
+
 def test_negative_maps_need_keep_negative(sd1):
     with daam_widget.trace(sd1) as tc:
         sd1("a red dog", num_inference_steps=1, height=32, width=32)
