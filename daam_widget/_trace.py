@@ -116,7 +116,8 @@ class Trace:
                 f"{' and '.join(SUPPORTED_PIPELINES)} (and their subclasses)"
             )
         self.pipe = pipe
-        available = list(cross_attention_layers(pipe.unet))
+        modules = cross_attention_layers(pipe.unet)
+        available = list(modules)
         if layers is None:
             self.layer_names = available
         else:
@@ -130,7 +131,6 @@ class Trace:
                 )
         if heads is not None:
             heads = [int(h) for h in heads]
-            modules = cross_attention_layers(pipe.unet)
             fewest = min(modules[n].heads for n in self.layer_names)
             if not heads or min(heads) < 0 or max(heads) >= fewest:
                 raise ValueError(
@@ -144,25 +144,26 @@ class Trace:
         self._generations: list[_Generation] = []
         self._pending: list[_Encoding] = []
         self._stack: contextlib.ExitStack | None = None
+        self._entered = False
 
     # -- the context -------------------------------------------------------------------------------
 
     def __enter__(self) -> Trace:
-        stack = contextlib.ExitStack()
-        try:
+        if self._entered:
+            raise RuntimeError("a Trace is entered once; make a new one with daam_widget.trace(pipe)")
+        with contextlib.ExitStack() as stack:
             stack.enter_context(recording(self.pipe.unet, self._on_attention, self.layer_names))
-            hooks = [self.pipe.unet.register_forward_pre_hook(self._before_unet, with_kwargs=True)]
+            stack.callback(
+                self.pipe.unet.register_forward_pre_hook(self._before_unet, with_kwargs=True).remove
+            )
             for index, encoder in enumerate(self._text_encoders()):
-                hooks.append(encoder.register_forward_hook(self._after_encoder(index), with_kwargs=True))
+                hook = encoder.register_forward_hook(self._after_encoder(index), with_kwargs=True)
+                stack.callback(hook.remove)
             vae = getattr(self.pipe, "vae", None)
             if vae is not None:
-                hooks.append(vae.decoder.register_forward_hook(self._after_decoder))
-            for hook in hooks:
-                stack.callback(hook.remove)
-        except BaseException:
-            stack.close()
-            raise
-        self._stack = stack
+                stack.callback(vae.decoder.register_forward_hook(self._after_decoder).remove)
+            self._stack = stack.pop_all()
+        self._entered = True
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -74,6 +74,14 @@ def test_nested_trace_is_refused_and_leaves_the_outer_one_working(sd1):
     assert all(sd1.unet.attn_processors[k] is before[k] for k in before)
 
 
+def test_a_trace_is_entered_once(sd1):
+    tc = daam_widget.trace(sd1)
+    with tc:
+        pass
+    with pytest.raises(RuntimeError, match="entered once"), tc:
+        pass
+
+
 def test_unsupported_pipeline_names_the_supported_ones():
     with pytest.raises(TypeError, match="StableDiffusionPipeline and StableDiffusionXLPipeline"):
         daam_widget.trace(object())
