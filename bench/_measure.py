@@ -1,0 +1,120 @@
+"""One measuring protocol for both sides of the benchmark (our venv and the reference venv).
+
+Only the standard library and torch, so that ``bench/reference.py`` can import it under the reference's
+old diffusers and transformers.
+
+Untraced and traced calls alternate (u t, t u, u t, ...), so that a slow drift of a shared machine falls on
+both equally; times are medians. Memory during a call is measured as its peak over its start: on CUDA from
+the allocator (``torch.cuda.max_memory_allocated``), on the CPU from the process's resident set size
+sampled every 2 ms by a thread (tracemalloc does not see torch's allocations). A traced call's extra memory
+is the median peak of the traced calls minus the median peak of the untraced ones.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_bytes() -> int:
+    """The resident set size of this process now."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * _PAGE
+
+
+class PeakMemory:
+    """``with PeakMemory(device) as m: ...`` then ``m.peak``: bytes above the level at entry."""
+
+    def __init__(self, device: torch.device | str, interval: float = 0.002) -> None:
+        self.cuda = torch.device(device).type == "cuda"
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._max = max(self._max, rss_bytes())
+
+    def __enter__(self) -> PeakMemory:
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self._base = torch.cuda.memory_allocated()
+        else:
+            self._base = self._max = rss_bytes()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated() - self._base
+        else:
+            self._stop.set()
+            assert self._thread is not None
+            self._thread.join()
+            self.peak = max(self._max, rss_bytes()) - self._base
+
+
+def timed_call(fn: Callable[[], Any], device: torch.device | str) -> tuple[float, int, Any]:
+    """Seconds, peak extra bytes and result of one call of ``fn``."""
+    cuda = torch.device(device).type == "cuda"
+    with PeakMemory(device) as memory:
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        result = fn()
+        if cuda:
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+    return seconds, memory.peak, result
+
+
+def interleaved(
+    untraced: Callable[[], Any],
+    traced: Callable[[], Any],
+    reps: int,
+    device: torch.device | str,
+    warmup: Callable[[], Any] | None = None,
+) -> dict[str, Any]:
+    """Time ``reps`` untraced and ``reps`` traced calls, alternating; medians, ratio and memory.
+
+    ``warmup`` (called once first, not timed) should run both paths once, cheaply. The last traced call's
+    result is returned as ``"traced_result"``.
+    """
+    if warmup is not None:
+        warmup()
+    times: dict[str, list[float]] = {"untraced": [], "traced": []}
+    peaks: dict[str, list[int]] = {"untraced": [], "traced": []}
+    last = None
+    for rep in range(reps):
+        order = ("untraced", "traced") if rep % 2 == 0 else ("traced", "untraced")
+        for kind in order:
+            seconds, peak, result = timed_call(untraced if kind == "untraced" else traced, device)
+            times[kind].append(seconds)
+            peaks[kind].append(peak)
+            if kind == "traced":
+                last = result
+    median = {k: statistics.median(v) for k, v in times.items()}
+    peak = {k: statistics.median(v) for k, v in peaks.items()}
+    return {
+        "reps": reps,
+        "untraced_s": median["untraced"],
+        "traced_s": median["traced"],
+        "ratio": median["traced"] / median["untraced"],
+        "times_s": times,
+        "peak_untraced_bytes": peak["untraced"],
+        "peak_traced_bytes": peak["traced"],
+        "extra_peak_bytes": peak["traced"] - peak["untraced"],
+        "traced_result": last,
+    }
