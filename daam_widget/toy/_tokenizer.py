@@ -1,8 +1,9 @@
 """A real CLIP byte-level BPE tokenizer built from a word list, with no files and no network.
 
-The merges are left-to-right chains (``("d", "o")``, ``("do", "g</w>")``), one chain per word, so every
-listed word is a single token and any other word still tokenizes, into sub-word pieces, exactly as CLIP's
-tokenizer would split it with the same vocabulary.
+The merges are left-to-right chains (``("d", "o")``, ``("do", "g</w>")``), one chain per word, longest
+words first (so that no shorter word's first merge, such as ``("a", "n")`` of "and", breaks the chain of a
+longer word containing it, such as "orange"). So every listed word is a single token, and any other word
+still tokenizes, into sub-word pieces, exactly as CLIP's tokenizer would split it with this vocabulary.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def clip_vocab_and_merges(words: Iterable[str]) -> tuple[dict[str, int], list[tu
     tokens = [*alphabet, *(c + "</w>" for c in alphabet)]
     merges: list[tuple[str, str]] = []
     seen_merges: set[tuple[str, str]] = set()
-    for word in words:
+    for word in sorted(dict.fromkeys(words), key=len, reverse=True):
         encoded = "".join(alphabet[b] for b in word.lower().encode("utf-8"))
         pieces = [*encoded[:-1], encoded[-1] + "</w>"]
         left = pieces[0]
@@ -58,6 +59,11 @@ def clip_vocab_and_merges(words: Iterable[str]) -> tuple[dict[str, int], list[tu
 
 def make_clip_tokenizer(words: Iterable[str], model_max_length: int = 77) -> CLIPTokenizer:
     """A CLIPTokenizer whose vocabulary holds ``words`` as whole tokens (see the module docstring)."""
+    words = list(words)
     vocab, merges = clip_vocab_and_merges(words)
     # transformers' annotation says list[str], but its BPE model takes (left, right) pairs (strings raise).
-    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=model_max_length)  # type: ignore[arg-type]
+    tok = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=model_max_length)  # type: ignore[arg-type]
+    split = [w for w in words if len(tok.tokenize(w)) != 1]
+    if split:
+        raise ValueError(f"these words would not be single tokens: {split}; words must be lowercase")
+    return tok

@@ -1,0 +1,23 @@
+"""The embedded toy world and model: flat shapes, true captions, exact masks, and a tiny Stable Diffusion.
+
+>>> from daam_widget import toy
+>>> s = toy.scene(7)
+>>> s.caption, s.image.shape, len(s.masks)
+>>> pipe = toy.load_pipeline()
+>>> image = pipe(s.caption).images[0]
+"""
+
+from ._model import load_pipeline
+from ._world import COLORS, EVALUATION_SEEDS, SHAPES, WORDS, Scene, ToyObject, render, scene
+
+__all__ = [
+    "COLORS",
+    "EVALUATION_SEEDS",
+    "SHAPES",
+    "WORDS",
+    "Scene",
+    "ToyObject",
+    "load_pipeline",
+    "render",
+    "scene",
+]

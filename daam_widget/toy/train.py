@@ -1,0 +1,179 @@
+"""Train the toy model from scratch: ``python -m daam_widget.toy.train [--seed 0] [--steps N]``.
+
+Two stages, both reproducible from ``--seed`` on one CPU thread:
+
+1. the AutoencoderKL on freshly drawn scenes (MSE + L1 + a tiny KL term);
+2. the UNet and the CLIP text encoder jointly on the latents of ``--scenes`` training scenes, with a new
+   true caption drawn for every scene each time it is used, 10% empty captions (for guidance), and an
+   exponential moving average of the weights, which is what is saved.
+
+Checkpoints (full pipeline folders) are written to ``--out`` every ``--every`` steps, so a run cut off
+early still leaves usable weights; ``--install`` copies the final pipeline into the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from . import _model
+from ._world import SIZE, describe, random_objects, render, scene
+
+CROP = 32
+
+
+def _pixels(images: np.ndarray) -> torch.Tensor:
+    """uint8 ``(n, h, w, 3)`` -> float ``(n, 3, h, w)`` in [-1, 1]."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def _cosine(step: int, total: int, warmup: int, floor: float = 0.1) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def train_vae(steps: int, batch: int, rng: np.random.Generator) -> tuple[torch.nn.Module, float]:
+    vae = _model.vae()
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=2e-3, weight_decay=0.0)
+    bar = tqdm(range(steps), desc="vae", mininterval=5)
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = 1e-3 * _cosine(step, steps, 100)
+        # The VAE is convolutional: 32x32 crops teach it the same edges and colours at a quarter of the cost.
+        corners = rng.integers(0, SIZE - CROP + 1, (batch, 2))
+        x = _pixels(
+            np.stack([render(random_objects(rng))[0][i : i + CROP, j : j + CROP] for i, j in corners])
+        )
+        posterior = vae.encode(x).latent_dist
+        y = vae.decode(posterior.sample()).sample
+        kl = posterior.kl().mean() / x[0].numel()
+        loss = F.mse_loss(y, x) + 0.5 * F.l1_loss(y, x) + 1e-4 * kl
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step % 10 == 0:
+            psnr = 10 * math.log10(4 / F.mse_loss(y, x).item())
+            bar.set_postfix(loss=f"{loss.item():.4f}", psnr=f"{psnr:.1f}")
+    vae.eval().requires_grad_(False)
+    return vae, psnr
+
+
+@torch.no_grad()
+def encode_scenes(vae: torch.nn.Module, count: int) -> tuple[torch.Tensor, list]:
+    """Latent means of training scenes ``0..count-1`` (unscaled) and each scene's objects."""
+    latents, objects = [], []
+    for start in tqdm(range(0, count, 256), desc="encode", mininterval=5):
+        scenes = [scene(seed) for seed in range(start, min(count, start + 256))]
+        objects += [s.objects for s in scenes]
+        latents.append(vae.encode(_pixels(np.stack([s.image for s in scenes]))).latent_dist.mean)
+    return torch.cat(latents), objects
+
+
+def _save(pipe, folder: Path, info: dict) -> None:
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    pipe.save_pretrained(tmp, safe_serialization=True)
+    (tmp / "training.json").write_text(json.dumps(info, indent=2) + "\n")
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--vae-steps", type=int, default=1500)
+    parser.add_argument("--vae-batch", type=int, default=32)
+    parser.add_argument("--vae", type=Path, help="reuse the VAE of this pipeline folder (skips stage 1)")
+    parser.add_argument("--scenes", type=int, default=16_000)
+    parser.add_argument("--steps", type=int, default=7000)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--every", type=int, default=500)
+    parser.add_argument("--out", type=Path, default=Path("artifacts/toy-run"))
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (results depend on it)")
+    parser.add_argument("--install", action="store_true", help="copy the final pipeline into the package")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    info = {"seed": args.seed, "args": {k: str(v) for k, v in vars(args).items()}}
+
+    if args.vae is not None:
+        vae = _model.load_pipeline(path=args.vae).vae.requires_grad_(False)
+        vae.register_to_config(scaling_factor=1.0)
+    else:
+        vae, psnr = train_vae(args.vae_steps, args.vae_batch, rng)
+        info["vae_psnr_db"] = round(psnr, 2)
+    latents, objects = encode_scenes(vae, args.scenes)
+    scale = float(1 / latents.std())
+    vae.register_to_config(scaling_factor=scale)
+    latents = latents * scale
+    info["vae_minutes"] = round((time.time() - started) / 60, 1)
+
+    tok = _model.tokenizer()
+    encoder, unet = _model.text_encoder(len(tok)), _model.unet()
+    encoder.train()
+    unet.train()
+    params = [*unet.parameters(), *encoder.parameters()]
+    ema = [
+        copy.deepcopy(encoder).eval().requires_grad_(False),
+        copy.deepcopy(unet).eval().requires_grad_(False),
+    ]
+    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
+    noise_scheduler = _model.training_scheduler()
+    alphas = noise_scheduler.alphas_cumprod
+    bar = tqdm(range(1, args.steps + 1), desc="unet", mininterval=5)
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = args.lr * _cosine(step - 1, args.steps, 200)
+        index = torch.from_numpy(rng.integers(0, len(latents), args.batch))
+        captions = [describe(objects[i], rng) if rng.random() >= 0.1 else "" for i in index.tolist()]
+        ids = tok(captions, padding="max_length", max_length=tok.model_max_length, return_tensors="pt")
+        x0 = latents[index]
+        noise = torch.randn_like(x0)
+        t = torch.randint(0, len(alphas), (args.batch,))
+        a = alphas[t].view(-1, 1, 1, 1)
+        xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        context = encoder(ids.input_ids).last_hidden_state
+        loss = F.mse_loss(unet(xt, t, encoder_hidden_states=context).sample, noise)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        decay = min(0.999, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for average, model in zip(ema, (encoder, unet), strict=True):
+                for p_avg, p in zip(average.parameters(), model.parameters(), strict=True):
+                    p_avg.lerp_(p, 1 - decay)
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        if step % args.every == 0 or step == args.steps:
+            info.update(steps=step, minutes=round((time.time() - started) / 60, 1), image_size=SIZE)
+            pipe = _model.assemble(vae, ema[1], ema[0])
+            _save(pipe, args.out / "checkpoint", info)
+    final = args.out / "final"
+    shutil.rmtree(final, ignore_errors=True)
+    shutil.copytree(args.out / "checkpoint", final)
+    if args.install:
+        shutil.rmtree(_model.WEIGHTS, ignore_errors=True)
+        shutil.copytree(final, _model.WEIGHTS)
+    print(f"done: {args.steps} steps in {(time.time() - started) / 60:.1f} min -> {final}")
+
+
+if __name__ == "__main__":
+    main()
