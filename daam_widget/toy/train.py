@@ -20,11 +20,12 @@ import math
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped]
 
 from . import _model
 from ._world import SIZE, describe, random_objects, render, scene
@@ -44,8 +45,9 @@ def _cosine(step: int, total: int, warmup: int, floor: float = 0.1) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def train_vae(steps: int, batch: int, rng: np.random.Generator) -> tuple[torch.nn.Module, float]:
-    vae = _model.vae()
+def train_vae(steps: int, batch: int, rng: np.random.Generator) -> tuple[Any, float]:
+    # diffusers' lazily imported model classes look untyped to mypy: models are Any here.
+    vae: Any = _model.vae()
     optimizer = torch.optim.AdamW(vae.parameters(), lr=2e-3, weight_decay=0.0)
     bar = tqdm(range(steps), desc="vae", mininterval=5)
     for step in bar:
@@ -71,7 +73,7 @@ def train_vae(steps: int, batch: int, rng: np.random.Generator) -> tuple[torch.n
 
 
 @torch.no_grad()
-def encode_scenes(vae: torch.nn.Module, count: int) -> tuple[torch.Tensor, list]:
+def encode_scenes(vae: Any, count: int) -> tuple[torch.Tensor, list]:
     """Latent means of training scenes ``0..count-1`` (unscaled) and each scene's objects."""
     latents, objects = [], []
     for start in tqdm(range(0, count, 256), desc="encode", mininterval=5):
@@ -81,7 +83,7 @@ def encode_scenes(vae: torch.nn.Module, count: int) -> tuple[torch.Tensor, list]
     return torch.cat(latents), objects
 
 
-def _save(pipe, folder: Path, info: dict) -> None:
+def _save(pipe: Any, folder: Path, info: dict) -> None:
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     pipe.save_pretrained(tmp, safe_serialization=True)
@@ -113,8 +115,10 @@ def main(argv: list[str] | None = None) -> None:
     started = time.time()
     info = {"seed": args.seed, "args": {k: str(v) for k, v in vars(args).items()}}
 
+    vae: Any
     if args.vae is not None:
-        vae = _model.load_pipeline(path=args.vae).vae.requires_grad_(False)
+        reused: Any = _model.load_pipeline(path=args.vae)
+        vae = reused.vae.requires_grad_(False)
         vae.register_to_config(scaling_factor=1.0)
     else:
         vae, psnr = train_vae(args.vae_steps, args.vae_batch, rng)
@@ -126,7 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     info["vae_minutes"] = round((time.time() - started) / 60, 1)
 
     tok = _model.tokenizer()
-    encoder, unet = _model.text_encoder(len(tok)), _model.unet()
+    encoder: Any = _model.text_encoder(len(tok))
+    unet: Any = _model.unet()
     encoder.train()
     unet.train()
     params = [*unet.parameters(), *encoder.parameters()]
@@ -135,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
         copy.deepcopy(unet).eval().requires_grad_(False),
     ]
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
-    noise_scheduler = _model.training_scheduler()
+    noise_scheduler: Any = _model.training_scheduler()
     alphas = noise_scheduler.alphas_cumprod
     bar = tqdm(range(1, args.steps + 1), desc="unet", mininterval=5)
     for step in bar:
