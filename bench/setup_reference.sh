@@ -5,9 +5,10 @@
 # torch is installed first and pinned, so that nothing pulls a multi-GB CUDA build. daam 0.2.0 does not
 # import without two packages it does not declare: matplotlib, and a huggingface_hub old enough to still
 # export `cached_download` (diffusers 0.21.2 imports it), hence `huggingface_hub<0.26`.
-# daam also lists spaCy and downloads a spaCy model with `os.system` the first time `compute_word_heat_map`
-# is called without a `word_idx`; bench/reference.py always passes `word_idx`, so that path is never taken
-# and nothing in the package is stubbed or patched.
+# daam also installs spaCy, and downloads a spaCy model with `os.system` the first time one of its parsing
+# helpers (`parsed_heat_maps`, `dependency_relations`) runs. bench/reference.py never calls them: it finds a
+# word's tokens with `compute_word_heat_map(word)`, which only tokenizes. Nothing in daam is stubbed or patched.
+# pip resolves numpy 2.x and gradio 5 under these pins; daam's tracing path works with them.
 set -euo pipefail
 cd "$(dirname "$0")"
 venv=.reference-venv
