@@ -95,11 +95,11 @@ def _save(pipe: Any, folder: Path, info: dict) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--vae-steps", type=int, default=1500)
+    parser.add_argument("--vae-steps", type=int, default=1000)
     parser.add_argument("--vae-batch", type=int, default=32)
     parser.add_argument("--vae", type=Path, help="reuse the VAE of this pipeline folder (skips stage 1)")
     parser.add_argument("--scenes", type=int, default=16_000)
-    parser.add_argument("--steps", type=int, default=7000)
+    parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--every", type=int, default=500)
