@@ -1,0 +1,303 @@
+"""Evaluate the toy model on held-out scenes: ``python -m daam_widget.toy.evaluate``.
+
+For the scenes of seeds ``EVALUATION_SEEDS + i`` (never seen in training), three measurements:
+
+(a) generation: each caption is generated (the pipeline's default call unless ``--steps``/``--guidance``
+    say otherwise) and scored automatically (``_scoring``): the share of requested objects drawn right,
+    and of images with no unrequested object;
+(b) DAAM on the generated images: each noun's, colour's and size word's Eq. 7 mask against its object's
+    colour segment in the generated image, mean IoU across τ, beside two masks that need no attention (the
+    whole image; a centred disk of the mean object area);
+(c) the same on the rendered (real) images against the renderer's exact masks, the maps coming from
+    ``attribute_image`` (the image noised to a few timesteps and denoised once each with its caption).
+
+Writes ``evaluation.json`` (summaries and per-image scores) and ``evaluation.md`` (tables) to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm  # type: ignore[import-untyped]
+
+from .._image_attribution import attribute_image
+from .._metrics import mean_iou
+from .._trace import trace
+from ..analysis import TAUS
+from . import _model
+from ._scoring import PARTS, ObjectScore, WordScore, find_objects, score_objects, score_words, unrequested
+from ._world import EVALUATION_SEEDS, Scene, scene
+
+DEFAULT_STEPS = 50
+DEFAULT_GUIDANCE = 7.5
+"""What ``pipe(prompt)`` uses (diffusers' defaults for StableDiffusionPipeline)."""
+TAU = 0.4
+TIMESTEPS = (100, 250, 400)
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """The scores of one evaluation image: its requested objects (generated images only) and its words."""
+
+    seed: int
+    caption: str
+    objects: list[ObjectScore]
+    unrequested: list[str]
+    words: list[WordScore]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "caption": self.caption,
+            "objects": [{**asdict(o), "right": o.right, "size_right": o.size_right} for o in self.objects],
+            "unrequested": self.unrequested,
+            "words": [
+                {
+                    "word": w.word,
+                    "part": w.part,
+                    "color": w.color,
+                    "iou": {str(t): v for t, v in w.ious.items()},
+                }
+                for w in self.words
+            ],
+        }
+
+
+def generated_results(
+    pipe: Any, scenes: Sequence[Scene], steps: int, guidance: float, taus: Sequence[float], batch: int
+) -> Iterator[ImageResult]:
+    """Generate every scene's caption (noise from the scene's seed) under the tracer, and score it."""
+    for start in range(0, len(scenes), batch):
+        chunk = scenes[start : start + batch]
+        seeds = [EVALUATION_SEEDS + start + k for k in range(len(chunk))]
+        with trace(pipe) as tc:
+            out = pipe(
+                [s.caption for s in chunk],
+                num_inference_steps=steps,
+                guidance_scale=guidance,
+                generator=[torch.Generator().manual_seed(seed) for seed in seeds],
+            )
+        for k, (s, seed) in enumerate(zip(chunk, seeds, strict=True)):
+            maps = tc.heat_maps(k, prompt=s.caption)
+            image = np.asarray(out.images[k].convert("RGB"))
+            found = find_objects(image)
+            objects = score_objects(found, maps.words)
+            truths = {o.color: found[o.color].segment for o in objects if o.present}
+            yield ImageResult(
+                seed, s.caption, objects, unrequested(found, maps.words), score_words(maps, truths, taus)
+            )
+
+
+def real_results(
+    pipe: Any, scenes: Sequence[Scene], timesteps: Sequence[int], taus: Sequence[float]
+) -> Iterator[ImageResult]:
+    """DAAM of every rendered scene with its caption (``attribute_image``) against the renderer's masks."""
+    for k, s in enumerate(scenes):
+        seed = EVALUATION_SEEDS + k
+        maps = attribute_image(pipe, s.image, s.caption, timesteps=timesteps, seed=seed)
+        truths = {o.color: m for o, m in zip(s.objects, s.masks, strict=True)}
+        yield ImageResult(seed, s.caption, [], [], score_words(maps, truths, taus))
+
+
+def generation_summary(results: Sequence[ImageResult]) -> dict[str, Any]:
+    """Shares of objects right (and why not), of images without unrequested objects, of size words obeyed."""
+    objects = [o for r in results for o in r.objects]
+    sized = [o.size_right for o in objects if o.size_right is not None]
+    present = [o for o in objects if o.present]
+    return {
+        "images": len(results),
+        "objects": len(objects),
+        "objects_right": _share(o.right for o in objects),
+        "colors_present": _share(o.present for o in objects),
+        "shape_right_when_present": _share(o.found_shape == o.shape for o in present),
+        "images_without_unrequested": _share(not r.unrequested for r in results),
+        "size_words_obeyed": _share(sized),
+        "sized_objects": len(sized),
+    }
+
+
+def daam_summary(results: Sequence[ImageResult], taus: Sequence[float], tau: float = TAU) -> dict[str, Any]:
+    """Mean IoU per part of speech and τ, beside the whole-image and centred-disk masks at every word.
+
+    The disk has the mean area of the objects scored (the nouns' true masks) and is centred in the image.
+    ``parts`` is empty when no noun could be scored (none of the requested colours was drawn).
+    """
+    scores = [w for r in results for w in r.words]
+    nouns = [w for w in scores if w.part == "noun"]
+    if not nouns:  # the model drew none of the requested colours: nothing has a ground truth
+        return {"tau": tau, "disk_area": None, "parts": {}}
+    shape = nouns[0].truth.shape
+    area = float(np.mean([w.truth.sum() for w in nouns]))
+    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]] + 0.5
+    disk = (xs - shape[1] / 2) ** 2 + (ys - shape[0] / 2) ** 2 <= area / np.pi
+    whole = np.ones(shape, dtype=bool)
+    parts: dict[str, Any] = {}
+    for part in PARTS:
+        group = [w for w in scores if w.part == part]
+        if not group:
+            continue
+        parts[part] = {
+            "words": len(group),
+            "miou": {str(t): float(np.mean([w.ious[t] for w in group])) for t in taus},
+            "whole_image": mean_iou((whole, w.truth) for w in group),
+            "centred_disk": mean_iou((disk, w.truth) for w in group),
+        }
+    return {"tau": tau, "disk_area": area, "parts": parts}
+
+
+def evaluate(
+    pipe: Any,
+    images: int,
+    settings: Sequence[tuple[int, float]] = ((DEFAULT_STEPS, DEFAULT_GUIDANCE),),
+    taus: Sequence[float] = TAUS,
+    timesteps: Sequence[int] = TIMESTEPS,
+    batch: int = 8,
+    real: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """All three measurements on ``images`` held-out scenes; the first of ``settings`` is the headline."""
+    if TAU not in taus:
+        raise ValueError(f"taus must include {TAU}, the paper's threshold; got {list(taus)}")
+    scenes = [scene(EVALUATION_SEEDS + i) for i in range(images)]
+    pipe.set_progress_bar_config(disable=True)
+    total = images * (len(settings) + int(real))
+    bar = tqdm(total=total, desc="evaluate", disable=not progress)
+    report: dict[str, Any] = {"images": images, "first_seed": EVALUATION_SEEDS, "taus": list(taus)}
+    report["generated"], per_image = [], {}
+    for steps, guidance in settings:
+        started, results = time.time(), []
+        for result in generated_results(pipe, scenes, steps, guidance, taus, batch):
+            results.append(result)
+            bar.update()
+        report["generated"].append(
+            {
+                "steps": steps,
+                "guidance": guidance,
+                "seconds": round(time.time() - started, 1),
+                "generation": generation_summary(results),
+                "daam": daam_summary(results, taus),
+            }
+        )
+        per_image[f"generated_{steps}_steps_guidance_{guidance}"] = [r.to_json() for r in results]
+    if real:
+        started, results = time.time(), []
+        for result in real_results(pipe, scenes, timesteps, taus):
+            results.append(result)
+            bar.update()
+        report["real"] = {
+            "timesteps": list(timesteps),
+            "seconds": round(time.time() - started, 1),
+            "daam": daam_summary(results, taus),
+        }
+        per_image["real"] = [r.to_json() for r in results]
+    bar.close()
+    report["per_image"] = per_image
+    return report
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report's tables: generation accuracy per setting, mIoU vs baselines at τ = 0.4, and per τ."""
+    tau = str(TAU)
+    lines = [
+        f"Held-out scenes: seeds {report['first_seed']}..{report['first_seed'] + report['images'] - 1} "
+        f"({report['images']} images).",
+        "",
+        "| steps | guidance | objects right | colour present | shape right (colour present) "
+        "| images without unrequested objects | size words obeyed |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in report["generated"]:
+        g = run["generation"]
+        lines.append(
+            f"| {run['steps']} | {run['guidance']} | {_pct(g['objects_right'])} ({g['objects']}) "
+            f"| {_pct(g['colors_present'])} | {_pct(g['shape_right_when_present'])} "
+            f"| {_pct(g['images_without_unrequested'])} "
+            f"| {_pct(g['size_words_obeyed'])} ({g['sized_objects']}) |"
+        )
+    rows = [
+        (f"generated, {run['steps']} steps, guidance {run['guidance']}", run["daam"])
+        for run in report["generated"]
+    ]
+    if "real" in report:
+        rows.append((f"noised real, t = {report['real']['timesteps']}", report["real"]["daam"]))
+    lines += [
+        "",
+        f"DAAM mean IoU at τ = {tau} against each word's object, beside masks that need no attention:",
+        "",
+        "| images | words | count | DAAM | whole image | centred disk |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, daam in rows:
+        for part, p in daam["parts"].items():
+            lines.append(
+                f"| {name} | {part} | {p['words']} | {p['miou'][tau]:.3f} | {p['whole_image']:.3f} "
+                f"| {p['centred_disk']:.3f} |"
+            )
+    taus = report["taus"]
+    lines += [
+        "",
+        "DAAM mean IoU across τ:",
+        "",
+        "| images | words | " + " | ".join(f"τ = {t}" for t in taus) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in taus) + " |",
+    ]
+    for name, daam in rows:
+        for part, p in daam["parts"].items():
+            lines.append(
+                f"| {name} | {part} | " + " | ".join(f"{p['miou'][str(t)]:.3f}" for t in taus) + " |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _share(flags: Any) -> float | None:
+    flags = list(flags)
+    return float(np.mean(flags)) if flags else None
+
+
+def _pct(share: float | None) -> str:
+    return "n/a" if share is None else f"{100 * share:.1f}%"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--pipeline", type=Path, help="a saved pipeline folder (default: the shipped weights)"
+    )
+    parser.add_argument("--images", type=int, default=200, help="held-out scenes to evaluate")
+    parser.add_argument("--steps", type=int, nargs="+", default=[DEFAULT_STEPS], help="DDIM steps (each)")
+    parser.add_argument(
+        "--guidance", type=float, nargs="+", default=[DEFAULT_GUIDANCE], help="guidance scales (each)"
+    )
+    parser.add_argument("--timesteps", type=int, nargs="+", default=list(TIMESTEPS), help="for (c)")
+    parser.add_argument("--batch", type=int, default=8, help="images per pipeline call")
+    parser.add_argument("--no-real", action="store_true", help="skip (c), DAAM on noised real images")
+    parser.add_argument("--out", type=Path, default=Path("artifacts/toy-eval"))
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    pipe = _model.load_pipeline(path=args.pipeline)
+    settings = list(itertools.product(args.steps, args.guidance))
+    report = evaluate(pipe, args.images, settings, TAUS, args.timesteps, args.batch, not args.no_real)
+    folder = args.pipeline if args.pipeline is not None else _model.WEIGHTS
+    training = folder / "training.json"
+    report["pipeline"] = str(folder)
+    report["training"] = json.loads(training.read_text()) if training.exists() else None
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "evaluation.json").write_text(json.dumps(report, indent=1) + "\n")
+    table = markdown(report)
+    (args.out / "evaluation.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,281 @@
+"""The toy world, its automatic scoring and evaluation, and the shipped toy pipeline."""
+
+import json
+import re
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+from daam_widget import HeatMaps
+from daam_widget._words import layout_from_text
+from daam_widget.toy import COLORS, EVALUATION_SEEDS, SHAPES, ToyObject, _model, render, scene
+from daam_widget.toy._scoring import (
+    MAX_COLOR_DISTANCE,
+    classify_shape,
+    components,
+    find_objects,
+    noun_phrases,
+    score_objects,
+    score_words,
+    segment_colors,
+    unrequested,
+    word_targets,
+)
+from daam_widget.toy._world import BACKGROUND, RELATIONS
+from daam_widget.toy.evaluate import daam_summary, evaluate, generation_summary, main, markdown
+
+SEEDS = range(60)
+HAVE_WEIGHTS = (_model.WEIGHTS / "model_index.json").exists()
+needs_weights = pytest.mark.skipif(
+    not HAVE_WEIGHTS, reason="no shipped toy weights in daam_widget/toy/weights"
+)
+
+
+def words(caption):
+    return re.findall(r"[a-z]+", caption)
+
+
+# The world
+
+
+def test_masks_match_the_image_pixels():
+    for seed in SEEDS:
+        s = scene(seed)
+        assert sum(m.sum() for m in s.masks) == np.logical_or.reduce(s.masks).sum()  # disjoint
+        painted = (s.image != BACKGROUND).any(-1)
+        np.testing.assert_array_equal(painted, np.logical_or.reduce(s.masks))
+        for obj, mask in zip(s.objects, s.masks, strict=True):
+            assert mask.any()
+            assert (s.image[mask] == COLORS[obj.color]).all()
+
+
+def test_captions_name_every_object_once_and_their_relations_hold():
+    for seed in SEEDS:
+        s = scene(seed)
+        phrases = noun_phrases(words(s.caption))
+        by_color = {o.color: o for o in s.objects}
+        assert sorted(p.color for p in phrases) == sorted(by_color)
+        for p in phrases:
+            obj = by_color[p.color]
+            assert p.shape == obj.shape and p.size in ("", obj.size)
+        for relation in RELATIONS:
+            if f" {relation} " in s.caption:
+                first, *rest = (by_color[p.color] for p in phrases)
+                assert all(relation in first.relation_to(other) for other in rest), s.caption
+
+
+# Scoring on hand-made cases
+
+
+def test_pixels_go_to_the_nearest_palette_colour_within_reach():
+    image = np.array(
+        [[COLORS["red"], np.add(COLORS["blue"], 20), BACKGROUND, (128, 128, 128)]], dtype=np.uint8
+    )
+    segments = segment_colors(image)
+    assert segments["red"].tolist() == [[True, False, False, False]]
+    assert segments["blue"].tolist() == [[False, True, False, False]]
+    # grey is farther than MAX_COLOR_DISTANCE from every colour and from the background: no colour
+    assert np.linalg.norm(np.subtract((128, 128, 128), BACKGROUND)) > MAX_COLOR_DISTANCE
+    assert not any(s[0, 3] for s in segments.values())
+
+
+def test_components_are_4_connected_and_largest_first():
+    mask = np.zeros((5, 5), bool)
+    mask[0, 0] = mask[1, 1] = True  # diagonal neighbours: two regions
+    mask[3:, 2:] = True
+    regions = components(mask)
+    assert [int(r.sum()) for r in regions] == [6, 1, 1]
+    np.testing.assert_array_equal(regions[0], np.pad(np.ones((2, 3), bool), ((3, 0), (2, 0))))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("r", [6.0, 9.0, 13.0])
+def test_every_shape_is_recognised_at_every_size(shape, r):
+    mask = ToyObject(shape, "red", "small", 31.3, 30.7, r).mask()
+    found, iou, radius = classify_shape(mask)
+    assert found == shape and iou > 0.85
+    assert radius == pytest.approx(r, rel=0.1)
+
+
+def test_rendered_scenes_score_every_object_right_and_nothing_extra():
+    for seed in SEEDS:
+        s = scene(seed)
+        found = find_objects(s.image)
+        scores = score_objects(found, words(s.caption))
+        assert len(scores) == len(s.objects)
+        assert all(o.right and o.size_right in (None, True) for o in scores), (s.caption, scores)
+        assert unrequested(found, words(s.caption)) == []
+        for obj, mask in zip(s.objects, s.masks, strict=True):
+            np.testing.assert_array_equal(found[obj.color].segment, mask)
+
+
+def test_a_missing_object_and_a_wrong_shape_are_caught():
+    red = ToyObject("circle", "red", "big", 16, 16, 12)
+    caption = words("a big red circle and a big blue square")
+    image, _ = render((red,))
+    scores = score_objects(find_objects(image), caption)
+    assert [(o.color, o.present, o.right) for o in scores] == [("red", True, True), ("blue", False, False)]
+    image, _ = render((red, ToyObject("triangle", "blue", "big", 46, 46, 12)))
+    scores = score_objects(find_objects(image), caption)
+    assert [(o.found_shape, o.right) for o in scores] == [("circle", True), ("triangle", False)]
+
+
+def test_an_unrequested_object_is_caught_and_a_speck_is_not():
+    objects = (ToyObject("circle", "red", "big", 16, 16, 12), ToyObject("star", "green", "small", 46, 46, 8))
+    image, _ = render(objects)
+    assert unrequested(find_objects(image), words("a red circle")) == ["green"]
+    image, _ = render(objects[:1])
+    image[50:53, 50:53] = COLORS["yellow"]  # 9 pixels: noise, not an object
+    assert unrequested(find_objects(image), words("a red circle")) == []
+
+
+def test_a_small_shape_drawn_big_breaks_the_size_word_only():
+    image, _ = render((ToyObject("circle", "red", "big", 32, 32, 14),))
+    (score,) = score_objects(find_objects(image), words("a small red circle"))
+    assert score.right and score.size_right is False
+
+
+def test_every_noun_and_adjective_targets_its_own_object():
+    caption = words("a photo of a small red circle to the left of a blue square and a big green star")
+    assert word_targets(caption) == [
+        (4, "size", "red"),
+        (5, "color", "red"),
+        (6, "noun", "red"),
+        (12, "color", "blue"),
+        (13, "noun", "blue"),
+        (16, "size", "green"),
+        (17, "color", "green"),
+        (18, "noun", "green"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def hand_made_maps():
+    """On a 4x4 image: 'circle' attends to exactly the left half; 'red' to the top-left quarter only."""
+    layout = layout_from_text("a red circle and a blue square", _model.tokenizer())
+    data = torch.zeros(len(layout.used_positions), 4, 4)
+    data[layout.find("circle").tokens[0], :, :2] = 2.0
+    data[layout.find("red").tokens[0], :2, :2] = 1.0
+    data[layout.find("square").tokens[0]] = torch.arange(1.0, 5.0)  # ramps 1..4 by column
+    return HeatMaps(data, layout.used_positions, layout)
+
+
+def test_word_scores_are_the_iou_of_eq7_masks_with_the_object(hand_made_maps):
+    left = np.zeros((4, 4), bool)
+    left[:, :2] = True
+    scores = score_words(hand_made_maps, {"red": left, "blue": ~left}, taus=(0.2, 0.6))
+    got = {(w.word, w.part): w.ious for w in scores}
+    assert got[("circle", "noun")] == {0.2: 1.0, 0.6: 1.0}
+    assert got[("red", "color")] == {0.2: 0.5, 0.6: 0.5}
+    # the ramp at tau 0.2 keeps columns >= 0.8 (all: IoU 2/4); at 0.6, columns >= 2.4 (the right half: 1)
+    assert got[("square", "noun")] == {0.2: 0.5, 0.6: 1.0}
+    # 'blue' attends nowhere: its map is all zeros, so Eq. 7 keeps every pixel
+    assert got[("blue", "color")] == {0.2: 0.5, 0.6: 0.5}
+
+
+def test_words_of_an_object_not_drawn_are_not_scored(hand_made_maps):
+    left = np.zeros((4, 4), bool)
+    left[:, :2] = True
+    scores = score_words(hand_made_maps, {"red": left}, taus=(0.4,))
+    assert [w.word for w in scores] == ["red", "circle"]
+
+
+def test_summaries_and_baselines_on_known_scores(hand_made_maps):
+    left = np.zeros((4, 4), bool)
+    left[:, :2] = True
+    from daam_widget.toy.evaluate import ImageResult
+
+    found = find_objects(render((ToyObject("circle", "red", "big", 20, 20, 12),))[0])
+    caption = words("a red circle and a blue square")
+    result = ImageResult(
+        0,
+        "a red circle and a blue square",
+        score_objects(found, caption),
+        unrequested(found, caption),
+        score_words(hand_made_maps, {"red": left, "blue": ~left}),
+    )
+    generation = generation_summary([result])
+    assert generation["objects_right"] == 0.5 and generation["images_without_unrequested"] == 1.0
+    daam = daam_summary([result], taus=(0.2, 0.4, 0.6))
+    assert daam["disk_area"] == 8.0
+    assert daam["parts"]["noun"]["whole_image"] == 0.5  # each truth is half the image
+    # 'circle' is exact; the ramp at tau 0.4 keeps columns >= 1.6 (3 of 4 columns: IoU 2/3)
+    assert daam["parts"]["noun"]["miou"]["0.4"] == pytest.approx((1.0 + 2 / 3) / 2)
+
+
+# Evaluation command and the shipped pipeline
+
+
+def random_pipeline():
+    torch.manual_seed(0)
+    return _model.assemble(_model.vae(), _model.unet(), _model.text_encoder(len(_model.tokenizer())))
+
+
+def test_the_evaluation_command_writes_json_and_a_markdown_table(tmp_path):
+    random_pipeline().save_pretrained(tmp_path / "pipe", safe_serialization=True)
+    out = tmp_path / "eval"
+    main(
+        [
+            *("--pipeline", str(tmp_path / "pipe"), "--images", "2", "--steps", "2", "--guidance", "1", "4"),
+            *("--timesteps", "300", "--out", str(out)),
+        ]
+    )
+    report = json.loads((out / "evaluation.json").read_text())
+    assert [(r["steps"], r["guidance"]) for r in report["generated"]] == [(2, 1.0), (2, 4.0)]
+    assert set(report["real"]["daam"]["parts"]) >= {"noun", "color"}
+    assert len(report["per_image"]["real"]) == 2
+    table = (out / "evaluation.md").read_text()
+    assert "| 2 | 4.0 |" in table and "centred disk" in table and "τ = 0.6" in table
+
+
+def test_the_report_tables_are_markdown():
+    report = evaluate(random_pipeline(), 1, settings=[(1, 7.5)], timesteps=(500,), progress=False)
+    lines = markdown(report).splitlines()
+    tables = [line for line in lines if line.startswith("|")]
+    assert all(line.count("|") == tables[0].count("|") for line in tables[:3])
+
+
+@needs_weights
+def test_the_shipped_pipeline_loads_offline_and_generates(monkeypatch):
+    def no_network(*args, **kwargs):
+        raise OSError("the toy pipeline must load without the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    pipe = _model.load_pipeline()
+    pipe.set_progress_bar_config(disable=True)
+    image = pipe("a red circle", num_inference_steps=4, generator=torch.Generator().manual_seed(0)).images[0]
+    assert image.size == (64, 64)
+    files = [p for p in _model.WEIGHTS.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) <= 20 * 2**20
+    assert not [p for p in files if p.suffix in (".bin", ".pt", ".pkl", ".ckpt")]  # safetensors only
+
+
+@needs_weights
+def test_the_shipped_autoencoder_keeps_objects_findable_by_colour():
+    pipe = _model.load_pipeline()
+    scenes = [scene(EVALUATION_SEEDS + k) for k in range(8)]
+    x = torch.from_numpy(np.stack([s.image for s in scenes])).permute(0, 3, 1, 2).float() / 127.5 - 1
+    with torch.no_grad():
+        y = pipe.vae.decode(pipe.vae.encode(x).latent_dist.mean).sample
+    images = ((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    for s, image in zip(scenes, images, strict=True):
+        found = find_objects(image)
+        assert all(o.right for o in score_objects(found, words(s.caption))), s.caption
+        for obj, mask in zip(s.objects, s.masks, strict=True):
+            segment = found[obj.color].segment
+            assert (segment & mask).sum() / (segment | mask).sum() > 0.8
+
+
+@pytest.mark.slow
+@needs_weights
+def test_the_shipped_model_meets_the_goals_on_held_out_scenes():
+    """Goals: >= 97% objects right, >= 95% images without extras, noun mIoU >= 0.75 (generated and real)."""
+    torch.set_num_threads(1)
+    report = evaluate(_model.load_pipeline(), 40, progress=False)
+    (run,) = report["generated"]
+    assert run["generation"]["objects_right"] >= 0.95
+    assert run["generation"]["images_without_unrequested"] >= 0.925
+    assert run["daam"]["parts"]["noun"]["miou"]["0.4"] >= 0.72
+    assert report["real"]["daam"]["parts"]["noun"]["miou"]["0.4"] >= 0.72
