@@ -11,9 +11,11 @@ from ._heat_maps import HeatMaps
 from ._image_attribution import attribute_image
 from ._metrics import intersection_over_area, iou, mean_iou, threshold
 from ._trace import Trace, trace
+from ._widget import DaamWidget
 from ._words import Span
 
 __all__ = [
+    "DaamWidget",
     "HeatMaps",
     "Span",
     "Trace",

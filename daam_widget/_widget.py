@@ -32,7 +32,15 @@ from ._trace import Trace, trace
 _STATIC = pathlib.Path(__file__).parent / "static"
 
 _BINARY = ("image", "maps")
-_NOT_SAVED = ("has_kernel", "can_generate", "status", "progress", "error", "message", "resolutions")
+_WITHOUT_KERNEL = {
+    "has_kernel": False,
+    "can_generate": False,
+    "resolutions": [],
+    "status": "ready",
+    "progress": (0, 0),
+    "error": "",
+    "message": "",
+}
 
 
 class DaamWidget(anywidget.AnyWidget):
@@ -71,9 +79,9 @@ class DaamWidget(anywidget.AnyWidget):
         allow_none=True,
         help="The shown word's index into `words` (set a word, an index or (word, occurrence)); None: none.",
     ).tag(sync=True)
-    pinned = t.List(help="Indices of the pinned words, compared side by side or as an argmax map.").tag(
-        sync=True
-    )
+    pinned = t.List(
+        t.Any(), help="Indices of the pinned words, compared side by side or as an argmax map (set words)."
+    ).tag(sync=True)
     tau = t.Float(0.4, min=0.0, max=1.0, help="Eq. 7 threshold, a fraction of the word's maximum.").tag(
         sync=True
     )
@@ -101,6 +109,7 @@ class DaamWidget(anywidget.AnyWidget):
 
     _heat_maps: HeatMaps | None = None
     _trace: Trace | None = None
+    _asked: str | None = None
     _quiet = False
 
     def __init__(self, pipe: Any = None, prompt: str | None = None, *, seed: int = 0, **kwargs: Any) -> None:
@@ -110,6 +119,7 @@ class DaamWidget(anywidget.AnyWidget):
         self._pipe = pipe
         self._pipe_kwargs = kwargs
         self._chosen = chosen
+        self._asked = prompt  # the last prompt asked for, shown or not (a failed first run shows none)
         self.can_generate = pipe is not None
         self.seed = seed
         self.on_msg(self._on_message)
@@ -152,7 +162,8 @@ class DaamWidget(anywidget.AnyWidget):
             raise RuntimeError(
                 "this widget shows saved maps and has no pipeline; use DaamWidget(pipe, prompt)"
             )
-        prompt = self.prompt if prompt is None else prompt
+        prompt = self._asked if prompt is None else prompt
+        self._asked = prompt
         if not isinstance(prompt, str) or not prompt.strip():
             raise self._fail(ValueError(f"the prompt must be a non-empty string, not {prompt!r}"))
         seed = self.seed if seed is None else int(seed)
@@ -195,15 +206,15 @@ class DaamWidget(anywidget.AnyWidget):
         Hovering, pinning, the views and the tau slider work in it; generating and other resolutions need
         the kernel and are hidden.
         """
-        state = {k: v for k, v in self.get_state().items() if not k.startswith("_") and k not in _NOT_SAVED}
+        state = {k: v for k, v in self.get_state().items() if not k.startswith("_")} | _WITHOUT_KERNEL
         buffers = {k: base64.b64encode(getattr(self, k)).decode("ascii") for k in _BINARY}
         for k in _BINARY:
             state.pop(k, None)
         page = _HTML.format(
             title=html.escape(title or f"DAAM: {self.prompt}"),
             script=_script_safe((_STATIC / "standalone.js").read_text(encoding="utf-8")),
-            state=_script_safe(json.dumps(state)),
-            buffers=_script_safe(json.dumps(buffers)),
+            state=_json_in_script(state),
+            buffers=_json_in_script(buffers),
         )
         target = pathlib.Path(path)
         target.write_text(page, encoding="utf-8")
@@ -246,8 +257,10 @@ class DaamWidget(anywidget.AnyWidget):
 
     def _maps_at(self, resolution: str, prompt: str) -> HeatMaps:
         assert self._trace is not None
-        chosen = None if resolution == "all" else [tuple(int(x) for x in resolution.split("x"))]
-        return self._trace.heat_maps(0, prompt=prompt, resolutions=chosen)
+        if resolution == "all":
+            return self._trace.heat_maps(0, prompt=prompt)
+        h, w = (int(x) for x in resolution.split("x"))
+        return self._trace.heat_maps(0, prompt=prompt, resolutions=[(h, w)])
 
     def _progress_callback(self, user: Callable | None) -> Callable:
         def on_step_end(pipe: Any, step: int, timestep: Any, callback_kwargs: dict) -> dict:
@@ -297,6 +310,10 @@ class DaamWidget(anywidget.AnyWidget):
                 + ("" if self._trace else " (maps shown with from_heat_maps keep no per-layer sums)")
             )
         return proposal.value
+
+    @t.observe("prompt")
+    def _on_prompt(self, change: t.Bunch) -> None:
+        self._asked = change.new  # `w.prompt = ...; w.generate()` generates the new prompt
 
     @t.observe("resolution")
     def _on_resolution(self, change: t.Bunch) -> None:
@@ -354,8 +371,16 @@ def _png(image: np.ndarray | None) -> bytes:
 
 
 def _script_safe(text: str) -> str:
-    """Text that cannot close or open a tag inside <script> (``</script>``, ``<!--``)."""
+    """Script text that cannot close or open a tag inside <script> (``</script>``, ``<!--``)."""
     return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+
+
+def _json_in_script(value: Any) -> str:
+    """JSON with ``<``, ``>`` and ``&`` escaped (``\\u003c``...): user text stays data inside <script>."""
+    text = json.dumps(value)
+    for char in "<>&\u2028\u2029":
+        text = text.replace(char, f"\\u{ord(char):04x}")
+    return text
 
 
 _HTML = """<!doctype html>

@@ -1,0 +1,242 @@
+"""The widget model: traits say what the browser draws, and the binary maps are the Eq. 6 maps, max-scaled."""
+
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import traitlets
+from ipywidgets.widgets.widget import _remove_buffers
+from PIL import Image
+
+from daam_widget import DaamWidget, HeatMaps
+from daam_widget._words import layout_from_text
+from tests import rig
+
+PROMPT = "a red dog, on a hat"
+STEPS = 3
+
+
+@pytest.fixture(scope="module")
+def widget(sd1):
+    return DaamWidget(sd1, PROMPT, num_inference_steps=STEPS, seed=1)
+
+
+def synthetic_maps(height: int, width: int, prompt: str = "a red dog") -> HeatMaps:
+    """Maps with known values: word k is a ramp times (k + 1), so each word's peak is known."""
+    layout = layout_from_text(prompt, rig.tokenizer())
+    ramp = torch.linspace(0, 1, height * width).reshape(height, width)
+    data = torch.stack([ramp * (p + 1) for p in range(len(layout.used_positions))])
+    return HeatMaps(data, layout.used_positions, layout, image=np.zeros((height, width, 3), np.uint8))
+
+
+def word_maps(w: DaamWidget) -> np.ndarray:
+    h, wd = w.map_size
+    return np.frombuffer(w.maps, np.uint8).reshape(len(w.words), h, wd)
+
+
+def test_traits_describe_the_generated_image_and_its_words(widget):
+    maps = widget.heat_maps
+    assert widget.prompt == PROMPT and widget.status == "ready" and widget.error == ""
+    assert widget.words == ["a", "red", "dog", "on", "a", "hat"] == list(maps.words)
+    assert [s["text"] for s in widget.spans] == ["a", "red", "dog", ",", "on", "a", "hat"]
+    assert [s["word"] for s in widget.spans] == [0, 1, 2, None, 3, 4, 5], "punctuation is not a word"
+    png = Image.open(io.BytesIO(widget.image))
+    assert png.size[::-1] == tuple(widget.image_size) == maps.shape == (32, 32)
+    assert np.array_equal(np.asarray(png), maps.image)
+    assert widget.progress == (STEPS, STEPS) and widget.can_generate and widget.seed == 1
+    assert widget.resolutions == ["16x16", "8x8", "4x4"]
+
+
+def test_each_words_bytes_are_its_map_scaled_to_255(widget):
+    maps = widget.heat_maps
+    stored = word_maps(widget)
+    for k in range(len(widget.words)):
+        soft = maps.soft(k)
+        expected = np.round(soft / soft.max() * 255).astype(np.uint8)
+        assert np.array_equal(stored[k], expected), widget.words[k]
+        assert widget.peaks[k] == pytest.approx(float(soft.max()), rel=1e-6)
+
+
+def test_maps_travel_as_binary_buffers_not_json_lists(widget):
+    state, buffer_paths, buffers = _remove_buffers(widget.get_state())
+    assert ["maps"] in buffer_paths and ["image"] in buffer_paths
+    sizes = {path[0]: len(bytes(b)) for path, b in zip(buffer_paths, buffers, strict=True)}
+    assert sizes["maps"] == len(widget.words) * 32 * 32
+    json.dumps(state)  # the rest is small JSON
+
+
+@pytest.mark.parametrize(
+    ("image", "map_size"),
+    [((512, 512), (256, 256)), ((768, 512), (256, 171)), ((1024, 1024), (256, 256)), ((64, 64), (64, 64))],
+)
+def test_bytes_per_word_are_capped_at_256_pixels_on_the_longer_side(image, map_size):
+    w = DaamWidget.from_heat_maps(synthetic_maps(*image))
+    assert tuple(w.map_size) == map_size
+    assert len(w.maps) == len(w.words) * map_size[0] * map_size[1]
+    assert max(map_size) * min(map_size) <= 65_536
+
+
+def test_downsampled_maps_are_area_means_scaled_to_255():
+    maps = synthetic_maps(512, 512)
+    w = DaamWidget.from_heat_maps(maps)
+    pooled = F.avg_pool2d(torch.from_numpy(maps.soft("dog"))[None], 2)[0].numpy()
+    expected = np.round(pooled / pooled.max() * 255)
+    assert np.abs(word_maps(w)[2].astype(float) - expected).max() <= 1
+    assert w.peaks[2] == pytest.approx(float(maps.soft("dog").max()))
+
+
+def test_a_word_is_selected_by_text_index_or_occurrence(widget):
+    widget.selected = "hat"
+    assert widget.selected == 5
+    widget.selected = ("a", 1)
+    assert widget.selected == 4
+    widget.selected = ["a", 0]  # as the browser sends a pair
+    assert widget.selected == 0
+    widget.selected = 2
+    assert widget.selected == 2
+    widget.selected = None
+    assert widget.selected is None
+
+
+def test_selecting_an_unknown_or_ambiguous_word_says_what_the_words_are(widget):
+    with pytest.raises(traitlets.TraitError, match=r"'dgo' is not a word.*a, red, dog"):
+        widget.selected = "dgo"
+    with pytest.raises(traitlets.TraitError, match="out of range"):
+        widget.selected = 6
+    with pytest.raises(traitlets.TraitError, match="'a'"):
+        widget.selected = "a"  # twice in the prompt
+
+
+def test_pins_are_word_indices_without_repeats(widget):
+    widget.pinned = ["dog", 5, "dog", ("a", 1)]
+    assert widget.pinned == [2, 5, 4]
+    widget.pinned = []
+
+
+def test_tau_view_and_colours_only_take_allowed_values(widget):
+    widget.tau = 0.55
+    assert widget.tau == 0.55
+    for trait, bad in (
+        ("tau", 1.5),
+        ("tau", -0.1),
+        ("opacity", 2.0),
+        ("view", "heatmap"),
+        ("colormap", "hot"),
+    ):
+        with pytest.raises(traitlets.TraitError):
+            setattr(widget, trait, bad)
+    widget.tau = 0.4
+
+
+def test_generate_regenerates_in_place_and_a_seed_repeats_its_image(sd1):
+    w = DaamWidget(sd1, PROMPT, num_inference_steps=2, seed=0)
+    first_image, first_maps = w.image, w.maps
+    w.selected, w.pinned = "dog", ["dog", "hat"]
+    maps = w.generate(prompt="a blue square", seed=5)
+    assert maps is w.heat_maps and maps.words == ("a", "blue", "square")
+    assert (w.prompt, w.words, w.seed) == ("a blue square", ["a", "blue", "square"], 5)
+    assert w.selected is None and w.pinned == [], "the old words' choices do not carry over"
+    w.generate(prompt=PROMPT, seed=0)
+    assert (w.image, w.maps) == (first_image, first_maps), "the same prompt and seed give the same result"
+    w.generate(seed=1)
+    assert w.prompt == PROMPT and w.image != first_image
+
+
+def test_generate_message_from_the_browser_regenerates(sd1):
+    w = DaamWidget(sd1, "a dog", num_inference_steps=2)
+    w._on_message(w, {"type": "generate", "prompt": "a red hat", "seed": 3}, [])
+    assert (w.prompt, w.seed, w.status) == ("a red hat", 3, "ready")
+
+
+def test_progress_counts_steps_while_generating(sd1):
+    seen = []
+    w = DaamWidget(sd1, "a dog", num_inference_steps=4)
+    w.observe(lambda change: seen.append(change.new), "progress")
+    w.generate()
+    assert [tuple(p) for p in seen][:4] == [(0, 4), (1, 4), (2, 4), (3, 4)] and w.progress == (4, 4)
+
+
+def test_choices_given_at_construction_apply_to_the_first_maps(sd1):
+    w = DaamWidget(sd1, PROMPT, num_inference_steps=2, tau=0.7, view="both", selected="hat", pinned=["dog"])
+    assert (w.tau, w.view, w.selected, w.pinned) == (0.7, "both", 5, [2])
+
+
+def test_one_resolution_shows_only_its_layers(sd1):
+    w = DaamWidget(sd1, PROMPT, num_inference_steps=2)
+    all_maps = w.maps
+    w.selected = "dog"
+    w.resolution = "8x8"
+    only_8 = w.trace.heat_maps(0, prompt=PROMPT, resolutions=[(8, 8)])
+    assert np.array_equal(w.heat_maps.soft("dog"), only_8.soft("dog")) and w.maps != all_maps
+    assert w.selected == 2, "the chosen word stays"
+    with pytest.raises(traitlets.TraitError, match=r"resolution must be one of \['all', '16x16'"):
+        w.resolution = "32x32"
+
+
+def test_pipeline_errors_are_shown_in_the_widget_and_raised_by_generate(sd1):
+    bad = {"negative_prompt": ["one", "two"]}  # diffusers refuses: a list against a str prompt
+    w = DaamWidget(sd1, "a dog", num_inference_steps=2, **bad)  # the constructor still returns a widget
+    assert w.status == "error" and re.search(r"TypeError: `negative_prompt` should be the same type", w.error)
+    with pytest.raises(TypeError, match="negative_prompt"):
+        w.generate()
+    with pytest.raises(ValueError, match="non-empty string"):
+        w.generate(prompt="  ")
+    assert w.error.startswith("ValueError")
+
+
+def test_a_message_that_fails_shows_its_error(sd1):
+    w = DaamWidget(sd1, "a dog", num_inference_steps=2)
+    w._on_message(w, {"type": "bogus"}, [])
+    assert w.status == "error" and "unknown message" in w.error
+
+
+def test_misuse_says_what_to_do_instead(sd1):
+    with pytest.raises(ValueError, match="needs a pipeline"):
+        DaamWidget(None, "a dog")
+    with pytest.raises(TypeError, match=r"needs a daam_widget\.HeatMaps"):
+        DaamWidget.from_heat_maps({"dog": np.zeros((4, 4))})
+    saved = DaamWidget.from_heat_maps(synthetic_maps(16, 16))
+    with pytest.raises(RuntimeError, match="no pipeline"):
+        saved.generate(prompt="a dog")
+    with pytest.raises(traitlets.TraitError, match="keep no per-layer sums"):
+        saved.resolution = "8x8"
+    with pytest.raises(traitlets.TraitError, match="generate first"):
+        DaamWidget(sd1).selected = "dog"
+    with pytest.raises(RuntimeError, match="no maps to save"):
+        DaamWidget(sd1).save_maps()
+
+
+def test_from_heat_maps_shows_a_saved_file_without_a_pipeline(widget, tmp_path):
+    path = widget.save_maps(tmp_path / "maps.safetensors")
+    assert str(path.resolve()) in widget.message
+    w = DaamWidget.from_heat_maps(HeatMaps.load(path), tau=0.3, selected="hat")
+    assert (w.words, w.maps, w.image, w.tau, w.selected) == (widget.words, widget.maps, widget.image, 0.3, 5)
+    assert not w.can_generate and w.trace is None and w.resolutions == []
+
+
+def test_save_html_is_one_file_with_no_network_and_the_prompt_as_data(sd1, tmp_path):
+    prompt = "</script><script>alert(1)</script> <img src=x onerror=alert(1)> a dog"
+    w = DaamWidget(sd1, prompt, num_inference_steps=2, tau=0.6)
+    page = w.save_html(tmp_path / "w.html").read_text()
+    assert page.count("<script") == 2 and page.count("</script>") == 2, "the prompt opens no script"
+    assert "<title>DAAM: &lt;/script&gt;&lt;script&gt;" in page
+    assert "default-src 'none'" in page, "the page may not fetch anything"
+    assert not re.search(
+        r"<(script|img|iframe)[^>]*\ssrc=|<link", page.split("<script>")[0] + page.split("</script>")[-1]
+    )
+    mount = re.search(r"mount\(document.getElementById\(\"daam-widget\"\), (.*), (\{.*\})\);", page)
+    state = json.loads(mount.group(1))
+    assert state["prompt"] == prompt and state["tau"] == 0.6
+    assert state["has_kernel"] is False and state["can_generate"] is False and state["status"] == "ready"
+    assert "maps" not in state and "image" not in state, "binary traits travel as base64 buffers"
+
+
+def test_setting_the_prompt_then_generating_uses_it(sd1):
+    w = DaamWidget(sd1, "a dog", num_inference_steps=2)
+    w.prompt = "a green star"
+    w.generate()
+    assert w.heat_maps.words == ("a", "green", "star")
