@@ -217,21 +217,15 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
     }
   }
 
-  function drawChips(): void {
-    const pinned = model.get("pinned");
-    const selected = model.get("selected");
+  /** The chips are built once per prompt; pins and the selection only restyle them, so the chip under the
+   * pointer stays the same element (replacing it would lose its pointerout, and the hover would stick). */
+  function buildChips(): void {
     words.replaceChildren(
       ...chips(model.get("prompt"), model.get("spans")).map((chip) => {
         if (chip.kind === "space") return h("span", { class: "daam-space" }, [chip.text]);
         if (chip.kind === "punct") return h("span", { class: "daam-punct", role: "listitem" }, [chip.text]);
         const button = h("button", { class: "daam-chip", type: "button", role: "listitem" }, [chip.text]);
         button.dataset.word = String(chip.word);
-        const pin = pinned.indexOf(chip.word);
-        if (pin >= 0) {
-          button.classList.add("daam-pinned");
-          button.style.setProperty("--daam-pin", paletteColor(pin));
-        }
-        if (chip.word === selected) button.classList.add("daam-selected");
         if (!chip.available || !maps[chip.word]) {
           button.disabled = true;
           button.title = "cut off by the text encoder's window: no map";
@@ -239,6 +233,20 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
         return button;
       }),
     );
+    markChips();
+  }
+
+  function markChips(): void {
+    const pinned = model.get("pinned");
+    const selected = model.get("selected");
+    for (const button of words.querySelectorAll<HTMLButtonElement>(".daam-chip")) {
+      const word = Number(button.dataset.word);
+      const pin = pinned.indexOf(word);
+      button.classList.toggle("daam-pinned", pin >= 0);
+      if (pin >= 0) button.style.setProperty("--daam-pin", paletteColor(pin));
+      else button.style.removeProperty("--daam-pin");
+      button.classList.toggle("daam-selected", word === selected);
+    }
   }
 
   function drawCompare(): void {
@@ -339,6 +347,11 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
   words.addEventListener("focusin", (event) => onChipEnter(event));
   words.addEventListener("pointerout", (event) => onChipLeave(event));
   words.addEventListener("focusout", (event) => onChipLeave(event));
+  words.addEventListener("pointerleave", () => {
+    if (hovered === null) return;
+    hovered = null;
+    drawMain();
+  });
   function chipOf(event: Event): number | null {
     const target = (event.target as HTMLElement | null)?.closest?.(".daam-chip") as HTMLButtonElement | null;
     return target && !target.disabled ? Number(target.dataset.word) : null;
@@ -370,15 +383,27 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
   cmapSelect.addEventListener("change", () => set("colormap", cmapSelect.value as ColormapName));
   compareSelect.addEventListener("change", () => set("compare", compareSelect.value as "side" | "argmax"));
   resolutionSelect.addEventListener("change", () => set("resolution", resolutionSelect.value));
+  /** Ask the kernel; if nothing it owns changes within a few seconds, say so (a page exported by nbconvert
+   * keeps the widget's state but has no kernel to answer). */
+  function askKernel(content: Record<string, unknown>): void {
+    const before = [model.get("status"), model.get("message"), model.get("error"), model.get("progress")];
+    model.send(content);
+    setTimeout(() => {
+      const now = [model.get("status"), model.get("message"), model.get("error"), model.get("progress")];
+      if (now.every((value, i) => value === before[i])) {
+        message.textContent = "No answer from the kernel yet: it is busy, or this page has none (an export).";
+      }
+    }, 4000);
+  }
   generateButton.addEventListener("click", () =>
-    model.send({ type: "generate", prompt: promptInput.value, seed: Number(seedInput.value) }),
+    askKernel({ type: "generate", prompt: promptInput.value, seed: Number(seedInput.value) }),
   );
   savePng.addEventListener("click", savePngNow);
-  saveMaps.addEventListener("click", () => model.send({ type: "save_maps" }));
+  saveMaps.addEventListener("click", () => askKernel({ type: "save_maps" }));
 
   const redraw = () => {
     drawControls();
-    drawChips();
+    buildChips();
     drawMain();
     drawCompare();
   };
@@ -391,9 +416,9 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
     ["change:image", onData],
     ["change:maps", onData],
     ["change:spans", redraw],
-    ["change:prompt", () => (drawChips(), drawStatus())],
-    ["change:selected", () => (drawChips(), drawMain())],
-    ["change:pinned", () => (drawChips(), drawCompare())],
+    ["change:prompt", () => (buildChips(), drawStatus())],
+    ["change:selected", () => (markChips(), drawMain())],
+    ["change:pinned", () => (markChips(), drawCompare())],
     ["change:tau", () => (drawControls(), drawMain(), drawCompare())],
     ["change:view", () => (drawControls(), drawMain(), drawCompare())],
     ["change:opacity", () => (drawControls(), drawMain(), drawCompare())],
