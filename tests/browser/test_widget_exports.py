@@ -1,0 +1,139 @@
+"""Shared results in the browser, with no kernel: ``save_html`` opened from file:// with the network blocked,
+and a notebook executed and exported by nbconvert (its widget manager served from local npm copies).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from daam_widget import DaamWidget, HeatMaps
+from daam_widget._words import layout_from_text
+from tests import rig
+from tests.browser.chromium import CDN_COPIES, browser_context, offline
+from tests.browser.jupyter import ARTIFACTS, PIPELINE, TOY_WEIGHTS, notebook
+from tests.browser.widget_page import ALERT_SPY, check_without_kernel, measure_swaps, nbconvert_html
+
+pytestmark = pytest.mark.browser
+
+PROMPT = "a red circle to the left of a blue square"
+XSS = "</script><img src=x onerror=alert(1)> a red star"
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    torch.set_num_threads(1)
+    if TOY_WEIGHTS.exists():
+        from daam_widget.toy import load_pipeline
+
+        pipe = load_pipeline()
+    else:  # the toy model is not trained yet
+        pipe = rig.sd_pipeline("sd1")
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.fixture(scope="module")
+def offline_context(browser):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with browser_context(browser) as context:
+        network = offline(context, CDN_COPIES)
+        context.add_init_script(ALERT_SPY)
+        yield context, network
+
+
+def open_page(context, path):
+    page = context.new_page()
+    page.errors = []
+    page.dialogs = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+    page.goto(path.as_uri())
+    return page
+
+
+def sd_sized_maps(size: int = 512) -> HeatMaps:
+    """Maps at Stable Diffusion's 512 px (sent at 256 x 256): smooth blobs, one per word, and an image."""
+    layout = layout_from_text(PROMPT, rig.tokenizer())
+    n = len(layout.used_positions)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
+    centres = torch.rand(n, 2, generator=torch.Generator().manual_seed(0))
+    data = torch.stack([torch.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 0.02) for cy, cx in centres])
+    image = np.random.default_rng(0).integers(0, 255, (size, size, 3), dtype=np.uint8)
+    return HeatMaps(data, layout.used_positions, layout, image=image)
+
+
+def test_saved_html_hovers_and_thresholds_with_no_network_and_no_kernel(pipe, offline_context, tmp_path):
+    context, network = offline_context
+    path = DaamWidget(pipe, PROMPT, num_inference_steps=4).save_html(tmp_path / "widget.html")
+    seen = len(network)
+    page = open_page(context, path)
+    w = page.locator(".daam")
+    w.locator(".daam-chip").first.wait_for()
+    assert w.locator(".daam-generate").is_hidden() and w.locator(".daam-save-maps").is_hidden()
+    check_without_kernel(page, "save-html")
+    assert network[seen:] == [] and page.errors == [], (network[seen:], page.errors)
+
+
+def test_saved_html_swaps_256_pixel_maps_within_a_frame(offline_context, tmp_path):
+    context, _ = offline_context
+    w = DaamWidget.from_heat_maps(sd_sized_maps())
+    assert tuple(w.map_size) == (256, 256) and len(w.maps) == len(w.words) * 65_536
+    page = open_page(context, w.save_html(tmp_path / "sd.html"))
+    element = page.locator(".daam")
+    element.locator(".daam-chip").first.wait_for()
+    heat = measure_swaps(element, "save_html-256px", "heat")
+    both = measure_swaps(element, "save_html-256px", "both")
+    assert heat["median_swap_ms"] < 16 and both["median_swap_ms"] < 16
+
+
+def test_saved_html_shows_the_prompt_as_text_and_runs_nothing(pipe, offline_context, tmp_path):
+    context, _ = offline_context
+    path = DaamWidget(pipe, XSS, num_inference_steps=2).save_html(tmp_path / "xss.html")
+    page = open_page(context, path)
+    words = page.locator(".daam-words")
+    words.locator(".daam-chip").first.wait_for()
+    assert words.text_content() == XSS
+    assert page.title() == f"DAAM: {XSS}"
+    assert page.locator("img[src='x']").count() == 0
+    page.wait_for_timeout(300)
+    assert page.dialogs == [] and page.evaluate("() => window.__alerts") == []
+    assert page.errors == []
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A notebook executed by nbconvert (widget state stored by nbclient), then exported to HTML."""
+    root = tmp_path_factory.mktemp("nbconvert")
+    source = root / "export.ipynb"
+    cells = [
+        f"{PIPELINE}\nw = DaamWidget(pipe, PROMPT, num_inference_steps=4, tau=0.5)\nw",
+        "w.pinned = ['circle', 'square']",
+    ]
+    source.write_text(json.dumps(notebook(cells)))
+    return nbconvert_html(source, root, execute=True)
+
+
+def test_nbconvert_export_renders_the_widget_from_local_copies_of_its_manager(exported, offline_context):
+    context, network = offline_context
+    seen = len(network)
+    page = open_page(context, exported)
+    w = page.locator(".daam")
+    w.locator(".daam-chip").first.wait_for(timeout=60_000)
+    assert w.locator(".daam-chip.daam-pinned").all_text_contents() == ["circle", "square"], "the saved pins"
+    assert w.locator(".daam-tau-value").text_content() == "0.50", "the saved tau"
+    page.screenshot(path=str(ARTIFACTS / "nbconvert-page.png"), full_page=True)
+    check_without_kernel(page, "nbconvert")
+    w.locator(".daam-generate-button").click()
+    page.wait_for_function(
+        "() => document.querySelector('.daam-status').textContent.startsWith('No answer from the kernel')",
+        timeout=10_000,
+    )
+    assert page.errors == []
+    fetched = network[seen:]
+    assert any("html-manager/dist/embed-amd.js" in line for line in fetched), fetched
+    assert any("anywidget/dist/index.js" in line for line in fetched), fetched
+    assert all(line.startswith("local") or "mathjax" in line for line in fetched), fetched

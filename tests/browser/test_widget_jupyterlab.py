@@ -1,0 +1,222 @@
+"""The widget in a real JupyterLab 4, driven through Debian's chromium: hover, slider, pins, XSS, errors.
+
+The notebook is built on the toy model (the test rig's tiny pipeline until the toy weights exist). At the
+end the notebook is saved with its widget state (JupyterLab's "save widget state" setting) and exported
+by nbconvert; ``test_widget_exports.py`` opens exports in the browser.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.browser.chromium import CDN_COPIES, browser_context, offline
+from tests.browser.jupyter import ARTIFACTS, PIPELINE, Kernel, jupyter_server, notebook
+from tests.browser.widget_page import (
+    ALERT_SPY,
+    OVERLAY_PIXELS,
+    check_without_kernel,
+    measure_swaps,
+    nbconvert_html,
+    overlay_alpha,
+    overlay_pixels,
+)
+
+pytestmark = pytest.mark.browser
+
+XSS = "<img src=x onerror=alert(1)> a red star"
+CELLS = [
+    f"{PIPELINE}\nw = DaamWidget(pipe, PROMPT, num_inference_steps=4)\nw",
+    f"xss = DaamWidget(pipe, {XSS!r}, num_inference_steps=2)\nxss",
+    "bad = DaamWidget(pipe, 'a red star', num_inference_steps=2, negative_prompt=['one', 'two'])\nbad",
+]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, browser):
+    root = tmp_path_factory.mktemp("lab")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with jupyter_server(root, save_widget_state=True) as server, browser_context(browser) as context:
+        (root / "work" / "widget.ipynb").write_text(json.dumps(notebook(CELLS)))
+        context.add_init_script(ALERT_SPY)
+        page = context.new_page()
+        page.dialogs = []
+        page.errors = []
+        page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        page.goto(server.page("lab/tree/widget.ipynb"))
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+        page.wait_for_function(
+            "() => window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=60_000
+        )
+        page.wait_for_function(
+            "() => window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel?.status === 'idle'",
+            timeout=120_000,
+        )
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_selector(".jp-Cell:nth-child(3) .daam-error", state="visible", timeout=300_000)
+        kernel = Kernel(server, "widget.ipynb")
+        try:
+            yield page, kernel, root
+        finally:
+            kernel.close()
+
+
+def widget(page, k: int):
+    return page.locator(".jp-Cell").nth(k).locator(".daam")
+
+
+def test_hover_overlays_the_words_map_and_leaving_restores_the_image(lab):
+    page, _, _ = lab
+    w = widget(page, 0)
+    assert not any(overlay_alpha(w)), "no word is shown before hovering"
+    w.locator(".daam-chip", has_text="circle").hover()
+    assert any(overlay_alpha(w)), "hovering a word draws its map over the image"
+    first = overlay_pixels(w)
+    assert w.locator(".daam-legend-title").text_content() == "circle"
+    w.screenshot(path=str(ARTIFACTS / "jupyterlab-hover.png"))
+    page.screenshot(path=str(ARTIFACTS / "jupyterlab-page.png"))
+    w.locator(".daam-chip", has_text="square").hover()
+    assert w.locator(".daam-legend-title").text_content() == "square"
+    assert overlay_pixels(w) != first, "another word swaps in another map"
+    page.mouse.move(5, 5)
+    assert not any(overlay_alpha(w)), "leaving the word shows the plain image again"
+
+
+def test_hover_swap_takes_less_than_a_frame(lab):
+    page, _, _ = lab
+    report = measure_swaps(widget(page, 0), "jupyterlab")
+    assert report["median_swap_ms"] < 16
+
+
+def test_slider_sets_tau_in_the_kernel_and_shows_the_mask_area(lab):
+    page, kernel, _ = lab
+    w = widget(page, 0)
+    w.locator(".daam-view").select_option("both")
+    w.locator(".daam-tau").fill("0.7")
+    w.locator(".daam-chip", has_text="red").hover()
+    assert "τ = 0.70" in w.locator(".daam-area").text_content()
+    for _ in range(100):
+        if kernel.eval("w.tau") == "0.7":
+            break
+        page.wait_for_timeout(100)
+    assert kernel.eval("w.tau") == "0.7"
+    assert kernel.eval("w.view") == "'both'"
+    w.screenshot(path=str(ARTIFACTS / "jupyterlab-mask.png"))
+
+
+def test_kernel_changes_show_in_the_browser(lab):
+    page, kernel, _ = lab
+    kernel.eval("setattr(w, 'selected', 'square') or w.selected")
+    w = widget(page, 0)
+    page.mouse.move(5, 5)
+    selected = w.locator(".daam-chip.daam-selected")
+    selected.wait_for(timeout=10_000)
+    assert selected.text_content() == "square"
+    assert w.locator(".daam-legend-title").text_content() == "square", "the selected word's map is shown"
+    kernel.eval("setattr(w, 'selected', None)")
+    w.locator(".daam-chip.daam-selected").wait_for(state="detached", timeout=10_000)
+
+
+def test_pinning_two_words_compares_them_side_by_side_and_as_argmax(lab):
+    page, kernel, _ = lab
+    w = widget(page, 0)
+    w.locator(".daam-view").select_option("heat")
+    w.locator(".daam-chip", has_text="circle").click()
+    w.locator(".daam-chip", has_text="square").click()
+    page.mouse.move(5, 5)
+    assert w.locator(".daam-pinned-figure").count() == 2
+    assert w.locator(".daam-chip.daam-pinned").all_text_contents() == ["circle", "square"]
+    for _ in range(100):
+        if kernel.eval("[w.words[k] for k in w.pinned]") == "['circle', 'square']":
+            break
+        page.wait_for_timeout(100)
+    assert kernel.eval("[w.words[k] for k in w.pinned]") == "['circle', 'square']", "the kernel sees the pins"
+    w.screenshot(path=str(ARTIFACTS / "jupyterlab-pinned.png"))
+    w.locator(".daam-compare-mode").select_option("argmax")
+    w.locator(".daam-argmax").wait_for()
+    assert any(w.locator(".daam-argmax canvas").evaluate(OVERLAY_PIXELS)[3::4]), "the argmax map is drawn"
+    w.screenshot(path=str(ARTIFACTS / "jupyterlab-argmax.png"))
+
+
+def test_prompt_is_rendered_as_text_and_runs_nothing(lab):
+    page, _, _ = lab
+    w = widget(page, 1)
+    w.locator(".daam-chip").first.wait_for()
+    assert w.locator(".daam-words").text_content() == XSS
+    assert w.locator(".daam-chip").all_text_contents()[:3] == ["img", "src", "x"]
+    assert page.locator("img[src='x']").count() == 0
+    assert w.locator(".daam-prompt").input_value() == XSS
+    page.wait_for_timeout(300)
+    assert page.dialogs == [] and page.evaluate("() => window.__alerts") == [], "the prompt ran script"
+    w.screenshot(path=str(ARTIFACTS / "jupyterlab-xss.png"))
+
+
+def test_errors_are_shown_inside_the_widget(lab):
+    page, _, _ = lab
+    error = widget(page, 2).locator(".daam-error")
+    assert re.search(r"TypeError: `negative_prompt` should be the same type", error.text_content())
+
+
+def test_generate_button_shows_progress_and_regenerates(lab):
+    page, kernel, _ = lab
+    w = widget(page, 0)
+    w.evaluate(
+        """(el) => {
+            window.daamProgressSeen = [];
+            new MutationObserver(() => {
+                const row = el.querySelector('.daam-progress');
+                if (!row.hidden) window.daamProgressSeen.push(row.textContent);
+            }).observe(el, { subtree: true, childList: true, characterData: true, attributes: true });
+        }"""
+    )
+    w.locator(".daam-prompt").fill("a blue square")
+    w.locator(".daam-seed").fill("7")
+    w.locator(".daam-generate-button").click()
+    page.wait_for_function(
+        "() => document.querySelector('.jp-Cell .daam-words')?.textContent === 'a blue square'",
+        timeout=120_000,
+    )
+    assert kernel.eval("w.prompt") == "'a blue square'" and kernel.eval("w.seed") == "7"
+    assert kernel.eval("w.heat_maps.words") == "('a', 'blue', 'square')"
+    seen = page.evaluate("() => window.daamProgressSeen")
+    assert any(re.fullmatch(r"step \d+ of 4", s) for s in seen), seen
+    assert page.errors == []
+
+
+def test_the_saved_notebook_keeps_the_widget_state(lab):
+    page, _, root = lab
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    saved = root / "work" / "widget.ipynb"
+    for _ in range(100):
+        state = json.loads(saved.read_text())["metadata"].get("widgets", {})
+        if state:
+            break
+        page.wait_for_timeout(100)
+    models = state["application/vnd.jupyter.widget-state+json"]["state"]
+    daam = [m for m in models.values() if m["state"].get("_anywidget_id", "").endswith("DaamWidget")]
+    assert len(daam) == 3 and {m["state"]["prompt"] for m in daam} >= {"a blue square", XSS}
+    (ARTIFACTS / "jupyterlab-saved.ipynb").write_text(saved.read_text())
+
+
+def test_the_saved_notebook_exported_by_nbconvert_renders_the_widget_offline(lab, browser):
+    _, _, root = lab
+    html = nbconvert_html(root / "work" / "widget.ipynb", root)
+    with browser_context(browser) as context:
+        network = offline(context, CDN_COPIES)
+        context.add_init_script(ALERT_SPY)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(html.as_uri())
+        page.locator(".daam .daam-chip").first.wait_for(timeout=60_000)
+        assert page.locator(".daam").count() == 3, "every widget of the notebook renders"
+        assert page.locator(".daam-words").nth(0).text_content() == "a blue square", (
+            "the saved state is shown"
+        )
+        check_without_kernel(page, "nbconvert-jupyterlab", words=("blue", "square"))
+        assert errors == []
+    assert any("anywidget/dist/index.js" in line for line in network), network
+    assert not [line for line in network if line.startswith("blocked") and "widget" in line], network
