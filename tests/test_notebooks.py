@@ -1,0 +1,60 @@
+"""notebooks/quickstart.ipynb runs top to bottom on CPU (as CI runs it), quickly, and keeps its widget."""
+
+import json
+import pathlib
+import shutil
+import time
+
+import pytest
+
+from tests.browser.jupyter import REPO, TOY_WEIGHTS, scratch_env
+
+NOTEBOOKS = REPO / "notebooks"
+
+
+@pytest.mark.skipif(
+    not TOY_WEIGHTS.exists(),
+    reason="the quickstart runs the toy model, whose weights are not installed yet "
+    "(daam_widget/toy/weights/model_index.json; python -m daam_widget.toy.train --install)",
+)
+def test_quickstart_runs_on_cpu_in_under_a_minute_and_keeps_its_widget_state(tmp_path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    for key, value in scratch_env(tmp_path / "jupyter").items():
+        monkeypatch.setenv(key, value)
+    shutil.copy(NOTEBOOKS / "quickstart.ipynb", tmp_path)
+    notebook = nbformat.read(tmp_path / "quickstart.ipynb", as_version=4)
+    client = nbclient.NotebookClient(
+        notebook, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(tmp_path)}}
+    )
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    print(f"\nquickstart.ipynb: {seconds:.1f} s")
+    assert seconds < 90, "the quickstart should take under a minute on CPU (90 s allowed for a busy machine)"
+    state = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    daam = [m["state"] for m in state.values() if m["state"].get("_anywidget_id", "").endswith("DaamWidget")]
+    assert len(daam) == 1 and daam[0]["prompt"] == "a green star above a yellow triangle"
+    assert (tmp_path / "daam-quickstart.html").exists()
+    outputs = json.dumps([cell.get("outputs", []) for cell in notebook.cells])
+    assert "application/vnd.jupyter.widget-view+json" in outputs and '"output_type": "error"' not in outputs
+
+
+def test_notebooks_are_valid_and_saved_without_outputs():
+    nbformat = pytest.importorskip("nbformat")
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        nbformat.validate(notebook)
+        assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), path.name
+    assert {p.name for p in NOTEBOOKS.glob("*.ipynb")} >= {"quickstart.ipynb", "stable-diffusion.ipynb"}
+
+
+def test_the_stable_diffusion_notebook_loads_real_models_from_the_hub():
+    source = pathlib.Path(NOTEBOOKS / "stable-diffusion.ipynb").read_text()
+    for needle in (
+        "stabilityai/stable-diffusion-2-1-base",
+        "stabilityai/stable-diffusion-xl-base-1.0",
+        "from_pretrained",
+        '.to(\\"cuda\\")',
+    ):
+        assert needle in source, needle
