@@ -4,10 +4,16 @@ Only the standard library and torch, so that ``bench/reference.py`` can import i
 old diffusers and transformers.
 
 Untraced and traced calls alternate (u t, t u, u t, ...), so that a slow drift of a shared machine falls on
-both equally; times are medians. Memory during a call is measured as its peak over its start: on CUDA from
-the allocator (``torch.cuda.max_memory_allocated``), on the CPU from the process's resident set size
-sampled every 2 ms by a thread (tracemalloc does not see torch's allocations). A traced call's extra memory
-is the median peak of the traced calls minus the median peak of the untraced ones.
+both equally; times are medians. Each call is timed twice: wall-clock, and the CPU time of the calling thread
+(``time.thread_time``). With one torch thread every CPU kernel runs on the calling thread, so the CPU time
+is the work the call did, and other processes competing for the cores lengthen the wall-clock time but
+barely touch it (though a busy sibling hyperthread still slows it); on CUDA only the wall-clock time means
+anything. Contention only ever adds time, so the ratio of the fastest calls of each kind is reported too.
+
+Memory during a call is measured as its peak over its start: on CUDA from the allocator
+(``torch.cuda.max_memory_allocated``), on the CPU from the process's resident set size sampled every 2 ms
+by a thread (tracemalloc does not see torch's allocations). A traced call's extra memory is the median
+peak of the traced calls minus the median peak of the untraced ones.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ class PeakMemory:
         self.cuda = torch.device(device).type == "cuda"
         self.interval = interval
         self.peak = 0
+        self._base = self._max = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -66,18 +73,18 @@ class PeakMemory:
             self.peak = max(self._max, rss_bytes()) - self._base
 
 
-def timed_call(fn: Callable[[], Any], device: torch.device | str) -> tuple[float, int, Any]:
-    """Seconds, peak extra bytes and result of one call of ``fn``."""
+def timed_call(fn: Callable[[], Any], device: torch.device | str) -> tuple[float, float, int, Any]:
+    """Wall-clock seconds, CPU seconds of this thread, peak extra bytes and result of one call of ``fn``."""
     cuda = torch.device(device).type == "cuda"
     with PeakMemory(device) as memory:
         if cuda:
             torch.cuda.synchronize()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         result = fn()
         if cuda:
             torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
-    return seconds, memory.peak, result
+        seconds, cpu_seconds = time.perf_counter() - start, time.thread_time() - start_cpu
+    return seconds, cpu_seconds, memory.peak, result
 
 
 def interleaved(
@@ -95,26 +102,35 @@ def interleaved(
     if warmup is not None:
         warmup()
     times: dict[str, list[float]] = {"untraced": [], "traced": []}
+    cpu_times: dict[str, list[float]] = {"untraced": [], "traced": []}
     peaks: dict[str, list[int]] = {"untraced": [], "traced": []}
     last = None
     for rep in range(reps):
         order = ("untraced", "traced") if rep % 2 == 0 else ("traced", "untraced")
         for kind in order:
-            seconds, peak, result = timed_call(untraced if kind == "untraced" else traced, device)
+            call = untraced if kind == "untraced" else traced
+            seconds, cpu_seconds, peak, result = timed_call(call, device)
             times[kind].append(seconds)
+            cpu_times[kind].append(cpu_seconds)
             peaks[kind].append(peak)
             if kind == "traced":
                 last = result
     median = {k: statistics.median(v) for k, v in times.items()}
-    peak = {k: statistics.median(v) for k, v in peaks.items()}
+    median_cpu = {k: statistics.median(v) for k, v in cpu_times.items()}
+    median_peak = {k: statistics.median(v) for k, v in peaks.items()}
     return {
         "reps": reps,
         "untraced_s": median["untraced"],
         "traced_s": median["traced"],
         "ratio": median["traced"] / median["untraced"],
         "times_s": times,
-        "peak_untraced_bytes": peak["untraced"],
-        "peak_traced_bytes": peak["traced"],
-        "extra_peak_bytes": peak["traced"] - peak["untraced"],
+        "untraced_cpu_s": median_cpu["untraced"],
+        "traced_cpu_s": median_cpu["traced"],
+        "cpu_ratio": median_cpu["traced"] / median_cpu["untraced"],
+        "cpu_fastest_ratio": min(cpu_times["traced"]) / min(cpu_times["untraced"]),
+        "cpu_times_s": cpu_times,
+        "peak_untraced_bytes": median_peak["untraced"],
+        "peak_traced_bytes": median_peak["traced"],
+        "extra_peak_bytes": median_peak["traced"] - median_peak["untraced"],
         "traced_result": last,
     }

@@ -12,25 +12,30 @@ case            pipeline                                            size    step
 tiny-64         the test rig's tiny SD-2-style pipeline (CPU)       64 px   5      no [1]_
 sd21-256        SD-2.1-base-shaped UNet, random weights (CPU)       256 px  3      no [1]_
 tiny8-512       the rig's tiny UNet with a VAE scaling by 8 (CPU)   512 px  3      yes
-sd21-512        SD-2.1-base-shaped UNet (CPU)                       512 px  1      yes
+sd21-512        SD-2.1-base-shaped UNet (CPU)                       512 px  2      yes
 sd21-512-cuda   SD-2.1-base-shaped UNet, fp16 on CUDA               512 px  50     no [2]_
 ==============  ==================================================  ======  =====  =========
 
 .. [1] The reference works only at 512, 768 or 1024 px (its latent size is hard-coded).
 .. [2] The reference venv holds the CPU build of torch. The case is skipped without CUDA.
 
-Every case runs with guidance (scale 7.5), one prompt, one image, seed 0. Untraced and traced calls
-alternate (see ``_measure.py``); times are medians. Memory: the peak above the level at the call's start
-(CPU: resident set size sampled every 2 ms; CUDA: the allocator's peak), traced minus untraced, and the
-bytes the tracer keeps (``Trace.memory_bytes()``; for the reference, its per-head map store). "maps s" is
-the time to turn the record into every word's map at image size after the call.
+Every case runs with guidance (scale 7.5), one prompt, one image, seed 0, on ``--threads`` torch threads
+(1 by default). One untimed 1-step call of each kind warms up; then untraced and traced calls alternate
+(see ``_measure.py``); times are medians. "ratio" is traced over untraced wall-clock time, "CPU ratio" the
+same for the CPU time of the calling thread: on a shared machine the steadier of the two (with one torch
+thread it is all the work a call does; on CUDA it means nothing), "fastest" the ratio of the fastest calls'
+CPU times (contention only adds time). Memory: the peak above the level at the call's start (CPU: resident
+set size sampled every 2 ms; CUDA: the allocator's peak), traced minus untraced, and the bytes the tracer
+keeps (``Trace.memory_bytes()``; for the reference, its per-head map store). "maps s" is the time to turn
+the record into every word's map at image size after the call.
 
 For the reference cases the pipeline built here is written with ``save_pretrained`` to a temporary folder
 and loaded by ``bench/reference.py`` under ``bench/.reference-venv`` (``bench/setup_reference.sh``), with
 the same seed. Agreement of the maps (per word that occurs once in the prompt, both maps scaled to a
-maximum of 1): Pearson correlation, and IoU of the Eq. 7 masks at tau = 0.4. It is reported twice: for our
-default maps (every cross-attention layer) and for ours restricted to the reference's layers (it leaves out
-the mid block, and layers at 1/8 of the latent size, which these UNets have only in the mid block).
+maximum of 1): Pearson correlation, the largest difference relative to the peak, and IoU of the Eq. 7
+masks at tau = 0.4. It is reported twice: for our default maps (every cross-attention layer) and for ours
+restricted to the reference's layers (it leaves out the mid block, and layers at 1/8 of the latent size,
+which these UNets have only in the mid block).
 """
 
 from __future__ import annotations
@@ -42,11 +47,11 @@ import os
 import pathlib
 import platform
 import subprocess
-import sys
 import tempfile
 import time
 from typing import Any
 
+import diffusers
 import numpy as np
 import torch
 from _measure import interleaved
@@ -69,14 +74,13 @@ class Case:
     device: str = "cpu"
     fp16: bool = False
     reference: bool = False
-    warmup: bool = True
 
 
 CASES = {
     "tiny-64": Case("tiny", 64, 5, reps=9),
     "sd21-256": Case("sd21", 256, 3, reps=3),
     "tiny8-512": Case("tiny8", 512, 3, reps=5, reference=True),
-    "sd21-512": Case("sd21", 512, 1, reps=2, reference=True, warmup=False),
+    "sd21-512": Case("sd21", 512, 2, reps=2, reference=True),
     "sd21-512-cuda": Case("sd21", 512, 50, reps=5, device="cuda", fp16=True),
 }
 
@@ -130,8 +134,7 @@ def run_ours(name: str, case: Case, pipe: Any, args: argparse.Namespace) -> dict
         generate(1)
         traced(1)
 
-    reps = args.reps or case.reps
-    measured = interleaved(generate, traced, reps, device, warmup if case.warmup else None)
+    measured = interleaved(generate, traced, case.reps, device, warmup)
     tc, image = measured.pop("traced_result")
     start = time.perf_counter()
     maps = tc.heat_maps(prompt=args.prompt)
@@ -163,13 +166,12 @@ def run_reference(case: Case, pipe: Any, words: list[str], args: argparse.Namesp
             f"--prompt={args.prompt}",
             f"--words={','.join(words)}",
             f"--size={case.size}",
-            f"--steps={args.steps or case.steps}",
+            f"--steps={case.steps}",
             f"--guidance={args.guidance}",
             f"--seed={args.seed}",
-            f"--reps={args.reps or case.reps}",
+            f"--reps={case.reps}",
             f"--threads={args.threads}",
             f"--out={out}",
-            *(["--warmup"] if case.warmup else []),
         ]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
@@ -186,7 +188,10 @@ def _min_max(m: np.ndarray) -> np.ndarray:
 
 
 def agreement(ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray], tau: float = 0.4) -> dict[str, Any]:
-    """Per word: Pearson correlation of the soft maps, IoU of their Eq. 7 masks at ``tau``.
+    """Per word: Pearson correlation of the soft maps, their largest difference, IoU of masks at ``tau``.
+
+    ``max_diff`` is the largest |ours - reference| over the pixels with both maps scaled to a maximum of 1,
+    that is the largest difference relative to the map's peak.
 
     Masks are taken after scaling both maps to a maximum of 1 (Eq. 7 as written) and, because the maps of a
     random-weight UNet are nearly flat (their minimum is well above ``tau`` times the maximum, so Eq. 7 masks
@@ -198,6 +203,7 @@ def agreement(ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray], tau: f
         b = theirs[word] / theirs[word].max()
         per_word[word] = {
             "pearson": float(np.corrcoef(a.ravel(), b.ravel())[0, 1]),
+            "max_diff": float(np.abs(a - b).max()),
             "iou": daam_widget.iou(daam_widget.threshold(a, tau), daam_widget.threshold(b, tau)),
             "iou_min_max": daam_widget.iou(_min_max(a) >= tau, _min_max(b) >= tau),
             "mask_area": float(
@@ -205,10 +211,11 @@ def agreement(ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray], tau: f
             ),
         }
     summary: dict[str, Any] = {"tau": tau}
-    for measure in ("pearson", "iou", "iou_min_max", "mask_area"):
+    for measure in ("pearson", "max_diff", "iou", "iou_min_max", "mask_area"):
         values = [v[measure] for v in per_word.values()]
         summary[f"{measure}_mean"] = float(np.mean(values))
         summary[f"{measure}_min"] = float(np.min(values))
+        summary[f"{measure}_max"] = float(np.max(values))
     summary["per_word"] = per_word
     return summary
 
@@ -217,7 +224,7 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
     mb = 1 << 20
     print(
         f"\n{'case':<14} {'implementation':<15} {'untraced s':>10} {'traced s':>9} {'ratio':>6} "
-        f"{'extra peak MB':>13} {'stored MB':>9} {'maps s':>7}"
+        f"{'CPU ratio':>9} {'fastest':>7} {'extra peak MB':>13} {'stored MB':>9} {'maps s':>7}"
     )
     for name, result in results.items():
         if "skipped" in result:
@@ -229,7 +236,9 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
                 continue
             print(
                 f"{name:<14} {r['implementation']:<15} {r['untraced_s']:>10.3f} {r['traced_s']:>9.3f} "
-                f"{r['ratio']:>6.3f} {r['extra_peak_bytes'] / mb:>13.1f} {r['stored_bytes'] / mb:>9.2f} "
+                f"{r['ratio']:>6.3f} {r['cpu_ratio']:>9.3f} {r['cpu_fastest_ratio']:>7.3f} "
+                f"{r['extra_peak_bytes'] / mb:>13.1f} "
+                f"{r['stored_bytes'] / mb:>9.2f} "
                 f"{r['maps_s']:>7.3f}"
             )
     for name, result in results.items():
@@ -239,7 +248,8 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
                 which = "all our layers" if label == "agreement" else "the reference's layers"
                 print(
                     f"{name}: maps vs the reference ({which}), {len(a['per_word'])} words: Pearson mean "
-                    f"{a['pearson_mean']:.4f} (min {a['pearson_min']:.4f}); IoU of tau={a['tau']} masks "
+                    f"{a['pearson_mean']:.4f} (min {a['pearson_min']:.4f}); largest difference, both scaled "
+                    f"to a maximum of 1: {a['max_diff_max']:.4f}; IoU of tau={a['tau']} masks "
                     f"mean {a['iou_mean']:.3f} (masks cover {a['mask_area_mean']:.0%}), after min-max "
                     f"scaling mean {a['iou_min_max_mean']:.3f} (min {a['iou_min_max_min']:.3f})"
                 )
@@ -248,6 +258,25 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
                 f"{name}: traced images, ours vs the reference's: max |diff| {result['image_max_abs_diff']} "
                 f"of 255, mean {result['image_mean_abs_diff']:.3f}"
             )
+
+
+def machine(args: argparse.Namespace) -> dict[str, Any]:
+    """What the figures were measured on, including how busy the machine was when the run began."""
+    cpu = platform.machine()
+    with open("/proc/cpuinfo") as f:
+        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    return {
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "diffusers": diffusers.__version__,
+        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "prompt": args.prompt,
+        "seed": args.seed,
+        "guidance": args.guidance,
+    }
 
 
 def main() -> None:
@@ -270,6 +299,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown cases {unknown}; cases are: {', '.join(CASES)}")
     torch.set_num_threads(args.threads)
+    environment = machine(args)
+    print("machine: " + ", ".join(f"{k} {v}" for k, v in environment.items() if k != "prompt"), flush=True)
     with_reference = not args.no_reference and args.reference_python.exists()
     if not args.no_reference and not with_reference:
         print(f"no reference venv at {args.reference_python} (bench/setup_reference.sh makes it): skipped")
@@ -278,8 +309,7 @@ def main() -> None:
     pipes: dict[tuple[str, str, bool], Any] = {}
     for name in names:
         case = CASES[name]
-        if args.steps:
-            case = dataclasses.replace(case, steps=args.steps)
+        case = dataclasses.replace(case, steps=args.steps or case.steps, reps=args.reps or case.reps)
         if case.device == "cuda" and not torch.cuda.is_available():
             results[name] = {"skipped": "no CUDA device"}
             continue
@@ -313,19 +343,9 @@ def main() -> None:
     print("\nall cases" + (" (reference: daam 0.2.0)" if with_reference else ""))
     print_table(results)
     if args.json:
-        environment = {
-            "torch": torch.__version__,
-            "threads": args.threads,
-            "cpu": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(),
-            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-            "prompt": args.prompt,
-            "seed": args.seed,
-            "guidance": args.guidance,
-        }
         args.json.write_text(json.dumps({"environment": environment, "results": results}, indent=1))
         print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

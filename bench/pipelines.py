@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pathlib
 import sys
+from typing import Any
 
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
@@ -57,12 +58,15 @@ def _scheduler() -> DDIMScheduler:
     )
 
 
-def build(name: str, seed: int = 0) -> StableDiffusionPipeline:
-    """One of ``PIPELINES``, float32 on the CPU, with the same weights for the same ``seed``."""
+def build(name: str, seed: int = 0) -> Any:
+    """One of ``PIPELINES``, float32 on the CPU, with the same weights for the same ``seed``.
+
+    Typed ``Any``: diffusers' lazily imported pipeline classes look untyped to mypy.
+    """
     if name == "tiny":
         return sd_pipeline("sd2", seed=seed)
     if name == "tiny8":
-        rig = sd_pipeline("sd2", seed=seed)
+        rig: Any = sd_pipeline("sd2", seed=seed)
         torch.manual_seed(seed)
         unet = UNet2DConditionModel.from_config(rig.unet.config, sample_size=64)
         return StableDiffusionPipeline(**{**rig.components, "unet": unet, "vae": vae_by_8()})

@@ -19,7 +19,7 @@ import json
 import pathlib
 import time
 
-import daam
+import daam  # type: ignore[import-not-found]  # lives in bench/.reference-venv only
 import diffusers
 import numpy as np
 import torch
@@ -40,7 +40,6 @@ def main() -> None:
     parser.add_argument("--guidance", type=float, default=7.5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--warmup", action="store_true", help="one untimed 1-step call of each kind first")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", required=True, type=pathlib.Path)
     args = parser.parse_args()
@@ -74,9 +73,7 @@ def main() -> None:
         generate(1)
         traced(1)
 
-    measured = interleaved(
-        lambda: generate(args.steps), traced, args.reps, "cpu", warmup if args.warmup else None
-    )
+    measured = interleaved(lambda: generate(args.steps), traced, args.reps, "cpu", warmup)
     tc, image = measured.pop("traced_result")
     stored = sum(t.numel() * t.element_size() for _, t in tc.all_heat_maps)
 
