@@ -1,4 +1,5 @@
-"""The main job: generate with the embedded default pipeline under the tracer, write the maps and overlays.
+"""The main job: generate with the embedded default pipeline under the tracer, write the maps, the overlays
+and the widget as one self-contained HTML file.
 
 python scripts/demo.py [--prompt TEXT] [--out DIR]
 """
@@ -20,14 +21,16 @@ from daam_widget.plotting import plot_grid
 
 
 def default_pipeline():
-    """The project's own trained toy model when it is installed, else a tiny random-init pipeline."""
+    """The project's own trained toy model when its weights are installed, else a tiny random-init one."""
+    from daam_widget.toy import load_pipeline
+
     try:
-        from daam_widget.toy import load_pipeline
-    except ImportError:
+        return load_pipeline(), "a red circle to the left of a blue square"
+    except FileNotFoundError as missing:
+        print(f"{missing}: using the test rig's random-init pipeline instead", file=sys.stderr)
         from tests.rig import sd_pipeline
 
         return sd_pipeline("sd1"), "a red circle to the left of a blue square"
-    return load_pipeline(), "a red circle to the left of a blue square"
 
 
 def main() -> None:
@@ -46,7 +49,9 @@ def main() -> None:
     maps = tc.heat_maps(prompt=prompt)
     maps.save(args.out / "maps.safetensors")
     plot_grid(maps, tau=0.4).savefig(args.out / "overlay.png", dpi=100)
-    print(f"{maps!r}\nwrote {args.out / 'overlay.png'} and {args.out / 'maps.safetensors'}")
+    daam_widget.DaamWidget.from_heat_maps(maps).save_html(args.out / "widget.html")
+    written = ", ".join(str(args.out / name) for name in ("overlay.png", "maps.safetensors", "widget.html"))
+    print(f"{maps!r}\nwrote {written}")
 
 
 if __name__ == "__main__":
