@@ -1,6 +1,7 @@
 import pytest
 
 from tests.browser.chromium import chromium
+from tests.browser.widget_page import SWAP_REPORTS
 
 
 @pytest.fixture(scope="session")
@@ -8,3 +9,16 @@ def browser():
     """One chromium for all browser tests; each test module opens its own contexts."""
     with chromium() as launched:
         yield launched
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The hover swap times measured in the browser, shown even when output is captured."""
+    if not SWAP_REPORTS:
+        return
+    terminalreporter.section("hover swap times (event to overlay drawn, 60 swaps each)")
+    for r in SWAP_REPORTS:
+        h, w = r["map_size"]
+        terminalreporter.write_line(
+            f"{r['where']:<18} {r['view']:<5} maps {h}x{w}: median {r['median_swap_ms']:.2f} ms, "
+            f"p95 {r['p95_swap_ms']:.2f} ms, max {r['max_swap_ms']:.2f} ms"
+        )

@@ -38,6 +38,9 @@ SWAP_TIMES = """async (el, view) => {
 }"""
 
 
+SWAP_REPORTS: list[dict] = []  # printed at the end of the run (conftest.py)
+
+
 def overlay_pixels(widget) -> list[int]:
     """The RGBA pixels of the main overlay canvas (the map drawn over the image)."""
     return widget.locator(".daam-stage canvas").first.evaluate(OVERLAY_PIXELS)
@@ -62,6 +65,7 @@ def measure_swaps(widget, where: str, view: str = "heat") -> dict:
         "median_to_next_frame_ms": statistics.median(times["frames"]),
         "swaps_ms": times["swaps"],
     }
+    SWAP_REPORTS.append(report)
     print(
         f"\nhover swap ({where}, {view} view, maps {times['map_size'][0]}x{times['map_size'][1]}): median "
         f"{report['median_swap_ms']:.2f} ms, p95 {report['p95_swap_ms']:.2f} ms, "
