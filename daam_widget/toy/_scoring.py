@@ -24,9 +24,12 @@ from .._heat_maps import HeatMaps
 from ..analysis import TAUS, tau_sweep
 from ._world import BACKGROUND, COLORS, SHAPES, SIZES, shape_mask
 
-MAX_COLOR_DISTANCE = 60.0
-"""A pixel farther than this (RGB Euclidean) from every palette colour belongs to no colour: palette colours
-are at least 92 apart, and a blurred edge between a colour and the background is far from both."""
+MIN_COVER = 0.5
+"""A pixel is a colour's when it is at least this much of the colour blended with the background: the
+renderer's rule (a pixel belongs to a shape when its centre is inside) applied to blurred edges."""
+MAX_RESIDUAL = 100.0
+"""A pixel farther than this (RGB) from every colour-background blend belongs to no colour. Decoded colours
+drift (greens turn teal, purples magenta) by up to about 60; palette colours are at least 92 apart."""
 MIN_AREA = 20
 """Pixels a colour's region needs to count as an object: the smallest object of the world (a small star)
 covers about 48."""
@@ -38,20 +41,31 @@ SIZE_BOUNDARY = (SIZES["small"][1] + SIZES["big"][0]) / 2
 """Half-extent that tells 'small' (6..9) from 'big' (11..15)."""
 
 
-def segment_colors(image: np.ndarray, max_distance: float = MAX_COLOR_DISTANCE) -> dict[str, np.ndarray]:
-    """Each colour name -> bool ``(h, w)`` mask of the pixels nearest to it (and within ``max_distance``).
+def color_labels(image: np.ndarray) -> np.ndarray:
+    """Each pixel's colour: an index into ``COLORS``, or -1 for the background (or no colour).
 
-    ``image`` is ``(h, w, 3)`` uint8. The background takes part in the nearest-colour test but is not
-    returned.
+    A pixel ``p`` is read as a blend ``bg + a (c - bg)`` of the background with each palette colour ``c``;
+    it takes the colour whose blend line passes nearest to it, among those with coverage ``a >= MIN_COVER``
+    and within ``MAX_RESIDUAL``. Plain nearest-colour tests fail on decoded images: blurred edges lie between
+    a colour and the background, nearer to a third colour at times.
     """
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be (h, w, 3) RGB, not {image.shape}")
-    palette = np.array([*COLORS.values(), BACKGROUND], dtype=np.float64)
-    distances = np.linalg.norm(image[..., None, :].astype(np.float64) - palette, axis=-1)
-    nearest = distances.argmin(-1)
-    close = distances.min(-1) <= max_distance
-    return {name: (nearest == k) & close for k, name in enumerate(COLORS)}
+    offset = image.astype(np.float64) - BACKGROUND
+    colors = np.array(list(COLORS.values()), dtype=np.float64) - BACKGROUND
+    cover = offset @ colors.T / (colors**2).sum(1)
+    residual = np.linalg.norm(offset[..., None, :] - cover[..., None] * colors, axis=-1)
+    residual[cover < MIN_COVER] = np.inf
+    labels = residual.argmin(-1)
+    labels[residual.min(-1) > MAX_RESIDUAL] = -1
+    return labels
+
+
+def segment_colors(image: np.ndarray) -> dict[str, np.ndarray]:
+    """Each colour name -> bool ``(h, w)`` mask of its pixels (``color_labels``)."""
+    labels = color_labels(image)
+    return {name: labels == k for k, name in enumerate(COLORS)}
 
 
 def components(mask: np.ndarray) -> list[np.ndarray]:
@@ -127,8 +141,8 @@ def classify_shape(mask: np.ndarray) -> tuple[str, float, float]:
 class Found:
     """What the scorer sees of one colour in an image.
 
-    ``segment``: every pixel of the colour; ``region``: its largest connected part, the object candidate;
-    ``others``: the areas of its other parts of object size (a second object of the same colour).
+    ``segment``: every pixel of the colour; ``region``: the largest object of the colour (empty if none),
+    the requested object's region and DAAM's ground truth; ``others``: the areas of its other objects.
     """
 
     color: str
@@ -156,14 +170,25 @@ class Found:
 
 
 def find_objects(image: np.ndarray) -> dict[str, Found]:
-    """Colour name -> what the image shows of it, for every colour of the world."""
+    """Colour name -> what the image shows of it, for every colour of the world.
+
+    Objects are the connected regions of coloured pixels (any colour), each of the colour most of its
+    pixels have: a decoded object whose colour drifts in places is still one object of one colour.
+    """
+    labels = color_labels(image)
+    regions: dict[str, list[np.ndarray]] = {name: [] for name in COLORS}
+    for region in components(labels >= 0):
+        if region.sum() >= MIN_AREA:
+            regions[list(COLORS)[int(np.bincount(labels[region]).argmax())]].append(region)
     found = {}
-    for color, segment in segment_colors(image).items():
-        regions = components(segment)
-        region = regions[0] if regions else np.zeros(segment.shape, dtype=bool)
-        others = tuple(int(r.sum()) for r in regions[1:] if r.sum() >= MIN_AREA)
-        shape, score, radius = classify_shape(region) if region.sum() >= MIN_AREA else ("", 0.0, 0.0)
-        found[color] = Found(color, segment, region, shape, score, radius, others)
+    for k, color in enumerate(COLORS):
+        if regions[color]:
+            region = regions[color][0]
+            shape, score, radius = classify_shape(region)
+        else:
+            region, shape, score, radius = np.zeros(labels.shape, dtype=bool), "", 0.0, 0.0
+        others = tuple(int(r.sum()) for r in regions[color][1:])
+        found[color] = Found(color, labels == k, region, shape, score, radius, others)
     return found
 
 

@@ -91,7 +91,7 @@ def generated_results(
             image = np.asarray(out.images[k].convert("RGB"))
             found = find_objects(image)
             objects = score_objects(found, maps.words)
-            truths = {o.color: found[o.color].segment for o in objects if o.present}
+            truths = {o.color: found[o.color].region for o in objects if o.present}
             yield ImageResult(
                 seed, s.caption, objects, unrequested(found, maps.words), score_words(maps, truths, taus)
             )
