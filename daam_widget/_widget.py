@@ -36,6 +36,7 @@ _WITHOUT_KERNEL = {
     "has_kernel": False,
     "can_generate": False,
     "resolutions": [],
+    "num_steps": 0,
     "status": "ready",
     "progress": (0, 0),
     "error": "",
@@ -49,7 +50,9 @@ class DaamWidget(anywidget.AnyWidget):
     ``DaamWidget(pipe, "a dog on a hat", num_inference_steps=30)`` generates once (keyword arguments go
     to the pipeline; trait names such as ``tau=`` set traits) and shows the image with the prompt's
     words: hover a word for its map, click to pin it, move tau for the Eq. 7 mask.
-    ``DaamWidget.from_heat_maps(maps)`` shows saved or precomputed maps without a pipeline.
+    ``time_resolved=True`` keeps every step's sums so that ``steps`` can choose a range of denoising
+    steps (memory grows with the steps). ``DaamWidget.from_heat_maps(maps)`` shows saved or precomputed
+    maps without a pipeline.
     """
 
     _esm = _STATIC / "widget.js"
@@ -97,6 +100,15 @@ class DaamWidget(anywidget.AnyWidget):
     resolutions = t.List(t.Unicode(), help="Latent resolutions the trace kept, as 'HxW' (read-only).").tag(
         sync=True
     )
+    steps = t.Tuple(
+        t.Int(),
+        t.Int(),
+        default_value=(0, 0),
+        help="UNet evaluations summed, [start, stop) from 0; (0, 0): all. Needs time_resolved=True.",
+    ).tag(sync=True)
+    num_steps = t.Int(
+        0, help="UNet evaluations kept step by step (time_resolved=True), else 0 (read-only)."
+    ).tag(sync=True)
     seed = t.Int(0, help="Seed of the last generation.").tag(sync=True)
     status = t.Enum(("idle", "generating", "ready", "error"), "idle").tag(sync=True)
     progress = t.Tuple(t.Int(), t.Int(), default_value=(0, 0), help="(step, steps) while generating.").tag(
@@ -112,9 +124,18 @@ class DaamWidget(anywidget.AnyWidget):
     _asked: str | None = None
     _quiet = False
 
-    def __init__(self, pipe: Any = None, prompt: str | None = None, *, seed: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        pipe: Any = None,
+        prompt: str | None = None,
+        *,
+        seed: int = 0,
+        time_resolved: bool = False,
+        **kwargs: Any,
+    ) -> None:
         traits = {k: kwargs.pop(k) for k in list(kwargs) if self.class_traits().get(k) is not None}
-        chosen = {k: traits.pop(k) for k in ("selected", "pinned", "resolution") if k in traits}
+        chosen = {k: traits.pop(k) for k in ("selected", "pinned", "resolution", "steps") if k in traits}
+        self._time_resolved = time_resolved
         super().__init__(**traits)
         self._pipe = pipe
         self._pipe_kwargs = kwargs
@@ -175,14 +196,23 @@ class DaamWidget(anywidget.AnyWidget):
             self.error, self.message, self.status = "", "", "generating"
             self.progress = (0, int(kwargs.get("num_inference_steps", 50)))
         try:
-            with trace(self._pipe) as tc:
+            with trace(self._pipe, time_resolved=self._time_resolved) as tc:
                 self._pipe(prompt, **kwargs)
             self._trace = tc
             self.seed = seed
             self._quiet = True
             if self.resolution not in ["all", *self._resolutions()]:
                 self.resolution = "all"
-            self._show(self._maps_at(self.resolution, prompt), prompt)
+            self.steps = (0, 0)
+            maps = self._maps_at(prompt)
+            self.num_steps = int(maps.settings.get("num_steps", 0)) if self._time_resolved else 0
+            pending = self.__dict__.get("_chosen", {})
+            chosen = {k: pending.pop(k) for k in ("resolution", "steps") if k in pending}
+            if chosen:  # given at construction: checked now that the trace is known
+                for key, value in chosen.items():
+                    setattr(self, key, value)
+                maps = self._maps_at(prompt)
+            self._show(maps, prompt)
         except Exception as error:
             self._fail(error)
             raise
@@ -248,19 +278,27 @@ class DaamWidget(anywidget.AnyWidget):
             self.selected = None
             self.pinned = []
             self.resolutions = self._resolutions()
+            self.num_steps = int(maps.settings.get("num_steps", 0)) if self._kept_steps() else 0
             self.status, self.progress = "ready", (self.progress[1], self.progress[1])
-            for key, value in self.__dict__.pop("_chosen", {}).items():
+            for key, value in self.__dict__.pop("_chosen", {}).items():  # selected, pinned
                 setattr(self, key, value)
 
     def _resolutions(self) -> list[str]:
         return [f"{h}x{w}" for h, w in self._trace.resolutions] if self._trace is not None else []
 
-    def _maps_at(self, resolution: str, prompt: str) -> HeatMaps:
+    def _kept_steps(self) -> bool:
+        return self._trace is not None and self._time_resolved
+
+    def _maps_at(self, prompt: str) -> HeatMaps:
+        """The trace's maps at the chosen ``resolution`` and ``steps``."""
         assert self._trace is not None
-        if resolution == "all":
-            return self._trace.heat_maps(0, prompt=prompt)
-        h, w = (int(x) for x in resolution.split("x"))
-        return self._trace.heat_maps(0, prompt=prompt, resolutions=[(h, w)])
+        options: dict[str, Any] = {}
+        if self.resolution != "all":
+            h, w = (int(x) for x in self.resolution.split("x"))
+            options["resolutions"] = [(h, w)]
+        if self.steps != (0, 0):
+            options["steps"] = range(*self.steps)
+        return self._trace.heat_maps(0, prompt=prompt, **options)
 
     def _progress_callback(self, user: Callable | None) -> Callable:
         def on_step_end(pipe: Any, step: int, timestep: Any, callback_kwargs: dict) -> dict:
@@ -311,17 +349,33 @@ class DaamWidget(anywidget.AnyWidget):
             )
         return proposal.value
 
+    @t.validate("steps")
+    def _valid_steps(self, proposal: t.Bunch) -> tuple[int, int]:
+        start, stop = proposal.value
+        if (start, stop) == (0, 0):
+            return (0, 0)
+        if not self._kept_steps():
+            raise t.TraitError(
+                "choosing steps needs the maps of every step: DaamWidget(pipe, prompt, time_resolved=True)"
+            )
+        if not 0 <= start < stop <= self.num_steps:
+            raise t.TraitError(
+                f"steps must be (start, stop) with 0 <= start < stop <= {self.num_steps}, or (0, 0) for all; "
+                f"not {proposal.value!r}"
+            )
+        return (start, stop)
+
     @t.observe("prompt")
     def _on_prompt(self, change: t.Bunch) -> None:
         self._asked = change.new  # `w.prompt = ...; w.generate()` generates the new prompt
 
-    @t.observe("resolution")
-    def _on_resolution(self, change: t.Bunch) -> None:
+    @t.observe("resolution", "steps")
+    def _on_aggregation(self, change: t.Bunch) -> None:
         if self._quiet or self._trace is None or self._heat_maps is None:
             return
         try:
             selected, pinned = self.selected, self.pinned
-            self._show(self._maps_at(change.new, self.prompt), self.prompt)
+            self._show(self._maps_at(self.prompt), self.prompt)
             with self.hold_sync():
                 self.selected, self.pinned = selected, pinned
         except Exception as error:

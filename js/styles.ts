@@ -34,4 +34,5 @@ export const CSS = `
 .daam-message { color: #555; font-size: 12px; }
 .daam-prompt { width: 320px; }
 .daam-seed { width: 70px; }
+.daam-steps input { width: 52px; }
 `;

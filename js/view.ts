@@ -37,6 +37,8 @@ export type DaamState = {
   compare: "side" | "argmax";
   resolution: string;
   resolutions: string[];
+  steps: [number, number];
+  num_steps: number;
   status: "idle" | "generating" | "ready" | "error";
   progress: [number, number];
   error: string;
@@ -140,6 +142,10 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
   const resolutionSelect = h("select", { class: "daam-resolution", "aria-label": "resolution" });
   const compareLabel = h("label", {}, ["pinned", compareSelect]);
   const resolutionLabel = h("label", {}, ["layers", resolutionSelect]);
+  const stepFrom = h("input", { class: "daam-step-from", type: "number", min: "0", step: "1", "aria-label": "first step" });
+  const stepTo = h("input", { class: "daam-step-to", type: "number", min: "1", step: "1", "aria-label": "last step" });
+  const stepsTotal = h("span", { class: "daam-steps-total" });
+  const stepsLabel = h("label", { class: "daam-steps" }, ["steps", stepFrom, "to", stepTo, stepsTotal]);
   const controls = h("div", { class: "daam-row daam-controls" }, [
     h("label", {}, ["view", viewSelect]),
     h("label", {}, ["τ", tauSlider, tauText]),
@@ -147,6 +153,7 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
     h("label", {}, ["colours", cmapSelect]),
     compareLabel,
     resolutionLabel,
+    stepsLabel,
   ]);
 
   const compare = h("div", { class: "daam-compare" });
@@ -297,6 +304,14 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
     resolutionLabel.hidden = resolutions.length === 0 || !hasKernel();
     options(resolutionSelect, ["all", ...resolutions], ["all", ...resolutions.map((r) => `${r} only`)]);
     resolutionSelect.value = model.get("resolution");
+    const total = model.get("num_steps") ?? 0;
+    stepsLabel.hidden = total === 0 || !hasKernel();
+    const [from, to] = model.get("steps") ?? [0, 0];
+    stepFrom.max = String(Math.max(total - 1, 0));
+    stepTo.max = String(total);
+    stepFrom.value = String(from);
+    stepTo.value = String(from === 0 && to === 0 ? total : to);
+    stepsTotal.textContent = `of ${total}`;
   }
 
   function drawStatus(): void {
@@ -383,6 +398,15 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
   cmapSelect.addEventListener("change", () => set("colormap", cmapSelect.value as ColormapName));
   compareSelect.addEventListener("change", () => set("compare", compareSelect.value as "side" | "argmax"));
   resolutionSelect.addEventListener("change", () => set("resolution", resolutionSelect.value));
+  const onSteps = () => {
+    const total = model.get("num_steps");
+    const from = Math.max(0, Math.min(total - 1, Math.round(Number(stepFrom.value))));
+    const to = Math.max(from + 1, Math.min(total, Math.round(Number(stepTo.value))));
+    set("steps", from === 0 && to === total ? [0, 0] : [from, to]);
+    drawControls();
+  };
+  stepFrom.addEventListener("change", onSteps);
+  stepTo.addEventListener("change", onSteps);
   /** Ask the kernel; if nothing it owns changes within a few seconds, say so (a page exported by nbconvert
    * keeps the widget's state but has no kernel to answer). */
   function askKernel(content: Record<string, unknown>): void {
@@ -426,6 +450,8 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
     ["change:compare", () => (drawControls(), drawCompare())],
     ["change:resolutions", drawControls],
     ["change:resolution", drawControls],
+    ["change:steps", drawControls],
+    ["change:num_steps", drawControls],
     ["change:status", drawStatus],
     ["change:progress", drawStatus],
     ["change:error", drawStatus],

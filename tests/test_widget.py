@@ -240,3 +240,36 @@ def test_setting_the_prompt_then_generating_uses_it(sd1):
     w.prompt = "a green star"
     w.generate()
     assert w.heat_maps.words == ("a", "green", "star")
+
+
+def test_steps_choose_the_denoising_steps_summed_when_kept(sd1):
+    w = DaamWidget(sd1, PROMPT, num_inference_steps=3, time_resolved=True)
+    assert w.num_steps == 3 and w.steps == (0, 0)
+    all_maps = w.maps
+    w.selected = "dog"
+    w.steps = (0, 1)
+    early = w.trace.heat_maps(0, prompt=PROMPT, steps=range(0, 1))
+    assert np.array_equal(w.heat_maps.soft("dog"), early.soft("dog")) and w.maps != all_maps
+    assert w.selected == 2
+    w.resolution = "8x8"
+    both = w.trace.heat_maps(0, prompt=PROMPT, steps=range(0, 1), resolutions=[(8, 8)])
+    assert np.array_equal(w.heat_maps.soft("dog"), both.soft("dog")), "steps and resolution together"
+    for bad in ((2, 1), (0, 4), (-1, 2)):
+        with pytest.raises(traitlets.TraitError, match=r"0 <= start < stop <= 3"):
+            w.steps = bad
+    w.steps = (0, 0)
+    w.resolution = "all"
+    assert w.maps == all_maps
+
+
+def test_steps_need_a_time_resolved_trace(widget, sd1):
+    assert widget.num_steps == 0
+    with pytest.raises(traitlets.TraitError, match="time_resolved=True"):
+        widget.steps = (0, 1)
+    chosen = DaamWidget(
+        sd1, PROMPT, num_inference_steps=3, time_resolved=True, steps=(1, 3), resolution="16x16"
+    )
+    expected = chosen.trace.heat_maps(0, prompt=PROMPT, steps=range(1, 3), resolutions=[(16, 16)])
+    assert chosen.steps == (1, 3) and np.array_equal(chosen.heat_maps.soft("hat"), expected.soft("hat"))
+    chosen.generate(seed=2)
+    assert chosen.steps == (0, 0) and chosen.num_steps == 3

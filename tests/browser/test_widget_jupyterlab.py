@@ -28,7 +28,7 @@ pytestmark = pytest.mark.browser
 
 XSS = "<img src=x onerror=alert(1)> a red star"
 CELLS = [
-    f"{PIPELINE}\nw = DaamWidget(pipe, PROMPT, num_inference_steps=4)\nw",
+    f"{PIPELINE}\nw = DaamWidget(pipe, PROMPT, num_inference_steps=4, time_resolved=True)\nw",
     f"xss = DaamWidget(pipe, {XSS!r}, num_inference_steps=2)\nxss",
     "bad = DaamWidget(pipe, 'a red star', num_inference_steps=2, negative_prompt=['one', 'two'])\nbad",
 ]
@@ -158,6 +158,38 @@ def test_errors_are_shown_inside_the_widget(lab):
     page, _, _ = lab
     error = widget(page, 2).locator(".daam-error")
     assert re.search(r"TypeError: `negative_prompt` should be the same type", error.text_content())
+
+
+def test_a_step_range_is_summed_by_the_kernel_and_shown(lab):
+    page, kernel, _ = lab
+    w = widget(page, 0)
+    steps = w.locator(".daam-steps")
+    assert steps.is_visible() and steps.text_content().endswith("of 4")
+    assert widget(page, 1).locator(".daam-steps").is_hidden(), "not kept without time_resolved=True"
+    page.mouse.move(5, 5)
+    w.locator(".daam-view").select_option("heat")
+    w.locator(".daam-chip", has_text="circle").hover()
+    before = overlay_pixels(w)
+    w.locator(".daam-step-to").fill("1")
+    w.locator(".daam-step-to").press("Tab")
+    for _ in range(100):
+        if kernel.eval("w.steps") == "(0, 1)":
+            break
+        page.wait_for_timeout(100)
+    assert kernel.eval("w.steps") == "(0, 1)"
+    assert kernel.eval("w.heat_maps.settings['steps']") == "[0]", "the kernel summed step 0 only"
+    for _ in range(100):
+        if overlay_pixels(w) != before:
+            break
+        page.wait_for_timeout(100)
+    assert overlay_pixels(w) != before, "the hovered word's map is the new sum"
+    w.locator(".daam-step-to").fill("4")
+    w.locator(".daam-step-to").press("Tab")
+    for _ in range(100):
+        if kernel.eval("w.steps") == "(0, 0)":
+            break
+        page.wait_for_timeout(100)
+    assert kernel.eval("w.steps") == "(0, 0)", "all four steps again"
 
 
 def test_generate_button_shows_progress_and_regenerates(lab):
