@@ -192,6 +192,22 @@ def test_a_step_range_is_summed_by_the_kernel_and_shown(lab):
     assert kernel.eval("w.steps") == "(0, 0)", "all four steps again"
 
 
+def test_save_buttons_write_the_overlay_png_and_the_maps_file(lab):
+    page, kernel, root = lab
+    w = widget(page, 0)
+    kernel.eval("setattr(w, 'selected', 'circle')")  # the shown word, once the pointer is on the button
+    w.locator(".daam-chip.daam-selected", has_text="circle").wait_for(timeout=10_000)
+    with page.expect_download() as download:
+        w.locator(".daam-save-png").click()
+    assert download.value.suggested_filename == "daam-circle.png"
+    assert download.value.path().read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    w.locator(".daam-save-maps").click()
+    status = w.locator(".daam-status")
+    page.wait_for_function("(el) => el.textContent.startsWith('saved maps to')", arg=status.element_handle())
+    saved = list((root / "work").glob("daam_*.safetensors"))
+    assert len(saved) == 1 and saved[0].name in status.text_content()
+
+
 def test_generate_button_shows_progress_and_regenerates(lab):
     page, kernel, _ = lab
     w = widget(page, 0)

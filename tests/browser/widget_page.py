@@ -119,4 +119,7 @@ def check_without_kernel(page, artifact: str, words: tuple[str, str] = ("circle"
             w.locator(".daam-chip", has_text=word).click()
     w.locator(".daam-compare-mode").select_option("side")
     assert w.locator(".daam-pinned-figure").count() >= 2
+    with page.expect_download() as download:
+        w.locator(".daam-save-png").click()
+    assert download.value.suggested_filename.startswith("daam-") and download.value.path().stat().st_size > 0
     assert page.evaluate("() => window.__alerts") == []
