@@ -397,28 +397,39 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
   viewSelect.addEventListener("change", () => set("view", viewSelect.value as View));
   cmapSelect.addEventListener("change", () => set("colormap", cmapSelect.value as ColormapName));
   compareSelect.addEventListener("change", () => set("compare", compareSelect.value as "side" | "argmax"));
-  resolutionSelect.addEventListener("change", () => set("resolution", resolutionSelect.value));
-  const onSteps = () => {
-    const total = model.get("num_steps");
-    const from = Math.max(0, Math.min(total - 1, Math.round(Number(stepFrom.value))));
-    const to = Math.max(from + 1, Math.min(total, Math.round(Number(stepTo.value))));
-    set("steps", from === 0 && to === total ? [0, 0] : [from, to]);
-    drawControls();
-  };
-  stepFrom.addEventListener("change", onSteps);
-  stepTo.addEventListener("change", onSteps);
-  /** Ask the kernel; if nothing it owns changes within a few seconds, say so (a page exported by nbconvert
-   * keeps the widget's state but has no kernel to answer). */
-  function askKernel(content: Record<string, unknown>): void {
-    const before = [model.get("status"), model.get("message"), model.get("error"), model.get("progress")];
-    model.send(content);
+  /** After asking the kernel for something, say so if nothing it owns changed within a few seconds (a
+   * page exported by nbconvert keeps the widget's state but has no kernel to answer). */
+  const KERNEL_OWNED = ["status", "message", "error", "progress", "maps"] as const;
+  function expectKernel(): void {
+    const before = KERNEL_OWNED.map((key) => model.get(key));
     setTimeout(() => {
-      const now = [model.get("status"), model.get("message"), model.get("error"), model.get("progress")];
-      if (now.every((value, i) => value === before[i])) {
+      if (KERNEL_OWNED.every((key, i) => model.get(key) === before[i])) {
         message.textContent = "No answer from the kernel yet: it is busy, or this page has none (an export).";
       }
     }, 4000);
   }
+  function askKernel(content: Record<string, unknown>): void {
+    model.send(content);
+    expectKernel();
+  }
+  resolutionSelect.addEventListener("change", () => {
+    set("resolution", resolutionSelect.value);
+    expectKernel();
+  });
+  const onSteps = () => {
+    const total = model.get("num_steps");
+    const from = Math.max(0, Math.min(total - 1, Math.round(Number(stepFrom.value))));
+    const to = Math.max(from + 1, Math.min(total, Math.round(Number(stepTo.value))));
+    const next: [number, number] = from === 0 && to === total ? [0, 0] : [from, to];
+    const [a, b] = model.get("steps");
+    if (next[0] !== a || next[1] !== b) {
+      set("steps", next);
+      expectKernel();
+    }
+    drawControls();
+  };
+  stepFrom.addEventListener("change", onSteps);
+  stepTo.addEventListener("change", onSteps);
   generateButton.addEventListener("click", () =>
     askKernel({ type: "generate", prompt: promptInput.value, seed: Number(seedInput.value) }),
   );
@@ -435,6 +446,7 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
     loadMaps();
     drawImage();
     redraw();
+    drawStatus();
   };
   const handlers: [string, () => void][] = [
     ["change:image", onData],
