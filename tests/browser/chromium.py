@@ -73,6 +73,13 @@ CDN_COPIES = [
 ]
 
 
+def need_cdn_copies() -> None:
+    """Skip (saying why) when node_modules lacks the packages that stand in for the CDN."""
+    for package in ("requirejs", "@jupyter-widgets/html-manager", "anywidget"):
+        if not (NODE_MODULES / package / "package.json").exists():
+            pytest.skip(f"node_modules/{package} is missing: run `npm ci` (scripts/setup.sh does)")
+
+
 def offline(context, copies: list | None = None) -> list[str]:
     """Block the network for a context: ``file:`` and ``data:``/``blob:`` pass, URLs matching ``copies``
     (pattern, path under node_modules) get the local file, everything else is aborted. Returns the list

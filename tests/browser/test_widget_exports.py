@@ -13,7 +13,7 @@ import torch
 from daam_widget import DaamWidget, HeatMaps
 from daam_widget._words import layout_from_text
 from tests import rig
-from tests.browser.chromium import CDN_COPIES, browser_context, offline
+from tests.browser.chromium import CDN_COPIES, browser_context, need_cdn_copies, offline
 from tests.browser.jupyter import ARTIFACTS, PIPELINE, TOY_WEIGHTS, notebook
 from tests.browser.widget_page import ALERT_SPY, check_without_kernel, measure_swaps, nbconvert_html
 
@@ -107,6 +107,7 @@ def test_saved_html_shows_the_prompt_as_text_and_runs_nothing(pipe, offline_cont
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """A notebook executed by nbconvert (widget state stored by nbclient), then exported to HTML."""
+    need_cdn_copies()
     root = tmp_path_factory.mktemp("nbconvert")
     source = root / "export.ipynb"
     cells = [

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.browser.chromium import CDN_COPIES, browser_context, offline
+from tests.browser.chromium import CDN_COPIES, browser_context, need_cdn_copies, offline
 from tests.browser.jupyter import ARTIFACTS, PIPELINE, Kernel, jupyter_server, notebook
 from tests.browser.widget_page import (
     ALERT_SPY,
@@ -250,6 +250,7 @@ def test_the_saved_notebook_keeps_the_widget_state(lab):
 
 
 def test_the_saved_notebook_exported_by_nbconvert_renders_the_widget_offline(lab, browser):
+    need_cdn_copies()
     _, _, root = lab
     html = nbconvert_html(root / "work" / "widget.ipynb", root)
     with browser_context(browser) as context:
