@@ -24,5 +24,7 @@ if [ "$headless" = 1 ]; then
   jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=600 artifacts/demo/quickstart.ipynb
   echo "wrote artifacts/demo/quickstart.html (open it in a browser: the widget works without a kernel)"
 else
-  exec jupyter lab notebooks/quickstart.ipynb
+  root=()
+  [ "$(id -u)" = 0 ] && root=(--allow-root)  # jupyter refuses root without it
+  exec jupyter lab ${root[@]+"${root[@]}"} notebooks/quickstart.ipynb
 fi
