@@ -22,6 +22,7 @@ from tests.browser.widget_page import (
     nbconvert_html,
     overlay_alpha,
     overlay_pixels,
+    wait_until,
 )
 
 pytestmark = pytest.mark.browser
@@ -98,10 +99,7 @@ def test_slider_sets_tau_in_the_kernel_and_shows_the_mask_area(lab):
     w.locator(".daam-tau").fill("0.7")
     w.locator(".daam-chip", has_text="red").hover()
     assert "τ = 0.70" in w.locator(".daam-area").text_content()
-    for _ in range(100):
-        if kernel.eval("w.tau") == "0.7":
-            break
-        page.wait_for_timeout(100)
+    wait_until(page, lambda: kernel.eval("w.tau") == "0.7")
     assert kernel.eval("w.tau") == "0.7"
     assert kernel.eval("w.view") == "'both'"
     w.screenshot(path=str(ARTIFACTS / "jupyterlab-mask.png"))
@@ -129,10 +127,7 @@ def test_pinning_two_words_compares_them_side_by_side_and_as_argmax(lab):
     page.mouse.move(5, 5)
     assert w.locator(".daam-pinned-figure").count() == 2
     assert w.locator(".daam-chip.daam-pinned").all_text_contents() == ["circle", "square"]
-    for _ in range(100):
-        if kernel.eval("[w.words[k] for k in w.pinned]") == "['circle', 'square']":
-            break
-        page.wait_for_timeout(100)
+    wait_until(page, lambda: kernel.eval("[w.words[k] for k in w.pinned]") == "['circle', 'square']")
     assert kernel.eval("[w.words[k] for k in w.pinned]") == "['circle', 'square']", "the kernel sees the pins"
     w.screenshot(path=str(ARTIFACTS / "jupyterlab-pinned.png"))
     w.locator(".daam-compare-mode").select_option("argmax")
@@ -172,23 +167,14 @@ def test_a_step_range_is_summed_by_the_kernel_and_shown(lab):
     before = overlay_pixels(w)
     w.locator(".daam-step-to").fill("1")
     w.locator(".daam-step-to").press("Tab")
-    for _ in range(100):
-        if kernel.eval("w.steps") == "(0, 1)":
-            break
-        page.wait_for_timeout(100)
+    wait_until(page, lambda: kernel.eval("w.steps") == "(0, 1)")
     assert kernel.eval("w.steps") == "(0, 1)"
     assert kernel.eval("w.heat_maps.settings['steps']") == "[0]", "the kernel summed step 0 only"
-    for _ in range(100):
-        if overlay_pixels(w) != before:
-            break
-        page.wait_for_timeout(100)
+    wait_until(page, lambda: overlay_pixels(w) != before)
     assert overlay_pixels(w) != before, "the hovered word's map is the new sum"
     w.locator(".daam-step-to").fill("4")
     w.locator(".daam-step-to").press("Tab")
-    for _ in range(100):
-        if kernel.eval("w.steps") == "(0, 0)":
-            break
-        page.wait_for_timeout(100)
+    wait_until(page, lambda: kernel.eval("w.steps") == "(0, 0)")
     assert kernel.eval("w.steps") == "(0, 0)", "all four steps again"
 
 

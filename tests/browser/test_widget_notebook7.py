@@ -8,7 +8,7 @@ import pytest
 
 from tests.browser.chromium import browser_context
 from tests.browser.jupyter import ARTIFACTS, PIPELINE, Kernel, jupyter_server, notebook
-from tests.browser.widget_page import measure_swaps, overlay_alpha, overlay_pixels
+from tests.browser.widget_page import measure_swaps, overlay_alpha, overlay_pixels, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -54,19 +54,13 @@ def test_notebook7_hover_slider_and_pins(notebook7):
     w.screenshot(path=str(ARTIFACTS / "notebook7-hover.png"))
     measure_swaps(w, "notebook7")
     w.locator(".daam-tau").fill("0.65")
-    for _ in range(100):
-        if kernel.eval("w.tau") == "0.65":
-            break
-        page.wait_for_timeout(100)
+    wait_until(page, lambda: kernel.eval("w.tau") == "0.65")
     assert kernel.eval("w.tau") == "0.65"
     page.mouse.move(1, 1)
     w.locator(".daam-chip", has_text="circle").click()
     w.locator(".daam-chip", has_text="square").click()
     assert w.locator(".daam-pinned-figure").count() == 2
-    for _ in range(100):
-        if kernel.eval("len(w.pinned)") == "2":
-            break
-        page.wait_for_timeout(100)
+    wait_until(page, lambda: kernel.eval("len(w.pinned)") == "2")
     assert kernel.eval("[w.words[k] for k in w.pinned]") == "['circle', 'square']"
     w.screenshot(path=str(ARTIFACTS / "notebook7-pinned.png"))
     assert page.errors == []

@@ -7,6 +7,7 @@ import pathlib
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 
 from tests.browser.jupyter import ARTIFACTS, scratch_env
 
@@ -39,6 +40,17 @@ SWAP_TIMES = """async (el, view) => {
 
 
 SWAP_REPORTS: list[dict] = []  # printed at the end of the run (conftest.py)
+
+
+def wait_until(page, condition: Callable[[], bool], tries: int = 100) -> None:
+    """Poll ``condition`` every 100 ms, ``tries`` times at most; the caller asserts afterwards.
+
+    Kernel round trips and redraws are asynchronous, so a check right after an action can run too early.
+    """
+    for _ in range(tries):
+        if condition():
+            return
+        page.wait_for_timeout(100)
 
 
 def overlay_pixels(widget) -> list[int]:
