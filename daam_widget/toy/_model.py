@@ -52,7 +52,7 @@ def text_encoder(vocab_size: int) -> CLIPTextModel:
 
 def vae() -> AutoencoderKL:
     return AutoencoderKL(
-        block_out_channels=(16, 32, 32),
+        block_out_channels=(32, 64, 64),
         down_block_types=("DownEncoderBlock2D",) * 3,
         up_block_types=("UpDecoderBlock2D",) * 3,
         latent_channels=4,

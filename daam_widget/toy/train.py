@@ -1,11 +1,17 @@
 """Train the toy model from scratch: ``python -m daam_widget.toy.train [--seed 0] [--steps N]``.
 
-Two stages, both reproducible from ``--seed`` on one CPU thread:
+Two stages, both reproducible from ``--seed`` (for a given ``--threads``):
 
 1. the AutoencoderKL on freshly drawn scenes (MSE + L1 + a tiny KL term);
 2. the UNet and the CLIP text encoder jointly on the latents of ``--scenes`` training scenes, with a new
-   true caption drawn for every scene each time it is used, 10% empty captions (for guidance), and an
-   exponential moving average of the weights, which is what is saved.
+   true caption drawn for every scene each time it is used, 10% empty captions (for guidance), summary
+   dropout (below) and an exponential moving average of the weights, which is what is saved.
+
+Summary dropout: the causal text encoder writes the whole caption into the EOS and padding states, and a
+UNet that reads every object from that summary has no reason to look at the words, so DAAM maps stay
+diffuse. For a ``--summary-dropout`` share of captions the states from EOS on are replaced by those of the
+empty prompt, which hold nothing about the caption: the UNet must find each object through its own words.
+The pipeline is unchanged; at inference the encoder's states are used as they are.
 
 Checkpoints (full pipeline folders) are written to ``--out`` every ``--every`` steps, so a run cut off
 early still leaves usable weights; ``--install`` copies the final pipeline into the package.
@@ -95,16 +101,22 @@ def _save(pipe: Any, folder: Path, info: dict) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--vae-steps", type=int, default=1000)
+    parser.add_argument("--vae-steps", type=int, default=1500)
     parser.add_argument("--vae-batch", type=int, default=32)
     parser.add_argument("--vae", type=Path, help="reuse the VAE of this pipeline folder (skips stage 1)")
     parser.add_argument("--scenes", type=int, default=16_000)
-    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--steps", type=int, default=11_000)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument(
+        "--summary-dropout",
+        type=float,
+        default=0.5,
+        help="share of captions whose EOS and padding are blanked",
+    )
     parser.add_argument("--every", type=int, default=500)
     parser.add_argument("--out", type=Path, default=Path("artifacts/toy-run"))
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (results depend on it)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (results depend on it)")
     parser.add_argument("--install", action="store_true", help="copy the final pipeline into the package")
     args = parser.parse_args(argv)
 
@@ -142,6 +154,9 @@ def main(argv: list[str] | None = None) -> None:
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
     noise_scheduler: Any = _model.training_scheduler()
     alphas = noise_scheduler.alphas_cumprod
+    empty_ids = tok([""], padding="max_length", max_length=tok.model_max_length, return_tensors="pt")
+    empty_ids = empty_ids.input_ids
+    positions = torch.arange(tok.model_max_length)
     bar = tqdm(range(1, args.steps + 1), desc="unet", mininterval=5)
     for step in bar:
         for group in optimizer.param_groups:
@@ -155,6 +170,10 @@ def main(argv: list[str] | None = None) -> None:
         a = alphas[t].view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         context = encoder(ids.input_ids).last_hidden_state
+        eos = (ids.input_ids == tok.eos_token_id).int().argmax(dim=1)
+        dropped = torch.from_numpy(rng.random(args.batch) < args.summary_dropout)
+        summary = (dropped[:, None] & (positions >= eos[:, None]))[..., None]
+        context = torch.where(summary, encoder(empty_ids).last_hidden_state, context)
         loss = F.mse_loss(unet(xt, t, encoder_hidden_states=context).sample, noise)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
