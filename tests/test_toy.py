@@ -269,12 +269,12 @@ def test_the_shipped_pipeline_loads_offline_and_generates(monkeypatch):
 def test_the_shipped_autoencoder_keeps_objects_findable_by_colour():
     """The scorer reads decoded images: on the VAE's reconstructions of true scenes it finds every object.
 
-    Small stars are left out of the shape check: this decoder blurs their tips into a blob (5 of 29 small
-    stars are still stars after a round trip through the shipped VAE; 162 of 163 other objects keep their
-    shape), which caps the generation score whatever the UNet learns.
+    Small stars are the hard case: a decoder that blurs their five tips reads as a circle, which would cap
+    the generation score whatever the UNet learns. The shipped VAE keeps them.
     """
     pipe = _model.load_pipeline()
     scenes = [scene(EVALUATION_SEEDS + k) for k in range(16)]
+    assert any((o.shape, o.size) == ("star", "small") for s in scenes for o in s.objects)
     x = torch.from_numpy(np.stack([s.image for s in scenes])).permute(0, 3, 1, 2).float() / 127.5 - 1
     with torch.no_grad():
         y = pipe.vae.decode(pipe.vae.encode(x).latent_dist.mean).sample
@@ -283,11 +283,10 @@ def test_the_shipped_autoencoder_keeps_objects_findable_by_colour():
     for s, image in zip(scenes, images, strict=True):
         found = find_objects(image)
         assert unrequested(found, words(s.caption)) == []
-        small_stars = {o.color for o in s.objects if (o.shape, o.size) == ("star", "small")}
         for score in score_objects(found, words(s.caption)):
-            assert score.present and (score.right or score.color in small_stars), (s.caption, score)
+            assert score.right, (s.caption, score)
         ious += [iou(found[o.color].region, m) for o, m in zip(s.objects, s.masks, strict=True)]
-    assert np.mean(ious) > 0.9 and min(ious) > 0.6
+    assert np.mean(ious) > 0.95 and min(ious) > 0.8
 
 
 @pytest.mark.slow
