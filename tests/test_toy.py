@@ -25,6 +25,7 @@ from daam_widget.toy._scoring import (
 )
 from daam_widget.toy._world import BACKGROUND, RELATIONS
 from daam_widget.toy.evaluate import daam_summary, evaluate, generation_summary, main, markdown
+from daam_widget.toy.train import drop_summaries
 
 SEEDS = range(60)
 HAVE_WEIGHTS = (_model.WEIGHTS / "model_index.json").exists()
@@ -248,6 +249,21 @@ def test_the_report_tables_are_markdown():
     lines = markdown(report).splitlines()
     tables = [line for line in lines if line.startswith("|")]
     assert all(line.count("|") == tables[0].count("|") for line in tables[:3])
+
+
+def test_summary_dropout_blanks_eos_and_padding_of_dropped_captions_only():
+    """The words' states stay; from EOS (after BOS and one token per word) on, a dropped caption is blank."""
+    tok = _model.tokenizer()
+    captions = ["a red circle", "a small blue square above a green star"]
+    ids = tok(captions, padding="max_length", max_length=tok.model_max_length, return_tensors="pt").input_ids
+    context = torch.randn(2, tok.model_max_length, 4)
+    blank = torch.randn(1, tok.model_max_length, 4)
+    for dropped in ([True, False], [False, True]):
+        out = drop_summaries(context, ids, tok.eos_token_id, blank, torch.tensor(dropped))
+        for row, (caption, drop) in enumerate(zip(captions, dropped, strict=True)):
+            eos = 1 + len(caption.split())
+            assert torch.equal(out[row, :eos], context[row, :eos])
+            assert torch.equal(out[row, eos:], blank[0, eos:] if drop else context[row, eos:])
 
 
 @needs_weights

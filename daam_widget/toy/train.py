@@ -89,6 +89,19 @@ def encode_scenes(vae: Any, count: int) -> tuple[torch.Tensor, list]:
     return torch.cat(latents), objects
 
 
+def drop_summaries(
+    context: torch.Tensor, ids: torch.Tensor, eos_id: int, blank: torch.Tensor, dropped: torch.Tensor
+) -> torch.Tensor:
+    """``context`` with the states from each caption's first EOS on taken from ``blank`` where ``dropped``.
+
+    ``context`` is ``(batch, tokens, dim)``, ``ids`` its token ids, ``blank`` the empty prompt's states
+    ``(1, tokens, dim)`` and ``dropped`` a bool ``(batch,)``: which captions lose their summary.
+    """
+    eos = (ids == eos_id).int().argmax(dim=1)
+    summary = dropped[:, None] & (torch.arange(ids.shape[1]) >= eos[:, None])
+    return torch.where(summary[..., None], blank, context)
+
+
 def _save(pipe: Any, folder: Path, info: dict) -> None:
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -156,7 +169,6 @@ def main(argv: list[str] | None = None) -> None:
     alphas = noise_scheduler.alphas_cumprod
     empty_ids = tok([""], padding="max_length", max_length=tok.model_max_length, return_tensors="pt")
     empty_ids = empty_ids.input_ids
-    positions = torch.arange(tok.model_max_length)
     bar = tqdm(range(1, args.steps + 1), desc="unet", mininterval=5)
     for step in bar:
         for group in optimizer.param_groups:
@@ -170,10 +182,9 @@ def main(argv: list[str] | None = None) -> None:
         a = alphas[t].view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         context = encoder(ids.input_ids).last_hidden_state
-        eos = (ids.input_ids == tok.eos_token_id).int().argmax(dim=1)
         dropped = torch.from_numpy(rng.random(args.batch) < args.summary_dropout)
-        summary = (dropped[:, None] & (positions >= eos[:, None]))[..., None]
-        context = torch.where(summary, encoder(empty_ids).last_hidden_state, context)
+        blank = encoder(empty_ids).last_hidden_state
+        context = drop_summaries(context, ids.input_ids, tok.eos_token_id, blank, dropped)
         loss = F.mse_loss(unet(xt, t, encoder_hidden_states=context).sample, noise)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
