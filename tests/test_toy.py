@@ -244,6 +244,17 @@ def test_the_evaluation_command_writes_json_and_a_markdown_table(tmp_path):
     assert "| 2 | 4.0 |" in table and "centred disk" in table and "τ = 0.6" in table
 
 
+def test_the_evaluation_can_sum_chosen_layers_only_and_names_them(tmp_path):
+    random_pipeline().save_pretrained(tmp_path / "pipe", safe_serialization=True)
+    args = ["--pipeline", str(tmp_path / "pipe"), "--images", "1", "--steps", "2", "--timesteps", "300"]
+    main([*args, "--layers", "up_blocks", "--out", str(tmp_path / "up")])
+    report = json.loads((tmp_path / "up" / "evaluation.json").read_text())
+    assert report["layers"] == ["up_blocks"]
+    assert "Maps summed over layers up_blocks only." in (tmp_path / "up" / "evaluation.md").read_text()
+    with pytest.raises(ValueError, match=r"matches no cross-attention layer; layer names are: .*down_blocks"):
+        main([*args, "--layers", "middle", "--out", str(tmp_path / "none")])
+
+
 def test_the_report_tables_are_markdown():
     report = evaluate(random_pipeline(), 1, settings=[(1, 7.5)], timesteps=(500,), progress=False)
     lines = markdown(report).splitlines()

@@ -73,13 +73,19 @@ class ImageResult:
 
 
 def generated_results(
-    pipe: Any, scenes: Sequence[Scene], steps: int, guidance: float, taus: Sequence[float], batch: int
+    pipe: Any,
+    scenes: Sequence[Scene],
+    steps: int,
+    guidance: float,
+    taus: Sequence[float],
+    batch: int,
+    layers: Sequence[str] | None = None,
 ) -> Iterator[ImageResult]:
     """Generate every scene's caption (noise from the scene's seed) under the tracer, and score it."""
     for start in range(0, len(scenes), batch):
         chunk = scenes[start : start + batch]
         seeds = [EVALUATION_SEEDS + start + k for k in range(len(chunk))]
-        with trace(pipe) as tc:
+        with trace(pipe, layers=layers) as tc:
             out = pipe(
                 [s.caption for s in chunk],
                 num_inference_steps=steps,
@@ -98,12 +104,16 @@ def generated_results(
 
 
 def real_results(
-    pipe: Any, scenes: Sequence[Scene], timesteps: Sequence[int], taus: Sequence[float]
+    pipe: Any,
+    scenes: Sequence[Scene],
+    timesteps: Sequence[int],
+    taus: Sequence[float],
+    layers: Sequence[str] | None = None,
 ) -> Iterator[ImageResult]:
     """DAAM of every rendered scene with its caption (``attribute_image``) against the renderer's masks."""
     for k, s in enumerate(scenes):
         seed = EVALUATION_SEEDS + k
-        maps = attribute_image(pipe, s.image, s.caption, timesteps=timesteps, seed=seed)
+        maps = attribute_image(pipe, s.image, s.caption, timesteps=timesteps, seed=seed, layers=layers)
         truths = {o.color: m for o, m in zip(s.objects, s.masks, strict=True)}
         yield ImageResult(seed, s.caption, [], [], score_words(maps, truths, taus))
 
@@ -163,19 +173,29 @@ def evaluate(
     batch: int = 8,
     real: bool = True,
     progress: bool = True,
+    layers: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """All three measurements on ``images`` held-out scenes; the first of ``settings`` is the headline."""
+    """All three measurements on ``images`` held-out scenes; the first of ``settings`` is the headline.
+
+    ``layers`` (cross-attention layer name prefixes, as ``trace`` takes them) sums the maps over those
+    layers only: which layers localise, the question behind the reference's dropping of some.
+    """
     if TAU not in taus:
         raise ValueError(f"taus must include {TAU}, the paper's threshold; got {list(taus)}")
     scenes = [scene(EVALUATION_SEEDS + i) for i in range(images)]
     pipe.set_progress_bar_config(disable=True)
     total = images * (len(settings) + int(real))
     bar = tqdm(total=total, desc="evaluate", disable=not progress)
-    report: dict[str, Any] = {"images": images, "first_seed": EVALUATION_SEEDS, "taus": list(taus)}
+    report: dict[str, Any] = {
+        "images": images,
+        "first_seed": EVALUATION_SEEDS,
+        "taus": list(taus),
+        "layers": "all" if layers is None else list(layers),
+    }
     report["generated"], per_image = [], {}
     for steps, guidance in settings:
         started, results = time.time(), []
-        for result in generated_results(pipe, scenes, steps, guidance, taus, batch):
+        for result in generated_results(pipe, scenes, steps, guidance, taus, batch, layers):
             results.append(result)
             bar.update()
         report["generated"].append(
@@ -190,7 +210,7 @@ def evaluate(
         per_image[f"generated_{steps}_steps_guidance_{guidance}"] = [r.to_json() for r in results]
     if real:
         started, results = time.time(), []
-        for result in real_results(pipe, scenes, timesteps, taus):
+        for result in real_results(pipe, scenes, timesteps, taus, layers):
             results.append(result)
             bar.update()
         report["real"] = {
@@ -209,7 +229,12 @@ def markdown(report: dict[str, Any]) -> str:
     tau = str(TAU)
     lines = [
         f"Held-out scenes: seeds {report['first_seed']}..{report['first_seed'] + report['images'] - 1} "
-        f"({report['images']} images).",
+        f"({report['images']} images)."
+        + (
+            ""
+            if report["layers"] == "all"
+            else f" Maps summed over layers {', '.join(report['layers'])} only."
+        ),
         "",
         "| steps | guidance | objects right | colour present | shape right (colour present) "
         "| images without unrequested objects | size words obeyed |",
@@ -280,6 +305,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timesteps", type=int, nargs="+", default=list(TIMESTEPS), help="for (c)")
     parser.add_argument("--batch", type=int, default=8, help="images per pipeline call")
     parser.add_argument("--no-real", action="store_true", help="skip (c), DAAM on noised real images")
+    parser.add_argument(
+        "--layers", nargs="+", help="sum only these cross-attention layers (name prefixes); default all"
+    )
     parser.add_argument("--out", type=Path, default=Path("artifacts/toy-eval"))
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = parser.parse_args(argv)
@@ -287,7 +315,9 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     pipe = _model.load_pipeline(path=args.pipeline)
     settings = list(itertools.product(args.steps, args.guidance))
-    report = evaluate(pipe, args.images, settings, TAUS, args.timesteps, args.batch, not args.no_real)
+    report = evaluate(
+        pipe, args.images, settings, TAUS, args.timesteps, args.batch, not args.no_real, layers=args.layers
+    )
     folder = args.pipeline if args.pipeline is not None else _model.WEIGHTS
     training = folder / "training.json"
     report["pipeline"] = str(folder)
