@@ -3,12 +3,13 @@
 import json
 import re
 import socket
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from daam_widget import HeatMaps
+from daam_widget import HeatMaps, trace
 from daam_widget._metrics import iou
 from daam_widget._words import layout_from_text
 from daam_widget.toy import COLORS, EVALUATION_SEEDS, SHAPES, ToyObject, _model, render, scene
@@ -17,6 +18,7 @@ from daam_widget.toy._scoring import (
     components,
     find_objects,
     noun_phrases,
+    perfect_map_mask,
     score_objects,
     score_words,
     segment_colors,
@@ -24,7 +26,14 @@ from daam_widget.toy._scoring import (
     word_targets,
 )
 from daam_widget.toy._world import BACKGROUND, RELATIONS
-from daam_widget.toy.evaluate import daam_summary, evaluate, generation_summary, main, markdown
+from daam_widget.toy.evaluate import (
+    attention_grids,
+    daam_summary,
+    evaluate,
+    generation_summary,
+    main,
+    markdown,
+)
 from daam_widget.toy.train import drop_summaries
 
 SEEDS = range(60)
@@ -212,11 +221,48 @@ def test_summaries_and_baselines_on_known_scores(hand_made_maps):
     )
     generation = generation_summary([result])
     assert generation["objects_right"] == 0.5 and generation["images_without_unrequested"] == 1.0
-    daam = daam_summary([result], taus=(0.2, 0.4, 0.6))
+    daam = daam_summary([result], taus=(0.2, 0.4, 0.6), grids=[(4, 4), (1, 1)])
     assert daam["disk_area"] == 8.0
+    # a 4x4 grid on a 4x4 image sees each truth exactly; one cell sees it as the whole image
+    assert daam["parts"]["noun"]["perfect_maps"] == {"4x4": 1.0, "1x1": 0.5}
     assert daam["parts"]["noun"]["whole_image"] == 0.5  # each truth is half the image
     # 'circle' is exact; the ramp at tau 0.4 keeps columns >= 1.6 (3 of 4 columns: IoU 2/3)
     assert daam["parts"]["noun"]["miou"]["0.4"] == pytest.approx((1.0 + 2 / 3) / 2)
+
+
+def test_a_perfect_map_is_exact_at_image_resolution_and_blurred_at_coarse_grids():
+    circle = ToyObject("circle", "red", "small", 20.3, 31.7, 6.5).mask()
+    assert iou(perfect_map_mask(circle, (64, 64), 0.4), circle) == 1.0
+    # a half image, upsampled 2x or 4x from cells: bicubic weights put 0.77 / 0.64 of the step on the
+    # pixel left of the edge and 0.23 / 0.36 right of it, so tau 0.4 cuts at the edge
+    left = np.zeros((64, 64), bool)
+    left[:, :32] = True
+    for grid in [(32, 32), (16, 16)]:
+        assert iou(perfect_map_mask(left, grid, 0.4), left) == 1.0
+    # the coarser the grid, the more a small object is blurred
+    scores = [iou(perfect_map_mask(circle, (n, n), 0.4), circle) for n in (32, 16, 8, 4)]
+    assert scores == sorted(scores, reverse=True) and scores[-1] < 0.5
+    # one cell spreads a pixel over the whole image
+    pixel = np.zeros((64, 64), bool)
+    pixel[5, 9] = True
+    assert iou(perfect_map_mask(pixel, (1, 1), 0.4), pixel) == 1 / 4096
+
+
+def test_attention_grids_are_the_resolutions_the_tracer_records(tmp_path):
+    pipe = random_pipeline()
+    pipe.set_progress_bar_config(disable=True)
+    with trace(pipe) as tc:
+        pipe("a red circle", num_inference_steps=1, height=64, width=64)
+    assert attention_grids(pipe.unet) == tc.resolutions
+    unet = SimpleNamespace(
+        config=SimpleNamespace(
+            sample_size=(12, 10),
+            down_block_types=("CrossAttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
+            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+            mid_block_type="UNetMidBlock2DCrossAttn",
+        )
+    )
+    assert attention_grids(unet) == [(12, 10), (6, 5), (3, 3)]
 
 
 # Evaluation command and the shipped pipeline

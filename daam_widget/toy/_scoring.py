@@ -19,8 +19,12 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
+from .._aggregate import upsample_once
 from .._heat_maps import HeatMaps
+from .._metrics import threshold
 from ..analysis import TAUS, tau_sweep
 from ._world import BACKGROUND, COLORS, SHAPES, SIZES, shape_mask
 
@@ -316,3 +320,14 @@ def score_words(
         ious = tau_sweep([(maps, index, truth)], taus)
         scores.append(WordScore(maps.words[index], part, index, color, ious, truth))
     return scores
+
+
+def perfect_map_mask(truth: np.ndarray, grid: tuple[int, int], tau: float) -> np.ndarray:
+    """The Eq. 7 mask of the best map a cross-attention layer of ``grid`` cells could give for ``truth``.
+
+    A layer sees the image only cell by cell: at best its map is the share of each cell the object covers.
+    Upsampled to the image as DAAM upsamples (bicubic) and thresholded at ``tau``, it bounds how well any
+    map of that resolution can score; small objects lose most at coarse grids.
+    """
+    cells = F.adaptive_avg_pool2d(torch.from_numpy(np.asarray(truth, np.float32))[None], grid)
+    return threshold(upsample_once([cells], truth.shape)[0].numpy(), tau)

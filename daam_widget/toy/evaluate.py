@@ -7,7 +7,8 @@ For the scenes of seeds ``EVALUATION_SEEDS + i`` (never seen in training), three
     and of images with no unrequested object;
 (b) DAAM on the generated images: each noun's, colour's and size word's Eq. 7 mask against its object's
     colour segment in the generated image, mean IoU across τ, beside two masks that need no attention (the
-    whole image; a centred disk of the mean object area);
+    whole image; a centred disk of the mean object area) and the ceiling of each attention resolution (the
+    true mask seen cell by cell at that resolution, ``perfect_map_mask``);
 (c) the same on the rendered (real) images against the renderer's exact masks, the maps coming from
     ``attribute_image`` (the image noised to a few timesteps and denoised once each with its caption).
 
@@ -34,7 +35,16 @@ from .._metrics import mean_iou
 from .._trace import trace
 from ..analysis import TAUS
 from . import _model
-from ._scoring import PARTS, ObjectScore, WordScore, find_objects, score_objects, score_words, unrequested
+from ._scoring import (
+    PARTS,
+    ObjectScore,
+    WordScore,
+    find_objects,
+    perfect_map_mask,
+    score_objects,
+    score_words,
+    unrequested,
+)
 from ._world import EVALUATION_SEEDS, Scene, scene
 
 DEFAULT_STEPS = 50
@@ -135,10 +145,33 @@ def generation_summary(results: Sequence[ImageResult]) -> dict[str, Any]:
     }
 
 
-def daam_summary(results: Sequence[ImageResult], taus: Sequence[float], tau: float = TAU) -> dict[str, Any]:
+def attention_grids(unet: Any) -> list[tuple[int, int]]:
+    """The (h, w) of every resolution at which ``unet`` (a UNet2DConditionModel) has cross-attention.
+
+    Finest first: block ``i`` of the down path (and its mirror in the up path) works at the latent halved
+    ``i`` times, rounding up.
+    """
+    config = unet.config
+    h, w = (config.sample_size,) * 2 if isinstance(config.sample_size, int) else config.sample_size
+    depth = len(config.down_block_types)
+    levels = {i for i, kind in enumerate(config.down_block_types) if "CrossAttn" in kind}
+    levels |= {depth - 1 - i for i, kind in enumerate(config.up_block_types) if "CrossAttn" in kind}
+    if "CrossAttn" in (config.mid_block_type or ""):
+        levels.add(depth - 1)
+    return [(-(-h // 2**i), -(-w // 2**i)) for i in sorted(levels)]
+
+
+def daam_summary(
+    results: Sequence[ImageResult],
+    taus: Sequence[float],
+    tau: float = TAU,
+    grids: Sequence[tuple[int, int]] = (),
+) -> dict[str, Any]:
     """Mean IoU per part of speech and τ, beside the whole-image and centred-disk masks at every word.
 
     The disk has the mean area of the objects scored (the nouns' true masks) and is centred in the image.
+    ``perfect_maps`` gives, for each of ``grids``, the mean IoU at ``tau`` of the best map a layer of that
+    resolution could make (``perfect_map_mask``): the ceiling that DAAM's score is to be read against.
     ``parts`` is empty when no noun could be scored (none of the requested colours was drawn).
     """
     scores = [w for r in results for w in r.words]
@@ -160,6 +193,10 @@ def daam_summary(results: Sequence[ImageResult], taus: Sequence[float], tau: flo
             "miou": {str(t): float(np.mean([w.ious[t] for w in group])) for t in taus},
             "whole_image": mean_iou((whole, w.truth) for w in group),
             "centred_disk": mean_iou((disk, w.truth) for w in group),
+            "perfect_maps": {
+                _grid_name(grid): mean_iou((perfect_map_mask(w.truth, grid, tau), w.truth) for w in group)
+                for grid in grids
+            },
         }
     return {"tau": tau, "disk_area": area, "parts": parts}
 
@@ -183,6 +220,7 @@ def evaluate(
     if TAU not in taus:
         raise ValueError(f"taus must include {TAU}, the paper's threshold; got {list(taus)}")
     scenes = [scene(EVALUATION_SEEDS + i) for i in range(images)]
+    grids = attention_grids(pipe.unet)
     pipe.set_progress_bar_config(disable=True)
     total = images * (len(settings) + int(real))
     bar = tqdm(total=total, desc="evaluate", disable=not progress)
@@ -191,6 +229,7 @@ def evaluate(
         "first_seed": EVALUATION_SEEDS,
         "taus": list(taus),
         "layers": "all" if layers is None else list(layers),
+        "attention_grids": [_grid_name(grid) for grid in grids],
     }
     report["generated"], per_image = [], {}
     for steps, guidance in settings:
@@ -204,7 +243,7 @@ def evaluate(
                 "guidance": guidance,
                 "seconds": round(time.time() - started, 1),
                 "generation": generation_summary(results),
-                "daam": daam_summary(results, taus),
+                "daam": daam_summary(results, taus, grids=grids),
             }
         )
         per_image[f"generated_{steps}_steps_guidance_{guidance}"] = [r.to_json() for r in results]
@@ -216,7 +255,7 @@ def evaluate(
         report["real"] = {
             "timesteps": list(timesteps),
             "seconds": round(time.time() - started, 1),
-            "daam": daam_summary(results, taus),
+            "daam": daam_summary(results, taus, grids=grids),
         }
         per_image["real"] = [r.to_json() for r in results]
     bar.close()
@@ -248,6 +287,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {_pct(g['images_without_unrequested'])} "
             f"| {_pct(g['size_words_obeyed'])} ({g['sized_objects']}) |"
         )
+    grids = report["attention_grids"]
     rows = [
         (f"generated, {run['steps']} steps, guidance {run['guidance']}", run["daam"])
         for run in report["generated"]
@@ -256,16 +296,21 @@ def markdown(report: dict[str, Any]) -> str:
         rows.append((f"noised real, t = {report['real']['timesteps']}", report["real"]["daam"]))
     lines += [
         "",
-        f"DAAM mean IoU at τ = {tau} against each word's object, beside masks that need no attention:",
+        f"DAAM mean IoU at τ = {tau} against each word's object, beside masks that need no attention and "
+        "the best a map at each attention resolution could score (the true mask seen cell by cell):",
         "",
-        "| images | words | count | DAAM | whole image | centred disk |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| images | words | count | DAAM | whole image | centred disk | "
+        + " | ".join(f"perfect {grid} map" for grid in grids)
+        + " |",
+        "| --- | --- | --- | --- | --- | --- | " + " | ".join("---" for _ in grids) + " |",
     ]
     for name, daam in rows:
         for part, p in daam["parts"].items():
             lines.append(
                 f"| {name} | {part} | {p['words']} | {p['miou'][tau]:.3f} | {p['whole_image']:.3f} "
-                f"| {p['centred_disk']:.3f} |"
+                f"| {p['centred_disk']:.3f} | "
+                + " | ".join(f"{p['perfect_maps'][grid]:.3f}" for grid in grids)
+                + " |"
             )
     taus = report["taus"]
     lines += [
@@ -281,6 +326,10 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {name} | {part} | " + " | ".join(f"{p['miou'][str(t)]:.3f}" for t in taus) + " |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _grid_name(grid: tuple[int, int]) -> str:
+    return f"{grid[0]}x{grid[1]}"
 
 
 def _share(flags: Any) -> float | None:
