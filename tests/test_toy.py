@@ -248,7 +248,7 @@ def test_a_perfect_map_is_exact_at_image_resolution_and_blurred_at_coarse_grids(
     assert iou(perfect_map_mask(pixel, (1, 1), 0.4), pixel) == 1 / 4096
 
 
-def test_attention_grids_are_the_resolutions_the_tracer_records(tmp_path):
+def test_attention_grids_are_the_resolutions_the_tracer_records():
     pipe = random_pipeline()
     pipe.set_progress_bar_config(disable=True)
     with trace(pipe) as tc:

@@ -299,19 +299,17 @@ def markdown(report: dict[str, Any]) -> str:
         f"DAAM mean IoU at τ = {tau} against each word's object, beside masks that need no attention and "
         "the best a map at each attention resolution could score (the true mask seen cell by cell):",
         "",
-        "| images | words | count | DAAM | whole image | centred disk | "
-        + " | ".join(f"perfect {grid} map" for grid in grids)
-        + " |",
-        "| --- | --- | --- | --- | --- | --- | " + " | ".join("---" for _ in grids) + " |",
+        _table_row(
+            ["images", "words", "count", "DAAM", "whole image", "centred disk"]
+            + [f"perfect {grid} map" for grid in grids]
+        ),
+        _table_row(["---"] * (6 + len(grids))),
     ]
     for name, daam in rows:
         for part, p in daam["parts"].items():
-            lines.append(
-                f"| {name} | {part} | {p['words']} | {p['miou'][tau]:.3f} | {p['whole_image']:.3f} "
-                f"| {p['centred_disk']:.3f} | "
-                + " | ".join(f"{p['perfect_maps'][grid]:.3f}" for grid in grids)
-                + " |"
-            )
+            scores = [p["miou"][tau], p["whole_image"], p["centred_disk"]]
+            scores += [p["perfect_maps"][grid] for grid in grids]
+            lines.append(_table_row([name, part, str(p["words"])] + [f"{x:.3f}" for x in scores]))
     taus = report["taus"]
     lines += [
         "",
@@ -326,6 +324,10 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {name} | {part} | " + " | ".join(f"{p['miou'][str(t)]:.3f}" for t in taus) + " |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _table_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
 
 
 def _grid_name(grid: tuple[int, int]) -> str:
