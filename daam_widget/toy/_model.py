@@ -2,7 +2,7 @@
 
 A standard ``StableDiffusionPipeline``: 64x64 images, a 3-block convolutional AutoencoderKL to 16x16x4
 latents, a
-UNet2DConditionModel with one-head cross-attention in the first 16x16 down block and the 8x8 up block, a
+UNet2DConditionModel with one-head cross-attention at 16x16 and 8x8 (none at 4x4 or in the mid block), a
 2-layer CLIPTextModel (causal, as in Stable Diffusion) and a CLIP BPE tokenizer over the world's words.
 """
 
@@ -68,13 +68,11 @@ def unet() -> UNet2DConditionModel:
         sample_size=16,
         block_out_channels=(32, 64, 64),
         layers_per_block=1,
-        # The first 16x16 layer is the down path's only way to the words, so it must find each object (8x8
-        # cross-attention in the down path took that job and capped noun maps at 8x8 detail); the 8x8 up
-        # layers draw from the words. 16x16 up layers and 4x4 layers learned near-uniform maps that only
-        # raised every word's Eq. 6 floor (docs/toy.md).
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
+        # Cross-attention at 16x16 and 8x8 only: 4x4 maps would blur every word's DAAM map to a blob, and
+        # convolutions at 4x4 already see the whole latent.
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
         mid_block_type="UNetMidBlock2D",
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
         cross_attention_dim=64,
         attention_head_dim=1,  # diffusers reads this as the number of heads: one head per layer
         norm_num_groups=16,

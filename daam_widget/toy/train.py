@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--vae-batch", type=int, default=32)
     parser.add_argument("--vae", type=Path, help="reuse the VAE of this pipeline folder (skips stage 1)")
     parser.add_argument("--scenes", type=int, default=16_000)
-    parser.add_argument("--steps", type=int, default=15_000)
+    parser.add_argument("--steps", type=int, default=11_000)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument(
