@@ -1,9 +1,9 @@
 """The toy model's architecture (configs in code) and the loader of its shipped weights.
 
 A standard ``StableDiffusionPipeline``: 64x64 images, a 3-block convolutional AutoencoderKL to 16x16x4
-latents, a
-UNet2DConditionModel with one-head cross-attention at 16x16 and 8x8 (none at 4x4 or in the mid block), a
-2-layer CLIPTextModel (causal, as in Stable Diffusion) and a CLIP BPE tokenizer over the world's words.
+latents, a UNet2DConditionModel with one-head cross-attention at 16x16 and 8x8 (none at 4x4 or in the mid
+block), a 2-layer CLIPTextModel (causal, as in Stable Diffusion) and a CLIP BPE tokenizer over the world's
+words.
 """
 
 from __future__ import annotations
