@@ -34,7 +34,8 @@ from daam_widget.toy.evaluate import (
     main,
     markdown,
 )
-from daam_widget.toy.train import drop_summaries, override_coarse_context
+from daam_widget.toy.train import coarse_share, drop_summaries, override_coarse_context
+from daam_widget.toy.train import main as train_main
 
 SEEDS = range(60)
 HAVE_WEIGHTS = (_model.WEIGHTS / "model_index.json").exists()
@@ -353,6 +354,20 @@ def test_coarse_dropout_gives_only_the_8x8_layers_the_blank_prompt_for_chosen_ro
             first = blank[0] if name in coarse else context[0]
             torch.testing.assert_close(out[0], _cross_attention(attn, hidden_states[:1], first[None])[0])
             torch.testing.assert_close(out[1], _cross_attention(attn, hidden_states[1:], context[1:])[0])
+
+
+def test_coarse_dropout_covers_the_first_share_of_steps_only():
+    shares = [coarse_share(step, 10, 0.5, 0.6) for step in range(1, 11)]
+    assert shares == [0.5] * 6 + [0.0] * 4
+    assert [coarse_share(step, 10, 0.5, 1.0) for step in (1, 10)] == [0.5, 0.5]
+    assert coarse_share(1, 10, 0.5, 0.0) == 0.0
+
+
+@pytest.mark.parametrize("flag", ["--coarse-until", "--coarse-dropout", "--summary-dropout"])
+def test_training_rejects_a_share_outside_0_to_1_before_any_work(flag, capsys):
+    with pytest.raises(SystemExit):
+        train_main([flag, "1.5"])
+    assert "1.5 is not a share: use a number from 0 to 1" in capsys.readouterr().err
 
 
 @needs_weights
