@@ -35,6 +35,7 @@ from daam_widget.toy.evaluate import (
     markdown,
 )
 from daam_widget.toy.train import drop_summaries
+from daam_widget.toy.train import main as train_main
 
 SEEDS = range(60)
 HAVE_WEIGHTS = (_model.WEIGHTS / "model_index.json").exists()
@@ -321,6 +322,13 @@ def test_summary_dropout_blanks_eos_and_padding_of_dropped_captions_only():
             eos = 1 + len(caption.split())
             assert torch.equal(out[row, :eos], context[row, :eos])
             assert torch.equal(out[row, eos:], blank[0, eos:] if drop else context[row, eos:])
+
+
+@pytest.mark.parametrize("share", ["1.5", "-0.1"])
+def test_training_rejects_a_summary_dropout_outside_0_to_1_before_any_work(share, capsys):
+    with pytest.raises(SystemExit):  # "--threads two" stops argparse if the share is let through
+        train_main(["--summary-dropout", share, "--threads", "two"])
+    assert f"{float(share)} is not a share: use a number from 0 to 1" in capsys.readouterr().err
 
 
 @needs_weights

@@ -44,6 +44,14 @@ def _pixels(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
+def _share(text: str) -> float:
+    """argparse type for a share of captions: a float in [0, 1]."""
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a share: use a number from 0 to 1")
+    return value
+
+
 def _cosine(step: int, total: int, warmup: int, floor: float = 0.1) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -123,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument(
         "--summary-dropout",
-        type=float,
+        type=_share,
         default=0.5,
         help="share of captions whose EOS and padding are blanked",
     )
