@@ -46,9 +46,12 @@ def _pixels(images: np.ndarray) -> torch.Tensor:
 
 def _share(text: str) -> float:
     """argparse type for a share of captions: a float in [0, 1]."""
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan  # fails the range test below, so words get the same message as 1.5
     if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a share: use a number from 0 to 1")
+        raise argparse.ArgumentTypeError(f"{text} is not a share: use a number from 0 to 1")
     return value
 
 
