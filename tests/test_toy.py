@@ -324,6 +324,17 @@ def test_summary_dropout_blanks_eos_and_padding_of_dropped_captions_only():
             assert torch.equal(out[row, eos:], blank[0, eos:] if drop else context[row, eos:])
 
 
+def test_a_short_training_run_writes_a_pipeline_that_loads_and_generates(tmp_path):
+    out = tmp_path / "run"
+    tiny = ["--vae-steps", "2", "--vae-batch", "2", "--scenes", "4", "--steps", "3", "--batch", "2"]
+    train_main([*tiny, "--every", "2", "--threads", "1", "--out", str(out)])
+    info = json.loads((out / "final" / "training.json").read_text())
+    assert info["steps"] == 3 and (out / "final" / "unet" / "diffusion_pytorch_model.safetensors").exists()
+    pipe = _model.load_pipeline(path=out / "final")
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe("a red circle", num_inference_steps=2).images[0].size == (64, 64)
+
+
 @pytest.mark.parametrize("share", ["1.5", "-0.1", "half"])
 def test_training_rejects_a_summary_dropout_outside_0_to_1_before_any_work(share, capsys):
     with pytest.raises(SystemExit):  # "--threads two" stops argparse if the share is let through
