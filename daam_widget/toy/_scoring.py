@@ -36,13 +36,13 @@ MAX_RESIDUAL = 100.0
 drift (greens turn teal, purples magenta) by up to about 60; palette colours are at least 92 apart."""
 MIN_AREA = 20
 """Pixels a colour's region needs to count as an object: the smallest object of the world (a small star)
-covers about 48."""
+covers about 106."""
 MIN_SHAPE_IOU = 0.6
 """The best template must overlap the region at least this much for its shape to count."""
 RADIUS_RANGE = (0.6 * SIZES["small"][0], 1.25 * SIZES["big"][1])
-"""Plausible half-extents: the world draws 6..15 pixels; generated shapes may be a little off."""
+"""Plausible half-extents: the world draws 9..18 pixels; generated shapes may be a little off."""
 SIZE_BOUNDARY = (SIZES["small"][1] + SIZES["big"][0]) / 2
-"""Half-extent that tells 'small' (6..9) from 'big' (11..15)."""
+"""Half-extent that tells 'small' (9..12) from 'big' (14..18)."""
 
 
 def color_labels(image: np.ndarray) -> np.ndarray:
