@@ -3,6 +3,7 @@
 import json
 import re
 import socket
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -19,6 +20,7 @@ from daam_widget.toy._scoring import (
     find_objects,
     noun_phrases,
     perfect_map_mask,
+    relation_obeyed,
     score_objects,
     score_words,
     segment_colors,
@@ -116,6 +118,7 @@ def test_every_shape_is_recognised_at_every_size(shape, r):
 
 
 def test_rendered_scenes_score_every_object_right_and_nothing_extra():
+    related = 0
     for seed in SEEDS:
         s = scene(seed)
         found = find_objects(s.image)
@@ -123,8 +126,12 @@ def test_rendered_scenes_score_every_object_right_and_nothing_extra():
         assert len(scores) == len(s.objects)
         assert all(o.right and o.size_right in (None, True) for o in scores), (s.caption, scores)
         assert unrequested(found, words(s.caption)) == []
+        stated = any(relation in s.caption for relation in RELATIONS)
+        assert relation_obeyed(found, words(s.caption)) is (True if stated else None), s.caption
+        related += stated
         for obj, mask in zip(s.objects, s.masks, strict=True):
             np.testing.assert_array_equal(found[obj.color].segment, mask)
+    assert related >= 10  # the seeds exercise relations
 
 
 def test_a_missing_object_and_a_wrong_shape_are_caught():
@@ -136,6 +143,23 @@ def test_a_missing_object_and_a_wrong_shape_are_caught():
     image, _ = render((red, ToyObject("triangle", "blue", "big", 46, 46, 12)))
     scores = score_objects(find_objects(image), caption)
     assert [(o.found_shape, o.right) for o in scores] == [("circle", True), ("triangle", False)]
+
+
+def test_a_relation_is_judged_on_the_found_objects_boxes():
+    red = ToyObject("circle", "red", "big", 16, 20, 12)
+    blue = ToyObject("square", "blue", "big", 46, 24, 12)
+    found = find_objects(render((red, blue))[0])
+    assert relation_obeyed(found, words("a red circle to the left of a big blue square")) is True
+    assert relation_obeyed(found, words("a photo of a blue square to the right of a red circle")) is True
+    assert relation_obeyed(found, words("a blue square to the left of a red circle")) is False
+    assert relation_obeyed(found, words("a red circle above a blue square")) is False  # boxes overlap in y
+    assert relation_obeyed(found, words("a red circle and a blue square")) is None
+    only_red = find_objects(render((red,))[0])
+    assert relation_obeyed(only_red, words("a red circle to the left of a blue square")) is False
+    three = find_objects(render((red, blue, ToyObject("star", "green", "small", 20, 52, 8)))[0])
+    # the star sits below the circle, not to its right: 'left of' must hold for every other object
+    caption = words("a red circle to the left of a blue square and a green star")
+    assert relation_obeyed(three, caption) is False
 
 
 def test_an_unrequested_object_is_caught_and_a_speck_is_not():
@@ -218,10 +242,14 @@ def test_summaries_and_baselines_on_known_scores(hand_made_maps):
         "a red circle and a blue square",
         score_objects(found, caption),
         unrequested(found, caption),
+        relation_obeyed(found, caption),
         score_words(hand_made_maps, {"red": left, "blue": ~left}),
     )
     generation = generation_summary([result])
     assert generation["objects_right"] == 0.5 and generation["images_without_unrequested"] == 1.0
+    assert generation["relations_obeyed"] is None and generation["related_images"] == 0
+    related = [replace(result, relation=flag) for flag in (False, True, True)]
+    assert generation_summary([result, *related])["relations_obeyed"] == pytest.approx(2 / 3)
     daam = daam_summary([result], taus=(0.2, 0.4, 0.6), grids=[(4, 4), (1, 1)])
     assert daam["disk_area"] == 8.0
     # a 4x4 grid on a 4x4 image sees each truth exactly; one cell sees it as the whole image

@@ -26,7 +26,7 @@ from .._aggregate import upsample_once
 from .._heat_maps import HeatMaps
 from .._metrics import threshold
 from ..analysis import TAUS, tau_sweep
-from ._world import BACKGROUND, COLORS, SHAPES, SIZES, shape_mask
+from ._world import BACKGROUND, COLORS, RELATIONS, SHAPES, SIZES, Box, box_relations, shape_mask
 
 MIN_COVER = 0.5
 """A pixel is a colour's when it is at least this much of the colour blended with the background: the
@@ -265,6 +265,30 @@ def score_objects(found: Mapping[str, Found], words: Sequence[str]) -> list[Obje
             ObjectScore(p.shape, p.color, p.size, f.present, f.shape, f.shape_iou, f.plausible_size, f.size)
         )
     return scores
+
+
+def relation_obeyed(found: Mapping[str, Found], words: Sequence[str]) -> bool | None:
+    """Whether the image obeys the caption's spatial relation; ``None`` when the caption states none.
+
+    The world relates its first noun phrase to every other one, and only when the boxes lie fully apart:
+    the same test here, on the boxes of the regions found. A relation between objects that are not all
+    there is not obeyed (as a size word on a missing object is not).
+    """
+    text = f" {' '.join(w.lower() for w in words)} "
+    stated = [relation for relation in RELATIONS if f" {relation} " in text]
+    if not stated:
+        return None
+    regions = [found[p.color] for p in noun_phrases(words)]
+    if not all(f.present for f in regions):
+        return False
+    first, *others = (_box(f.region) for f in regions)
+    return all(stated[0] in box_relations(first, other) for other in others)
+
+
+def _box(region: np.ndarray) -> Box:
+    """The box of the region's pixel centres: inside the drawn shape's box, as the renderer's rule has it."""
+    ys, xs = np.nonzero(region)
+    return (xs.min() + 0.5, xs.max() + 0.5, ys.min() + 0.5, ys.max() + 0.5)
 
 
 def unrequested(found: Mapping[str, Found], words: Sequence[str]) -> list[str]:

@@ -51,18 +51,31 @@ class ToyObject:
         ys, xs = np.mgrid[0:size, 0:size] + 0.5
         return shape_mask(self.shape, (xs - self.x) / self.r, (ys - self.y) / self.r)
 
+    @property
+    def box(self) -> Box:
+        return (self.x - self.r, self.x + self.r, self.y - self.r, self.y + self.r)
+
     def relation_to(self, other: ToyObject) -> tuple[str, ...]:
-        """The relations (from ``RELATIONS``) that hold from this object to ``other``: boxes fully apart."""
-        held = []
-        if self.x + self.r < other.x - other.r:
-            held.append("to the left of")
-        if self.x - self.r > other.x + other.r:
-            held.append("to the right of")
-        if self.y + self.r < other.y - other.r:
-            held.append("above")
-        if self.y - self.r > other.y + other.r:
-            held.append("below")
-        return tuple(held)
+        """The relations (from ``RELATIONS``) that hold from this object to ``other``."""
+        return box_relations(self.box, other.box)
+
+
+Box = tuple[float, float, float, float]
+"""(left, right, top, bottom) in pixels, y pointing down."""
+
+
+def box_relations(a: Box, b: Box) -> tuple[str, ...]:
+    """The relations (from ``RELATIONS``) that hold from box ``a`` to box ``b``: only when fully apart."""
+    held = []
+    if a[1] < b[0]:
+        held.append("to the left of")
+    if a[0] > b[1]:
+        held.append("to the right of")
+    if a[3] < b[2]:
+        held.append("above")
+    if a[2] > b[3]:
+        held.append("below")
+    return tuple(held)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from ._scoring import (
     WordScore,
     find_objects,
     perfect_map_mask,
+    relation_obeyed,
     score_objects,
     score_words,
     unrequested,
@@ -56,12 +57,16 @@ TIMESTEPS = (100, 250, 400)
 
 @dataclass(frozen=True)
 class ImageResult:
-    """The scores of one evaluation image: its requested objects (generated images only) and its words."""
+    """The scores of one evaluation image: its requested objects and relation (generated images only), words.
+
+    ``relation`` is ``None`` when the caption states no relation or the image is not generated.
+    """
 
     seed: int
     caption: str
     objects: list[ObjectScore]
     unrequested: list[str]
+    relation: bool | None
     words: list[WordScore]
 
     def to_json(self) -> dict[str, Any]:
@@ -70,6 +75,7 @@ class ImageResult:
             "caption": self.caption,
             "objects": [{**asdict(o), "right": o.right, "size_right": o.size_right} for o in self.objects],
             "unrequested": self.unrequested,
+            "relation_obeyed": self.relation,
             "words": [
                 {
                     "word": w.word,
@@ -109,7 +115,12 @@ def generated_results(
             objects = score_objects(found, maps.words)
             truths = {o.color: found[o.color].region for o in objects if o.present}
             yield ImageResult(
-                seed, s.caption, objects, unrequested(found, maps.words), score_words(maps, truths, taus)
+                seed,
+                s.caption,
+                objects,
+                unrequested(found, maps.words),
+                relation_obeyed(found, maps.words),
+                score_words(maps, truths, taus),
             )
 
 
@@ -125,13 +136,15 @@ def real_results(
         seed = EVALUATION_SEEDS + k
         maps = attribute_image(pipe, s.image, s.caption, timesteps=timesteps, seed=seed, layers=layers)
         truths = {o.color: m for o, m in zip(s.objects, s.masks, strict=True)}
-        yield ImageResult(seed, s.caption, [], [], score_words(maps, truths, taus))
+        yield ImageResult(seed, s.caption, [], [], None, score_words(maps, truths, taus))
 
 
 def generation_summary(results: Sequence[ImageResult]) -> dict[str, Any]:
-    """Shares of objects right (and why not), of images without unrequested objects, of size words obeyed."""
+    """Shares of objects right (and why not), of images without unrequested objects, of size words and
+    relations obeyed."""
     objects = [o for r in results for o in r.objects]
     sized = [o.size_right for o in objects if o.size_right is not None]
+    related = [r.relation for r in results if r.relation is not None]
     present = [o for o in objects if o.present]
     return {
         "images": len(results),
@@ -142,6 +155,8 @@ def generation_summary(results: Sequence[ImageResult]) -> dict[str, Any]:
         "images_without_unrequested": _share(not r.unrequested for r in results),
         "size_words_obeyed": _share(sized),
         "sized_objects": len(sized),
+        "relations_obeyed": _share(related),
+        "related_images": len(related),
     }
 
 
@@ -276,8 +291,8 @@ def markdown(report: dict[str, Any]) -> str:
         ),
         "",
         "| steps | guidance | objects right | colour present | shape right (colour present) "
-        "| images without unrequested objects | size words obeyed |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| images without unrequested objects | size words obeyed | relations obeyed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in report["generated"]:
         g = run["generation"]
@@ -285,7 +300,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {run['steps']} | {run['guidance']} | {_pct(g['objects_right'])} ({g['objects']}) "
             f"| {_pct(g['colors_present'])} | {_pct(g['shape_right_when_present'])} "
             f"| {_pct(g['images_without_unrequested'])} "
-            f"| {_pct(g['size_words_obeyed'])} ({g['sized_objects']}) |"
+            f"| {_pct(g['size_words_obeyed'])} ({g['sized_objects']}) "
+            f"| {_pct(g['relations_obeyed'])} ({g['related_images']}) |"
         )
     grids = report["attention_grids"]
     rows = [
