@@ -36,12 +36,7 @@ from daam_widget.toy.evaluate import (
     main,
     markdown,
 )
-from daam_widget.toy.train import (
-    coarse_rows,
-    coarse_share,
-    drop_summaries,
-    override_coarse_context,
-)
+from daam_widget.toy.train import drop_summaries
 from daam_widget.toy.train import main as train_main
 
 SEEDS = range(60)
@@ -357,61 +352,6 @@ def test_summary_dropout_blanks_eos_and_padding_of_dropped_captions_only():
             assert torch.equal(out[row, eos:], blank[0, eos:] if drop else context[row, eos:])
 
 
-def _cross_attention(attn, hidden_states, context):
-    """softmax(QK^T / sqrt(d)) V per head, then the output projection: written out, not diffusers' code."""
-    q, k, v = attn.to_q(hidden_states), attn.to_k(context), attn.to_v(context)
-    heads = attn.heads
-    split = lambda x: x.unflatten(-1, (heads, -1)).transpose(1, 2)  # noqa: E731
-    q, k, v = split(q), split(k), split(v)
-    weights = torch.softmax(q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5, dim=-1)
-    return attn.to_out[0]((weights @ v).transpose(1, 2).flatten(2))
-
-
-def test_coarse_dropout_gives_only_the_8x8_layers_the_blank_prompt_for_chosen_rows():
-    torch.manual_seed(0)
-    unet = _model.unet().eval()
-    override = override_coarse_context(unet)
-    context, blank = torch.randn(2, 8, 64), torch.randn(1, 8, 64)
-    override.context = torch.where(torch.tensor([True, False])[:, None, None], blank, context)
-    seen = {}
-    for name, module in unet.named_modules():
-        if name.endswith("attn2"):
-            module.register_forward_hook(
-                lambda m, args, out, name=name: seen.__setitem__(name, (m, args[0], out))
-            )
-    with torch.no_grad():
-        unet(torch.randn(2, 4, 16, 16), 500, encoder_hidden_states=context)
-        coarse = [name for name in seen if name.startswith(("down_blocks.1.", "up_blocks.1."))]
-        assert len(coarse) == 3 and len(seen) == 6
-        for name, (attn, hidden_states, out) in seen.items():
-            first = blank[0] if name in coarse else context[0]
-            torch.testing.assert_close(out[0], _cross_attention(attn, hidden_states[:1], first[None])[0])
-            torch.testing.assert_close(out[1], _cross_attention(attn, hidden_states[1:], context[1:])[0])
-
-
-def test_coarse_dropout_covers_the_first_share_of_steps_only():
-    shares = [coarse_share(step, 10, 0.5, 0.6) for step in range(1, 11)]
-    assert shares == [0.5] * 6 + [0.0] * 4
-    assert [coarse_share(step, 10, 0.5, 1.0) for step in (1, 10)] == [0.5, 0.5]
-    assert coarse_share(1, 10, 0.5, 0.0) == 0.0
-
-
-def test_coarse_dropout_picks_only_samples_noised_below_the_cutoff():
-    t = torch.arange(0, 1000, 100)
-    assert coarse_rows(np.random.default_rng(0), t, 1.0, 500).tolist() == [True] * 5 + [False] * 5
-    assert not coarse_rows(np.random.default_rng(0), t, 0.0, 1000).any()
-    drawn = np.random.default_rng(1).random(10) < 0.5
-    assert coarse_rows(np.random.default_rng(1), t, 0.5, 1000).tolist() == drawn.tolist()
-    assert coarse_rows(np.random.default_rng(1), t, 0.5, 300).tolist() == [*drawn[:3], *[False] * 7]
-
-
-def test_training_rejects_a_coarse_timestep_outside_0_to_1000(capsys):
-    for below in ("1001", "-1", "late"):
-        with pytest.raises(SystemExit):
-            train_main(["--coarse-below", below, "--threads", "two"])
-        assert f"{below} is not a timestep: use a number from 0 to 1000" in capsys.readouterr().err
-
-
 def test_a_short_training_run_writes_a_pipeline_that_loads_and_generates(tmp_path):
     out = tmp_path / "run"
     tiny = ["--vae-steps", "2", "--vae-batch", "2", "--scenes", "4", "--steps", "3", "--batch", "2"]
@@ -423,11 +363,10 @@ def test_a_short_training_run_writes_a_pipeline_that_loads_and_generates(tmp_pat
     assert pipe("a red circle", num_inference_steps=2).images[0].size == (64, 64)
 
 
-@pytest.mark.parametrize("flag", ["--coarse-until", "--coarse-dropout", "--summary-dropout"])
 @pytest.mark.parametrize("share", ["1.5", "-0.1", "half"])
-def test_training_rejects_a_share_outside_0_to_1_before_any_work(flag, share, capsys):
+def test_training_rejects_a_summary_dropout_outside_0_to_1_before_any_work(share, capsys):
     with pytest.raises(SystemExit):  # "--threads two" stops argparse if the share is let through
-        train_main([flag, share, "--threads", "two"])
+        train_main(["--summary-dropout", share, "--threads", "two"])
     assert f"{share} is not a share: use a number from 0 to 1" in capsys.readouterr().err
 
 

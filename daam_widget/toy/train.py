@@ -13,16 +13,6 @@ diffuse. For a ``--summary-dropout`` share of captions the states from EOS on ar
 empty prompt, which hold nothing about the caption: the UNet must find each object through its own words.
 The pipeline is unchanged; at inference the encoder's states are used as they are.
 
-Coarse-layer dropout: with cross-attention at 8x8 the UNet takes the words there and the 16x16 layers learn
-not to look at them, so the maps that could outline an object (a perfect 16x16 map scores 0.91 IoU, an 8x8
-one 0.79) stay near uniform. For a ``--coarse-dropout`` share of captions the 8x8 layers read the empty
-prompt, so the UNet must then place every object through the 16x16 layers. Only samples noised to a
-timestep below ``--coarse-below`` get it: at high noise, where the layout is decided, the 8x8 layers keep
-the words, and at lower noise the 16x16 layers must find objects that the latent already shows in outline.
-Only the first ``--coarse-until`` share of steps gets it: a 16x16 layer that has learned to find objects
-keeps doing so once the 8x8 layers have the words back, and the steps after restore drawing, which
-dropout costs (docs/toy.md). Inference is unchanged.
-
 Checkpoints (full pipeline folders) are written to ``--out`` every ``--every`` steps, so a run cut off
 early still leaves usable weights; ``--install`` copies the final pipeline into the package.
 """
@@ -35,21 +25,18 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers.models.attention_processor import AttnProcessor2_0
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from . import _model
 from ._world import SIZE, describe, random_objects, render, scene
 
 CROP = 32
-COARSE_LAYERS = ("down_blocks.1.", "up_blocks.1.")  # the UNet's 8x8 blocks (16x16 latents)
 
 
 def _pixels(images: np.ndarray) -> torch.Tensor:
@@ -57,32 +44,15 @@ def _pixels(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
-def _bounded(kind: str, high: float) -> Callable[[str], float]:
-    """An argparse type for a number from 0 to ``high``; anything else gets a message naming ``kind``."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan  # fails the range test below, so words get the same message as numbers
-        if not 0 <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text} is not a {kind}: use a number from 0 to {high:g}")
-        return value
-
-    return parse
-
-
-_share = _bounded("share", 1)
-
-
-def coarse_share(step: int, steps: int, share: float, until: float) -> float:
-    """Coarse-dropout share at ``step`` (1-based) of ``steps``: ``share`` for the first ``until`` of them."""
-    return share if step <= until * steps else 0.0
-
-
-def coarse_rows(rng: np.random.Generator, t: torch.Tensor, share: float, below: float) -> torch.Tensor:
-    """Which samples' 8x8 layers read the empty prompt: a ``share`` of those noised to below ``below``."""
-    return torch.from_numpy(rng.random(len(t)) < share) & (t < below)
+def _share(text: str) -> float:
+    """argparse type for a share of captions: a float in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan  # fails the range test below, so words get the same message as 1.5
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a share: use a number from 0 to 1")
+    return value
 
 
 def _cosine(step: int, total: int, warmup: int, floor: float = 0.1) -> float:
@@ -143,33 +113,6 @@ def drop_summaries(
     return torch.where(summary[..., None], blank, context)
 
 
-class ContextOverride(AttnProcessor2_0):
-    """Cross-attention that reads ``context`` instead of the UNet's encoder states while it is set."""
-
-    context: torch.Tensor | None = None
-
-    def __call__(
-        self,
-        attn: Any,
-        hidden_states: torch.Tensor,
-        encoder_hidden_states: Any = None,
-        *args: Any,
-        **kwargs: Any,
-    ) -> torch.Tensor:
-        if self.context is not None:
-            encoder_hidden_states = self.context
-        return super().__call__(attn, hidden_states, encoder_hidden_states, *args, **kwargs)
-
-
-def override_coarse_context(unet: Any) -> ContextOverride:
-    """Give the cross-attention layers of ``COARSE_LAYERS`` one shared ``ContextOverride``; return it."""
-    override = ContextOverride()
-    processors = dict(unet.attn_processors)
-    coarse = [n for n in processors if n.startswith(COARSE_LAYERS) and ".attn2." in n]
-    unet.set_attn_processor({**processors, **dict.fromkeys(coarse, override)})
-    return override
-
-
 def _save(pipe: Any, folder: Path, info: dict) -> None:
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -194,24 +137,6 @@ def main(argv: list[str] | None = None) -> None:
         type=_share,
         default=0.5,
         help="share of captions whose EOS and padding are blanked",
-    )
-    parser.add_argument(
-        "--coarse-dropout",
-        type=_share,
-        default=0.5,
-        help="share of captions for which the 8x8 cross-attention layers read the empty prompt",
-    )
-    parser.add_argument(
-        "--coarse-until",
-        type=_share,
-        default=0.5,
-        help="share of UNet steps that use coarse dropout; the rest train every layer on the caption",
-    )
-    parser.add_argument(
-        "--coarse-below",
-        type=_bounded("timestep", 1000),
-        default=500,
-        help="coarse dropout only for samples noised to a timestep below this (1000: all)",
     )
     parser.add_argument("--every", type=int, default=500)
     parser.add_argument("--out", type=Path, default=Path("artifacts/toy-run"))
@@ -240,9 +165,6 @@ def main(argv: list[str] | None = None) -> None:
     latents = latents * scale
     info["vae_minutes"] = round((time.time() - started) / 60, 1)
 
-    # Stage 2 seeds itself, so that with --vae it trains the same UNet as a full run with that VAE.
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng([args.seed, 2])
     tok = _model.tokenizer()
     encoder: Any = _model.text_encoder(len(tok))
     unet: Any = _model.unet()
@@ -253,7 +175,6 @@ def main(argv: list[str] | None = None) -> None:
         copy.deepcopy(encoder).eval().requires_grad_(False),
         copy.deepcopy(unet).eval().requires_grad_(False),
     ]
-    coarse_override = override_coarse_context(unet)
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
     noise_scheduler: Any = _model.training_scheduler()
     alphas = noise_scheduler.alphas_cumprod
@@ -275,9 +196,6 @@ def main(argv: list[str] | None = None) -> None:
         dropped = torch.from_numpy(rng.random(args.batch) < args.summary_dropout)
         blank = encoder(empty_ids).last_hidden_state
         context = drop_summaries(context, ids.input_ids, tok.eos_token_id, blank, dropped)
-        share = coarse_share(step, args.steps, args.coarse_dropout, args.coarse_until)
-        coarse_blank = coarse_rows(rng, t, share, args.coarse_below)
-        coarse_override.context = torch.where(coarse_blank[:, None, None], blank, context)
         loss = F.mse_loss(unet(xt, t, encoder_hidden_states=context).sample, noise)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
