@@ -380,6 +380,11 @@ def test_the_shipped_pipeline_loads_offline_and_generates(monkeypatch):
     pipe.set_progress_bar_config(disable=True)
     image = pipe("a red circle", num_inference_steps=4, generator=torch.Generator().manual_seed(0)).images[0]
     assert image.size == (64, 64)
+    made = _model.sampling_scheduler()  # what training saves: the shipped folder must not drift from it
+    assert type(pipe.scheduler) is type(made)
+    assert {k: v for k, v in pipe.scheduler.config.items() if not k.startswith("_")} == {
+        k: v for k, v in made.config.items() if not k.startswith("_")
+    }
     files = [p for p in _model.WEIGHTS.rglob("*") if p.is_file()]
     assert sum(p.stat().st_size for p in files) <= 20 * 2**20
     assert not [p for p in files if p.suffix in (".bin", ".pt", ".pkl", ".ckpt")]  # safetensors only
