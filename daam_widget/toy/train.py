@@ -4,8 +4,12 @@ Two stages, both reproducible from ``--seed`` (for a given ``--threads``):
 
 1. the AutoencoderKL on freshly drawn scenes (MSE + L1 + a tiny KL term);
 2. the UNet and the CLIP text encoder jointly on the latents of ``--scenes`` training scenes, with a new
-   true caption drawn for every scene each time it is used, 10% empty captions (for guidance), summary
-   dropout (below) and an exponential moving average of the weights, which is what is saved.
+   true caption drawn for every scene each time it is used, 10% empty captions (for guidance), the
+   grounding loss and summary dropout (below) and an exponential moving average of the weights, which is
+   what is saved.
+
+Grounding (``--grounding``, ``_grounding``): the loss also counts, for every noun of a caption and every
+cross-attention layer, the share of the noun's attention outside its object, so the toy's nouns localise.
 
 Summary dropout: the causal text encoder writes the whole caption into the EOS and padding states, and a
 UNet that reads every object from that summary has no reason to look at the words, so DAAM maps stay
@@ -34,9 +38,12 @@ import torch.nn.functional as F
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from . import _model
-from ._world import SIZE, describe, random_objects, render, scene
+from ._grounding import grounding_loss, noun_slots, recorded_attention, shape_coverage
+from ._world import SHAPES, SIZE, describe, random_objects, render, scene
 
 CROP = 32
+GROUNDING = 0.05
+"""Default weight of the grounding loss beside the denoising loss (``_grounding``)."""
 
 
 def _pixels(images: np.ndarray) -> torch.Tensor:
@@ -90,14 +97,18 @@ def train_vae(steps: int, batch: int, rng: np.random.Generator) -> tuple[Any, fl
 
 
 @torch.no_grad()
-def encode_scenes(vae: Any, count: int) -> tuple[torch.Tensor, list]:
-    """Latent means of training scenes ``0..count-1`` (unscaled) and each scene's objects."""
-    latents, objects = [], []
+def encode_scenes(vae: Any, count: int) -> tuple[torch.Tensor, list, torch.Tensor]:
+    """Training scenes ``0..count-1``: latent means (unscaled), objects, and ``shape_coverage`` of each.
+
+    The coverage is ``(count, len(SHAPES), 16, 16)`` float16 (41 MB for 16,000 scenes).
+    """
+    latents, objects, coverage = [], [], []
     for start in tqdm(range(0, count, 256), desc="encode", mininterval=5):
         scenes = [scene(seed) for seed in range(start, min(count, start + 256))]
         objects += [s.objects for s in scenes]
+        coverage.append(torch.from_numpy(np.stack([shape_coverage(s.objects) for s in scenes])).half())
         latents.append(vae.encode(_pixels(np.stack([s.image for s in scenes]))).latent_dist.mean)
-    return torch.cat(latents), objects
+    return torch.cat(latents), objects, torch.cat(coverage)
 
 
 def drop_summaries(
@@ -133,6 +144,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument(
+        "--grounding",
+        type=float,
+        default=GROUNDING,
+        help="weight of the grounding loss (0: none, the recipe of the weights before it)",
+    )
+    parser.add_argument(
+        "--init",
+        type=Path,
+        help="start the UNet and text encoder from this pipeline folder instead of from --seed",
+    )
+    parser.add_argument(
         "--summary-dropout",
         type=_share,
         default=0.5,
@@ -159,15 +181,20 @@ def main(argv: list[str] | None = None) -> None:
     else:
         vae, psnr = train_vae(args.vae_steps, args.vae_batch, rng)
         info["vae_psnr_db"] = round(psnr, 2)
-    latents, objects = encode_scenes(vae, args.scenes)
+    latents, objects, coverage = encode_scenes(vae, args.scenes)
     scale = float(1 / latents.std())
     vae.register_to_config(scaling_factor=scale)
     latents = latents * scale
     info["vae_minutes"] = round((time.time() - started) / 60, 1)
 
     tok = _model.tokenizer()
-    encoder: Any = _model.text_encoder(len(tok))
-    unet: Any = _model.unet()
+    encoder: Any
+    unet: Any
+    if args.init is not None:
+        start: Any = _model.load_pipeline(path=args.init)
+        encoder, unet = start.text_encoder, start.unet
+    else:
+        encoder, unet = _model.text_encoder(len(tok)), _model.unet()
     encoder.train()
     unet.train()
     params = [*unet.parameters(), *encoder.parameters()]
@@ -180,38 +207,44 @@ def main(argv: list[str] | None = None) -> None:
     alphas = noise_scheduler.alphas_cumprod
     empty_ids = tok([""], padding="max_length", max_length=tok.model_max_length, return_tensors="pt")
     empty_ids = empty_ids.input_ids
+    shape_ids = [tok.get_vocab()[f"{shape}</w>"] for shape in SHAPES]
     bar = tqdm(range(1, args.steps + 1), desc="unet", mininterval=5)
-    for step in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = args.lr * _cosine(step - 1, args.steps, 200)
-        index = torch.from_numpy(rng.integers(0, len(latents), args.batch))
-        captions = [describe(objects[i], rng) if rng.random() >= 0.1 else "" for i in index.tolist()]
-        ids = tok(captions, padding="max_length", max_length=tok.model_max_length, return_tensors="pt")
-        x0 = latents[index]
-        noise = torch.randn_like(x0)
-        t = torch.randint(0, len(alphas), (args.batch,))
-        a = alphas[t].view(-1, 1, 1, 1)
-        xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
-        context = encoder(ids.input_ids).last_hidden_state
-        dropped = torch.from_numpy(rng.random(args.batch) < args.summary_dropout)
-        blank = encoder(empty_ids).last_hidden_state
-        context = drop_summaries(context, ids.input_ids, tok.eos_token_id, blank, dropped)
-        loss = F.mse_loss(unet(xt, t, encoder_hidden_states=context).sample, noise)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        decay = min(0.999, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for average, model in zip(ema, (encoder, unet), strict=True):
-                for p_avg, p in zip(average.parameters(), model.parameters(), strict=True):
-                    p_avg.lerp_(p, 1 - decay)
-        if step % 10 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-        if step % args.every == 0 or step == args.steps:
-            info.update(steps=step, minutes=round((time.time() - started) / 60, 1), image_size=SIZE)
-            pipe = _model.assemble(vae, ema[1], ema[0])
-            _save(pipe, args.out / "checkpoint", info)
+    # The grounding loss reads every cross-attention layer's probabilities (logged even at weight 0).
+    with recorded_attention(unet) as attention:
+        for step in bar:
+            for group in optimizer.param_groups:
+                group["lr"] = args.lr * _cosine(step - 1, args.steps, 200)
+            index = torch.from_numpy(rng.integers(0, len(latents), args.batch))
+            captions = [describe(objects[i], rng) if rng.random() >= 0.1 else "" for i in index.tolist()]
+            ids = tok(captions, padding="max_length", max_length=tok.model_max_length, return_tensors="pt")
+            x0 = latents[index]
+            noise = torch.randn_like(x0)
+            t = torch.randint(0, len(alphas), (args.batch,))
+            a = alphas[t].view(-1, 1, 1, 1)
+            xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+            context = encoder(ids.input_ids).last_hidden_state
+            dropped = torch.from_numpy(rng.random(args.batch) < args.summary_dropout)
+            blank = encoder(empty_ids).last_hidden_state
+            context = drop_summaries(context, ids.input_ids, tok.eos_token_id, blank, dropped)
+            denoising = F.mse_loss(unet(xt, t, encoder_hidden_states=context).sample, noise)
+            slots = noun_slots(ids.input_ids, shape_ids)
+            grounding = grounding_loss(attention, slots, coverage[index].float(), (x0.shape[2], x0.shape[3]))
+            loss = denoising + args.grounding * grounding
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            decay = min(0.999, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for average, model in zip(ema, (encoder, unet), strict=True):
+                    for p_avg, p in zip(average.parameters(), model.parameters(), strict=True):
+                        p_avg.lerp_(p, 1 - decay)
+            if step % 10 == 0:
+                bar.set_postfix(loss=f"{denoising.item():.4f}", grounding=f"{grounding.item():.3f}")
+            if step % args.every == 0 or step == args.steps:
+                info.update(steps=step, minutes=round((time.time() - started) / 60, 1), image_size=SIZE)
+                pipe = _model.assemble(vae, ema[1], ema[0])
+                _save(pipe, args.out / "checkpoint", info)
     final = args.out / "final"
     shutil.rmtree(final, ignore_errors=True)
     shutil.copytree(args.out / "checkpoint", final)
