@@ -1,13 +1,14 @@
 """The grounding loss of the toy model's training: each noun's cross-attention should fall on its object.
 
 Fourteen training recipes without it (docs/toy.md) left the toy's nouns localising at 8x8 only, where a
-perfect map scores 0.79 IoU, with the 16x16 layers near uniform: DAAM's maps on the toy were then limited
-by what a 1.3 M-parameter UNet learns in 90 CPU minutes, not by the tracer. The toy exists to show and test
-DAAM, so its training says where each noun is, as TokenCompose (Wang et al., 2024) does for Stable
-Diffusion: for every noun token of a caption and every cross-attention layer, the loss is the share of the
-token's attention mass that falls outside its object (its cells weighted by how much of each the object
-covers). Only nouns are taught; colour and size words are left to learn what they learn, so the paper's
-adjective analyses on the toy still measure attention that was not trained for them.
+perfect map scores 0.79 IoU, with the 16x16 layers near uniform: DAAM's maps on the toy were then limited by
+what a 1.3 M-parameter UNet learns in 90 CPU minutes, not by the tracer. The toy exists to show and test DAAM,
+so its training says where each noun is, as TokenCompose (Wang et al., 2024) does for Stable Diffusion: for
+every noun token of a caption and every cross-attention layer, the loss is the KL divergence from the object's
+cell coverage (how much of each cell the object covers) to the token's attention map, both normalised over the
+layer's cells (``grounding_loss`` says why a divergence, not a share). Only nouns are taught; colour and size
+words are left to learn what they learn, so the paper's adjective analyses on the toy still measure attention
+that was not trained for them.
 
 The loss reads the probabilities through the tracer's own seam (``_capture``): a recorder on each
 cross-attention layer computes softmax(QK^T / sqrt(d)) with gradients, and the layer then runs unchanged.

@@ -9,7 +9,8 @@ Two stages, both reproducible from ``--seed`` (for a given ``--threads``):
    what is saved.
 
 Grounding (``--grounding``, ``_grounding``): the loss also counts, for every noun of a caption and every
-cross-attention layer, the share of the noun's attention outside its object, so the toy's nouns localise.
+cross-attention layer, how far the noun's attention map is from its object's shape (a KL divergence), so
+the toy's nouns localise.
 
 Summary dropout: the causal text encoder writes the whole caption into the EOS and padding states, and a
 UNet that reads every object from that summary has no reason to look at the words, so DAAM maps stay
