@@ -363,6 +363,19 @@ def test_a_short_training_run_writes_a_pipeline_that_loads_and_generates(tmp_pat
     assert pipe("a red circle", num_inference_steps=2).images[0].size == (64, 64)
 
 
+def test_training_with_init_starts_from_that_pipelines_weights(tmp_path):
+    """At learning rate 0 nothing moves, so the saved UNet and text encoder are the --init pipeline's."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    tiny = ["--vae-steps", "1", "--vae-batch", "2", "--scenes", "4", "--batch", "2", "--threads", "1"]
+    train_main([*tiny, "--steps", "2", "--out", str(first)])
+    train_main([*tiny, "--steps", "1", "--lr", "0", "--init", str(first / "final"), "--out", str(second)])
+    start, resumed = _model.load_pipeline(path=first / "final"), _model.load_pipeline(path=second / "final")
+    for part in ("unet", "text_encoder"):
+        expected = getattr(start, part).state_dict()
+        for name, value in getattr(resumed, part).state_dict().items():
+            assert torch.equal(value, expected[name]), (part, name)
+
+
 @pytest.mark.parametrize("share", ["1.5", "-0.1", "half"])
 def test_training_rejects_a_summary_dropout_outside_0_to_1_before_any_work(share, capsys):
     with pytest.raises(SystemExit):  # "--threads two" stops argparse if the share is let through
