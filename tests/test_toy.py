@@ -337,6 +337,18 @@ def test_the_report_tables_are_markdown():
     assert all(line.count("|") == tables[0].count("|") for line in tables[:3])
 
 
+def test_the_evaluation_can_start_later_in_the_held_out_scenes():
+    """--first skips held-out scenes: each image scored is its seed's scene, from EVALUATION_SEEDS + first."""
+    report = evaluate(random_pipeline(), 2, settings=[(1, 7.5)], timesteps=(500,), progress=False, first=5)
+    seeds = [EVALUATION_SEEDS + 5, EVALUATION_SEEDS + 6]
+    assert report["first_seed"] == seeds[0]
+    assert f"seeds {seeds[0]}..{seeds[1]} (2 images)" in markdown(report)
+    for images in report["per_image"].values():
+        assert [(r["seed"], r["caption"]) for r in images] == [(k, scene(k).caption) for k in seeds]
+    with pytest.raises(ValueError, match="first is a held-out scene's index, 0 or more; got -1"):
+        evaluate(random_pipeline(), 1, progress=False, first=-1)
+
+
 def test_summary_dropout_blanks_eos_and_padding_of_dropped_captions_only():
     """The words' states stay; from EOS (after BOS and one token per word) on, a dropped caption is blank."""
     tok = _model.tokenizer()

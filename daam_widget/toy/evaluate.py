@@ -1,6 +1,7 @@
 """Evaluate the toy model on held-out scenes: ``python -m daam_widget.toy.evaluate``.
 
-For the scenes of seeds ``EVALUATION_SEEDS + i`` (never seen in training), three measurements:
+For the scenes of seeds ``EVALUATION_SEEDS + i`` (never seen in training; ``--first`` skips some, so that a
+result can be checked on scenes that did not decide it), three measurements:
 
 (a) generation: each caption is generated (the pipeline's default call unless ``--steps``/``--guidance``
     say otherwise) and scored automatically (``_scoring``): the share of requested objects drawn right,
@@ -46,7 +47,7 @@ from ._scoring import (
     score_words,
     unrequested,
 )
-from ._world import EVALUATION_SEEDS, Scene, scene
+from ._world import EVALUATION_SEEDS, scene
 
 DEFAULT_STEPS = 50
 DEFAULT_GUIDANCE = 7.5
@@ -90,25 +91,25 @@ class ImageResult:
 
 def generated_results(
     pipe: Any,
-    scenes: Sequence[Scene],
+    seeds: Sequence[int],
     steps: int,
     guidance: float,
     taus: Sequence[float],
     batch: int,
     layers: Sequence[str] | None = None,
 ) -> Iterator[ImageResult]:
-    """Generate every scene's caption (noise from the scene's seed) under the tracer, and score it."""
-    for start in range(0, len(scenes), batch):
-        chunk = scenes[start : start + batch]
-        seeds = [EVALUATION_SEEDS + start + k for k in range(len(chunk))]
+    """Generate the caption of each seed's scene (noise from the same seed) under the tracer, and score it."""
+    for start in range(0, len(seeds), batch):
+        chunk = seeds[start : start + batch]
+        scenes = [scene(seed) for seed in chunk]
         with trace(pipe, layers=layers) as tc:
             out = pipe(
-                [s.caption for s in chunk],
+                [s.caption for s in scenes],
                 num_inference_steps=steps,
                 guidance_scale=guidance,
-                generator=[torch.Generator().manual_seed(seed) for seed in seeds],
+                generator=[torch.Generator().manual_seed(seed) for seed in chunk],
             )
-        for k, (s, seed) in enumerate(zip(chunk, seeds, strict=True)):
+        for k, (s, seed) in enumerate(zip(scenes, chunk, strict=True)):
             maps = tc.heat_maps(k, prompt=s.caption)
             image = np.asarray(out.images[k].convert("RGB"))
             found = find_objects(image)
@@ -126,14 +127,14 @@ def generated_results(
 
 def real_results(
     pipe: Any,
-    scenes: Sequence[Scene],
+    seeds: Sequence[int],
     timesteps: Sequence[int],
     taus: Sequence[float],
     layers: Sequence[str] | None = None,
 ) -> Iterator[ImageResult]:
-    """DAAM of every rendered scene with its caption (``attribute_image``) against the renderer's masks."""
-    for k, s in enumerate(scenes):
-        seed = EVALUATION_SEEDS + k
+    """DAAM of each seed's rendered scene and caption (``attribute_image``) against the renderer's masks."""
+    for seed in seeds:
+        s = scene(seed)
         maps = attribute_image(pipe, s.image, s.caption, timesteps=timesteps, seed=seed, layers=layers)
         truths = {o.color: m for o, m in zip(s.objects, s.masks, strict=True)}
         yield ImageResult(seed, s.caption, [], [], None, score_words(maps, truths, taus))
@@ -226,22 +227,26 @@ def evaluate(
     real: bool = True,
     progress: bool = True,
     layers: Sequence[str] | None = None,
+    first: int = 0,
 ) -> dict[str, Any]:
-    """All three measurements on ``images`` held-out scenes; the first of ``settings`` is the headline.
+    """All three measurements on ``images`` held-out scenes from the ``first``; the first of ``settings`` is
+    the headline.
 
     ``layers`` (cross-attention layer name prefixes, as ``trace`` takes them) sums the maps over those
     layers only: which layers localise, the question behind the reference's dropping of some.
     """
     if TAU not in taus:
         raise ValueError(f"taus must include {TAU}, the paper's threshold; got {list(taus)}")
-    scenes = [scene(EVALUATION_SEEDS + i) for i in range(images)]
+    if first < 0:
+        raise ValueError(f"first is a held-out scene's index, 0 or more; got {first}")
+    seeds = [EVALUATION_SEEDS + first + i for i in range(images)]
     grids = attention_grids(pipe.unet)
     pipe.set_progress_bar_config(disable=True)
     total = images * (len(settings) + int(real))
     bar = tqdm(total=total, desc="evaluate", disable=not progress)
     report: dict[str, Any] = {
         "images": images,
-        "first_seed": EVALUATION_SEEDS,
+        "first_seed": EVALUATION_SEEDS + first,
         "taus": list(taus),
         "layers": "all" if layers is None else list(layers),
         "attention_grids": [_grid_name(grid) for grid in grids],
@@ -249,7 +254,7 @@ def evaluate(
     report["generated"], per_image = [], {}
     for steps, guidance in settings:
         started, results = time.time(), []
-        for result in generated_results(pipe, scenes, steps, guidance, taus, batch, layers):
+        for result in generated_results(pipe, seeds, steps, guidance, taus, batch, layers):
             results.append(result)
             bar.update()
         report["generated"].append(
@@ -264,7 +269,7 @@ def evaluate(
         per_image[f"generated_{steps}_steps_guidance_{guidance}"] = [r.to_json() for r in results]
     if real:
         started, results = time.time(), []
-        for result in real_results(pipe, scenes, timesteps, taus, layers):
+        for result in real_results(pipe, seeds, timesteps, taus, layers):
             results.append(result)
             bar.update()
         report["real"] = {
@@ -365,6 +370,12 @@ def main(argv: list[str] | None = None) -> None:
         "--pipeline", type=Path, help="a saved pipeline folder (default: the shipped weights)"
     )
     parser.add_argument("--images", type=int, default=200, help="held-out scenes to evaluate")
+    parser.add_argument(
+        "--first",
+        type=int,
+        default=0,
+        help="the first held-out scene's index (default 0; 200 skips the usual set)",
+    )
     parser.add_argument("--steps", type=int, nargs="+", default=[DEFAULT_STEPS], help="DDIM steps (each)")
     parser.add_argument(
         "--guidance", type=float, nargs="+", default=[DEFAULT_GUIDANCE], help="guidance scales (each)"
@@ -383,7 +394,15 @@ def main(argv: list[str] | None = None) -> None:
     pipe = _model.load_pipeline(path=args.pipeline)
     settings = list(itertools.product(args.steps, args.guidance))
     report = evaluate(
-        pipe, args.images, settings, TAUS, args.timesteps, args.batch, not args.no_real, layers=args.layers
+        pipe,
+        args.images,
+        settings,
+        TAUS,
+        args.timesteps,
+        args.batch,
+        not args.no_real,
+        layers=args.layers,
+        first=args.first,
     )
     folder = args.pipeline if args.pipeline is not None else _model.WEIGHTS
     training = folder / "training.json"
