@@ -1,13 +1,13 @@
 """``trace(pipe)``: record DAAM heat maps while a diffusers text-to-image pipeline generates.
 
-Everything is learnt through public seams, never by patching pipeline methods:
+Everything is learnt through public seams, never by patching pipeline methods; what differs between
+denoiser families (UNet, SD3, Flux, PixArt, Sana) is in ``_backbones``:
 
-- cross-attention probabilities: recorders installed with ``unet.set_attn_processor`` (``_capture``);
-- steps, latent size, the batch and its guidance layout: a forward pre-hook on the UNet. Every UNet
-  evaluation is one step; a UNet call with new text embeddings starts a new generation;
-- which token ids produced which rows of the text embeddings: forward hooks on the text encoders. A
-  recorded encoding is matched to the UNet's embeddings by value, so positive and negative prompts are told
-  apart whatever the pipeline was given (prompts, ``prompt_embeds``, or a mix);
+- attention probabilities: recorders on the family's text-attention modules (``_capture``);
+- steps, token grid, the batch and its guidance layout: a forward pre-hook on the denoiser, every call of
+  which is one step, the unconditional call of a step, or an extra call (``_runs``);
+- which token ids produced which text keys: forward hooks on the text encoders, matched by value
+  (``_encodings``);
 - the decoded image: a forward hook on the VAE decoder.
 """
 
@@ -15,73 +15,23 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import replace
+from typing import Any, get_args
 
-import numpy as np
 import torch
 
-from ._aggregate import AttentionSums, latent_grid, upsample_once
-from ._capture import attention_probabilities, cross_attention_layers, recording
+from ._aggregate import AttentionSums, upsample_once
+from ._backbones import DenoiserCall, SoftmaxOver, backbone_for
+from ._capture import recording
+from ._encodings import encoder_hook, ids_behind
 from ._heat_maps import HeatMaps
-from ._words import PromptLayout, layout_from_ids, layout_from_text, layout_without_ids
+from ._runs import Encoding, Generation
+from ._words import PromptLayout, combine, layout_from_ids, layout_from_text, layout_without_ids
 
-SUPPORTED_PIPELINES = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")
-
-
-@dataclass
-class _Encoding:
-    """One text-encoder call: its ids ``(prompts, tokens)`` and outputs that may be the UNet's embeddings."""
-
-    encoder: int
-    ids: torch.Tensor
-    candidates: list[torch.Tensor]
+Steps = range | slice | tuple[int, int]
 
 
-@dataclass
-class _Generation:
-    """One pipeline call: the UNet calls from one encoding of the prompts to the decoded images.
-
-    ``guided`` is the guidance layout at the first step, which fixes the rows kept: the conditional half,
-    and the unconditional one first if the negative prompt is kept. ``guided_now`` may turn off during the
-    run (diffusers' CFG-cutoff callbacks drop the unconditional half after some step).
-    """
-
-    first_image: int
-    num_images: int
-    guided: bool
-    latent_size: tuple[int, int]
-    image_size: tuple[int, int]
-    embeddings: torch.Tensor
-    encodings: list[_Encoding]
-    sums: AttentionSums
-    settings: dict[str, Any]
-    guided_now: bool = False
-    last_embeddings: torch.Tensor | None = None
-    last_timestep: Any = None
-    steps: int = 0
-    images: list[np.ndarray] = field(default_factory=list)
-
-    def batch_size(self, guided: bool) -> int:
-        return 2 * self.num_images if guided else self.num_images
-
-    def continues_with(self, batch: int, guided: bool, timestep: Any) -> bool:
-        """Whether a UNet call with new embeddings is a later step of this run rather than a new run."""
-        return batch == self.batch_size(guided) and _scalar(timestep) < _scalar(self.last_timestep)
-
-    def rows_to_record(self, keep_negative: bool) -> tuple[slice, int]:
-        """The rows of this step's UNet batch to record, and the kept row they go to first."""
-        n = self.num_images
-        if not self.guided_now:
-            return slice(0, n), n if self.guided and keep_negative else 0
-        return (slice(0, 2 * n), 0) if keep_negative else (slice(n, 2 * n), 0)
-
-
-def _scalar(timestep: Any) -> float:
-    return float(torch.as_tensor(timestep).flatten()[0])
-
-
-def _steps_filter(steps: range | slice | tuple[int, int] | None) -> range | None:
+def _steps_filter(steps: Steps | None) -> range | None:
     if steps is None:
         return None
     if isinstance(steps, tuple):
@@ -96,7 +46,45 @@ def _steps_filter(steps: range | slice | tuple[int, int] | None) -> range | None
 
 
 class Trace:
-    """The context a traced generation runs in; see :func:`trace`. Results stay readable after the block."""
+    """Record DAAM heat maps of what ``pipe`` generates inside the ``with`` block.
+
+    >>> with trace(pipe) as tc:
+    ...     out = pipe("a dog on a hat")
+    >>> maps = tc.heat_maps()          # first image; tc.heat_maps(i) for image i
+    >>> maps["dog"], maps.mask("dog", tau=0.4)
+
+    Parameters
+    ----------
+    pipe:
+        A supported diffusers pipeline (or a subclass): ``StableDiffusionPipeline``,
+        ``StableDiffusionXLPipeline``, ``StableDiffusion3Pipeline``, ``FluxPipeline``,
+        ``PixArtAlphaPipeline``, ``PixArtSigmaPipeline`` or ``SanaPipeline``. For SDXL, maps are indexed by
+        the first tokenizer (both split text the same way). For SD3, text keys are CLIP's 77 positions then
+        T5's: a word's map sums both (``heat_maps(stream=...)`` picks one).
+    layers:
+        Record only attention layers whose names start with one of these (``"up_blocks"``,
+        ``"single_transformer_blocks"``, a full name from ``Trace.layer_names``). Default: all.
+    heads:
+        Sum only these head indices in every layer. Default: all heads.
+    steps:
+        Record only these denoising steps (from 0), e.g. ``range(10, 20)``.
+    time_resolved:
+        Also keep each step's maps so ``heat_maps(steps=...)`` can choose steps afterwards. Memory then grows
+        with the number of steps (see ``AttentionSums``); by default it does not.
+    keep_negative:
+        Also record the unconditional prediction (the negative prompt): the first half of a guidance batch,
+        or Flux's separate true-CFG call.
+    guidance:
+        Whether the denoiser batch is ``[unconditional, conditional]``. Default: read from the pipeline
+        during its call. Pass ``False`` when you call the denoiser yourself on conditional rows only.
+    softmax_over:
+        On joint-attention models (SD3, Flux), where one softmax runs over image and text keys:
+        ``"text"`` (default) renormalises each image query's attention over the text keys only, the analogue
+        of a UNet's cross-attention; ``"all"`` keeps the model's own probabilities, which are ``"text"`` times
+        the share of the query's attention that goes to text. The same on cross-attention models.
+
+    The attention processors are restored, as the same objects, on every exit from the block.
+    """
 
     def __init__(
         self,
@@ -104,19 +92,17 @@ class Trace:
         *,
         layers: Sequence[str] | None = None,
         heads: Sequence[int] | None = None,
-        steps: range | slice | tuple[int, int] | None = None,
+        steps: Steps | None = None,
         time_resolved: bool = False,
         keep_negative: bool = False,
         guidance: bool | None = None,
+        softmax_over: SoftmaxOver = "text",
     ) -> None:
-        names = [c.__name__ for c in type(pipe).__mro__]
-        if not any(n in SUPPORTED_PIPELINES for n in names):
-            raise TypeError(
-                f"{type(pipe).__name__} is not supported; daam_widget.trace supports "
-                f"{' and '.join(SUPPORTED_PIPELINES)} (and their subclasses)"
-            )
+        self.backbone = backbone_for(pipe)
+        if softmax_over not in get_args(SoftmaxOver):
+            raise ValueError(f"softmax_over must be 'text' or 'all', not {softmax_over!r}")
         self.pipe = pipe
-        modules = cross_attention_layers(pipe.unet)
+        modules = self.backbone.attention_layers()
         available = list(modules)
         if layers is None:
             self.layer_names = available
@@ -129,6 +115,7 @@ class Trace:
                     f"layers={list(layers)!r} matches no cross-attention layer; layer names are: "
                     + ", ".join(available)
                 )
+        self._modules = {n: modules[n] for n in self.layer_names}
         if heads is not None:
             heads = [int(h) for h in heads]
             fewest = min(modules[n].heads for n in self.layer_names)
@@ -141,8 +128,10 @@ class Trace:
         self.time_resolved = time_resolved
         self.keep_negative = keep_negative
         self.guidance = guidance
-        self._generations: list[_Generation] = []
-        self._pending: list[_Encoding] = []
+        self.softmax_over: SoftmaxOver = softmax_over
+        self._streams = self.backbone.streams()
+        self._generations: list[Generation] = []
+        self._pending: list[Encoding] = []
         self._stack: contextlib.ExitStack | None = None
         self._entered = False
 
@@ -152,13 +141,14 @@ class Trace:
         if self._entered:
             raise RuntimeError("a Trace is entered once; make a new one with daam_widget.trace(pipe)")
         with contextlib.ExitStack() as stack:
-            stack.enter_context(recording(self.pipe.unet, self._on_attention, self.layer_names))
-            stack.callback(
-                self.pipe.unet.register_forward_pre_hook(self._before_unet, with_kwargs=True).remove
-            )
-            for index, encoder in enumerate(self._text_encoders()):
-                hook = encoder.register_forward_hook(self._after_encoder(index), with_kwargs=True)
-                stack.callback(hook.remove)
+            stack.enter_context(recording(self._modules, self._on_attention))
+            denoiser = self.backbone.denoiser
+            stack.callback(denoiser.register_forward_pre_hook(self._before_denoiser, with_kwargs=True).remove)
+            for name in dict.fromkeys(s.encoder for s in self._streams):
+                encoder = getattr(self.pipe, name, None)
+                if encoder is not None:
+                    hook = encoder_hook(name, encoder, self._pending)
+                    stack.callback(encoder.register_forward_hook(hook, with_kwargs=True).remove)
             vae = getattr(self.pipe, "vae", None)
             if vae is not None:
                 stack.callback(vae.decoder.register_forward_hook(self._after_decoder).remove)
@@ -171,112 +161,96 @@ class Trace:
             self._stack.close()
             self._stack = None
 
-    def _text_encoders(self) -> list[torch.nn.Module]:
-        names = ("text_encoder", "text_encoder_2")
-        return [e for e in (getattr(self.pipe, n, None) for n in names) if e is not None]
+    # -- run tracking ------------------------------------------------------------------------------
 
-    # -- hooks -------------------------------------------------------------------------------------
-
-    def _after_encoder(self, index: int):
-        final_norm = getattr(
-            getattr(self._text_encoders()[index], "text_model", None), "final_layer_norm", None
-        )
-
-        def hook(module: torch.nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
-            ids = args[0] if args else kwargs.get("input_ids")
-            if ids is None:
-                return
-            outputs = [output[0], *(getattr(output, "hidden_states", None) or ())]
-            candidates = [t for t in outputs if isinstance(t, torch.Tensor) and t.ndim == 3]
-            if final_norm is not None and getattr(output, "hidden_states", None):
-                with torch.no_grad():
-                    candidates += [final_norm(h) for h in output.hidden_states[:-1]]
-            self._pending.append(_Encoding(index, ids.detach().cpu(), [c.detach() for c in candidates]))
-
-        return hook
-
-    def _before_unet(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
-        sample = args[0] if args else kwargs["sample"]
-        timestep = args[1] if len(args) > 1 else kwargs["timestep"]
-        embeddings = args[2] if len(args) > 2 else kwargs["encoder_hidden_states"]
+    def _before_denoiser(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+        call = self.backbone.read_call(args, kwargs)
         guided = self._guided_now()
         current = self._generations[-1] if self._generations else None
+        if current is not None and not self._pending and not call.counts:
+            current.role = "extra"
+            return
+        if (
+            current is not None
+            and not self._pending
+            and self.backbone.negative_in_separate_call
+            and current.is_separate_negative(call)
+        ):
+            current.role = "negative"
+            current.negative_embeddings = call.embeddings
+            return
         if (
             current is None
             or self._pending
             or (
-                embeddings is not current.last_embeddings
-                and not current.continues_with(sample.shape[0], guided, timestep)
+                call.embeddings is not current.last_embeddings
+                and not current.continues_with(call, guided)
             )
         ):
-            current = self._start_generation(sample, embeddings, guided)
-        if sample.shape[0] != current.batch_size(guided):
+            current = self._start_generation(call, guided)
+        if call.batch != current.batch_size(guided):
             raise RuntimeError(
-                f"the UNet batch has {sample.shape[0]} rows, but {current.num_images} images with guidance "
+                f"the denoiser batch has {call.batch} rows, but {current.num_images} images with guidance "
                 f"{'on' if guided else 'off'} make {current.batch_size(guided)}"
             )
+        current.role = "step"
         current.guided_now = guided
-        current.last_embeddings, current.last_timestep = embeddings, timestep
+        current.last_embeddings, current.last_timestep = call.embeddings, call.timestep
         current.steps += 1
 
     def _guided_now(self) -> bool:
         if self.guidance is not None:
             return self.guidance
-        try:
-            return bool(self.pipe.do_classifier_free_guidance)
-        except AttributeError:
-            return False
+        return bool(self.backbone.guided())
 
-    def _start_generation(self, sample: torch.Tensor, embeddings: torch.Tensor, guided: bool) -> _Generation:
-        num_images = sample.shape[0] // 2 if guided else sample.shape[0]
-        latent = (int(sample.shape[-2]), int(sample.shape[-1]))
-        scale = int(getattr(self.pipe, "vae_scale_factor", 1))
+    def _start_generation(self, call: DenoiserCall, guided: bool) -> Generation:
+        num_images = call.batch // 2 if guided else call.batch
+        negative_rows = self.keep_negative and (guided or self.backbone.negative_in_separate_call)
         previous = self._generations[-1] if self._generations else None
-        generation = _Generation(
+        guidance_scale = getattr(self.pipe, "_guidance_scale", None)
+        generation = Generation(
             first_image=previous.first_image + previous.num_images if previous else 0,
             num_images=num_images,
             guided=guided,
-            latent_size=latent,
-            image_size=(latent[0] * scale, latent[1] * scale),
-            embeddings=embeddings,
-            encodings=self._pending,
-            sums=AttentionSums(
-                2 * num_images if guided and self.keep_negative else num_images, self.time_resolved
-            ),
+            negative_rows=negative_rows,
+            call=call,
+            encodings=list(self._pending),
+            sums=AttentionSums(2 * num_images if negative_rows else num_images, self.time_resolved),
             settings={
                 "pipeline": type(self.pipe).__name__,
                 "scheduler": type(self.pipe.scheduler).__name__,
-                "guidance_scale": float(getattr(self.pipe, "_guidance_scale", 1.0)) if guided else 1.0,
+                "guidance_scale": float(guidance_scale) if guided and guidance_scale is not None else 1.0,
                 "num_inference_steps": getattr(self.pipe, "_num_timesteps", None),
-                "dtype": str(embeddings.dtype).removeprefix("torch."),
-                "latent_size": list(latent),
+                "dtype": str(call.embeddings.dtype).removeprefix("torch."),
+                "latent_size": list(call.grid),
+                "softmax_over": self.softmax_over,
             },
         )
         self._generations.append(generation)
-        self._pending = []
+        self._pending.clear()
         return generation
 
-    def _on_attention(
-        self,
-        layer: str,
-        attn: Any,
-        hidden_states: torch.Tensor,
-        encoder_hidden_states: torch.Tensor,
-        attention_mask: torch.Tensor | None,
-    ) -> None:
+    # -- recording ---------------------------------------------------------------------------------
+
+    def _on_attention(self, layer: str, attn: Any, arguments: dict[str, Any]) -> None:
+        if not self._generations:
+            return
         generation = self._generations[-1]
         step = generation.steps - 1
         if self.steps is not None and step not in self.steps:
             return
-        rows, first_kept_row = generation.rows_to_record(self.keep_negative)
-        if attention_mask is not None and attention_mask.shape[0] == hidden_states.shape[0]:
-            attention_mask = attention_mask[rows]
+        chosen = generation.rows_to_record()
+        if chosen is None:
+            return
+        rows, first_kept_row = chosen
         with torch.no_grad():
-            probabilities = attention_probabilities(
-                attn, hidden_states[rows], encoder_hidden_states[rows], attention_mask, self.heads
+            probabilities = self.backbone.probabilities(
+                attn, arguments, rows, generation.call, self.heads, self.softmax_over
             )
+        if probabilities is None:
+            return
         batch, queries, tokens = probabilities.shape
-        h, w = latent_grid(queries, generation.latent_size)
+        h, w = self.backbone.layer_grid(generation.call, queries)
         maps = probabilities.transpose(1, 2).reshape(batch, tokens, h, w)
         generation.sums.add(layer, step, maps, first_kept_row)
 
@@ -284,9 +258,10 @@ class Trace:
         if not self._generations:
             return
         generation = self._generations[-1]
-        if tuple(output.shape[-2:]) != generation.image_size:
+        if tuple(output.shape[-2:]) != generation.call.image_size:
             return  # a tile of a tiled decode: the image is not whole here
-        pixels = ((output.detach().float() / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
+        pixels = self.backbone.finish((output.detach().float() / 2 + 0.5).clamp(0, 1), generation.call)
+        pixels = (pixels.clamp(0, 1) * 255).round().to(torch.uint8)
         generation.images.extend(pixels.permute(0, 2, 3, 1).cpu().numpy())
 
     # -- results -----------------------------------------------------------------------------------
@@ -299,7 +274,7 @@ class Trace:
 
     @property
     def resolutions(self) -> list[tuple[int, int]]:
-        """Latent (h, w) of every traced cross-attention resolution of the last generation, largest first."""
+        """Token (h, w) of every traced attention resolution of the last generation, largest first."""
         if not self._generations:
             return []
         sizes = {(int(t.shape[-2]), int(t.shape[-1])) for t in self._generations[-1].sums.totals.values()}
@@ -307,7 +282,7 @@ class Trace:
 
     @property
     def num_steps(self) -> int:
-        """UNet evaluations of the last generation so far."""
+        """Denoising steps of the last generation so far."""
         return self._generations[-1].steps if self._generations else 0
 
     def memory_bytes(self) -> int:
@@ -322,7 +297,8 @@ class Trace:
         negative: bool = False,
         layers: Sequence[str] | None = None,
         resolutions: Iterable[int | tuple[int, int]] | None = None,
-        steps: range | slice | tuple[int, int] | None = None,
+        steps: Steps | None = None,
+        stream: str | None = None,
     ) -> HeatMaps:
         """The DAAM heat maps of image ``i`` (images of all calls under the trace, numbered in order).
 
@@ -333,20 +309,22 @@ class Trace:
             case, as the tokenizer saw them) and cut-off words cannot be named. With it, words keep their
             case and punctuation, and the text is checked against the ids the encoder saw.
         negative:
-            Maps for the negative prompt (the unconditional half); needs ``trace(..., keep_negative=True)``.
+            Maps for the negative prompt (the unconditional prediction); needs
+            ``trace(..., keep_negative=True)``.
         layers, resolutions, steps:
-            Sum only these layers (name prefixes), resolutions (latent ``h`` or ``(h, w)``) or steps
+            Sum only these layers (name prefixes), resolutions (token grid ``h`` or ``(h, w)``) or steps
             (``steps`` needs ``trace(..., time_resolved=True)``).
+        stream:
+            Only the keys of one tokenizer window: ``"clip"`` or ``"t5"`` on SD3. Default: every window that
+            has words (a word's map sums its tokens in each).
         """
         generation, local = self._generation_of(i)
-        if negative and not (generation.guided and self.keep_negative):
+        if negative and not (generation.negative_rows and generation.has_negative):
             raise ValueError(
-                "negative-prompt maps need guidance on (guidance_scale > 1) and "
-                "trace(pipe, keep_negative=True)"
+                "negative-prompt maps need guidance on (guidance_scale > 1, or true_cfg_scale > 1 with a "
+                "negative prompt on Flux) and trace(pipe, keep_negative=True)"
             )
-        row = local + (
-            generation.num_images if generation.guided and self.keep_negative and not negative else 0
-        )
+        row = local + (0 if negative else generation.negative_row_offset)
         names = self.layer_names
         if layers is not None:
             prefixes = [layers] if isinstance(layers, str) else list(layers)
@@ -362,8 +340,15 @@ class Trace:
             if not selected:
                 raise ValueError(f"resolutions={list(resolutions)!r} matches none of {self.resolutions}")
         layout = self._layout(generation, local, negative, prompt)
+        if stream is not None:
+            layout = layout.stream(stream)
+        elif layout.spans:
+            layout = PromptLayout(
+                layout.text, layout.spans, tuple(s for s in layout.streams if s.end_position is not None)
+            )
         positions = layout.used_positions
-        maps = upsample_once([t[row, list(positions)] for t in selected], generation.image_size)
+        maps = upsample_once([t[row, list(positions)] for t in selected], generation.call.image_size)
+        maps = self.backbone.finish(maps[None], generation.call)[0]
         image = generation.images[local] if local < len(generation.images) else None
         settings = {
             **generation.settings,
@@ -374,95 +359,54 @@ class Trace:
             "resolutions": sorted({tuple(t.shape[-2:]) for t in selected}, reverse=True),
             "heads": self.heads if self.heads is not None else "all",
             "steps": [s for s in (_steps_filter(steps) or self.steps or ())] or "all",
+            "streams": [s.name for s in layout.streams],
         }
         return HeatMaps(maps.cpu(), positions, layout, image=image, settings=settings)
 
-    def _generation_of(self, i: int) -> tuple[_Generation, int]:
+    def _generation_of(self, i: int) -> tuple[Generation, int]:
         for generation in self._generations:
             if generation.first_image <= i < generation.first_image + generation.num_images:
                 return generation, i - generation.first_image
+        if not self._generations:
+            raise IndexError(
+                f"image {i} was not generated under this trace: no image was generated yet; call the "
+                "pipeline inside `with daam_widget.trace(pipe) as tc:` first"
+            )
         raise IndexError(f"image {i} was not generated under this trace; images are 0..{self.num_images - 1}")
 
     def _layout(
-        self, generation: _Generation, local: int, negative: bool, prompt: str | None
+        self, generation: Generation, local: int, negative: bool, prompt: str | None
     ) -> PromptLayout:
-        ids = self._ids_of(generation, local, negative)
-        tokenizer = getattr(self.pipe, "tokenizer", None)
-        if prompt is not None:
-            return layout_from_text(prompt, tokenizer, ids)
-        if ids is None:
-            return layout_without_ids(generation.embeddings.shape[1])
-        return layout_from_ids(ids, tokenizer)
+        """Every stream's layout of image ``local``'s (negative) prompt, combined."""
+        text = generation.embeddings
+        if negative and generation.guided:
+            text = text[: generation.num_images]
+        elif negative:
+            assert generation.negative_embeddings is not None
+            text = generation.negative_embeddings
+        elif generation.guided:
+            text = text[generation.num_images :]
+        layouts = []
+        for stream in self._streams:
+            length = stream.length if stream.length is not None else text.shape[1] - stream.encoding.offset
+            ids = ids_behind(text, local, stream, generation.encodings)
+            tokenizer = getattr(self.pipe, stream.tokenizer, None)
+            encoding = stream.encoding
+            if ids is not None and len(ids) > length:
+                encoding = replace(encoding, num_keys=length)
+            if ids is None or tokenizer is None:
+                layouts.append(layout_without_ids(length, encoding))
+            elif prompt is not None:
+                layouts.append(layout_from_text(prompt, tokenizer, ids, encoding))
+            else:
+                layouts.append(layout_from_ids(ids, tokenizer, encoding))
+        if prompt is not None and not any(layout.spans for layout in layouts):
+            tokenizer = getattr(self.pipe, self._streams[0].tokenizer)
+            first = self._streams[0]
+            length = first.length if first.length is not None else text.shape[1]
+            layouts[0] = layout_from_text(prompt, tokenizer, None, first.encoding, window=length)
+        return combine(layouts)
 
-    def _ids_of(self, generation: _Generation, local: int, negative: bool) -> list[int] | None:
-        """The ids behind image ``local``'s positive (or negative) embeddings, if an encoder made them."""
-        half = generation.embeddings
-        if generation.guided:
-            n = generation.num_images
-            half = half[:n] if negative else half[n:]
-        for encoding in generation.encodings:
-            if encoding.encoder != 0 or half.shape[0] % encoding.ids.shape[0]:
-                continue
-            repeat = half.shape[0] // encoding.ids.shape[0]
-            for candidate in encoding.candidates:
-                if candidate.shape[1] != half.shape[1] or candidate.shape[-1] > half.shape[-1]:
-                    continue
-                expected = candidate.repeat_interleave(repeat, dim=0).to(half.dtype).float()
-                seen = half[..., : candidate.shape[-1]].float()
-                if torch.allclose(expected, seen, rtol=1e-3, atol=1e-3 * float(seen.abs().max())):
-                    return encoding.ids[local // repeat].tolist()
-        return None
 
-
-def trace(
-    pipe: Any,
-    *,
-    layers: Sequence[str] | None = None,
-    heads: Sequence[int] | None = None,
-    steps: range | slice | tuple[int, int] | None = None,
-    time_resolved: bool = False,
-    keep_negative: bool = False,
-    guidance: bool | None = None,
-) -> Trace:
-    """Record DAAM heat maps of what ``pipe`` generates inside the ``with`` block.
-
-    >>> with trace(pipe) as tc:
-    ...     out = pipe("a dog on a hat")
-    >>> maps = tc.heat_maps()          # first image; tc.heat_maps(i) for image i
-    >>> maps["dog"], maps.mask("dog", tau=0.4)
-
-    Parameters
-    ----------
-    pipe:
-        A ``StableDiffusionPipeline`` or ``StableDiffusionXLPipeline`` (or a subclass). For SDXL, maps are
-        indexed by the first tokenizer (``pipe.tokenizer``); both tokenizers split text the same way and
-        differ only in padding, so token positions agree for the same prompt. If ``prompt_2`` differs from
-        ``prompt``, each key position mixes the two prompts' tokens at that position.
-    layers:
-        Record only cross-attention layers whose names start with one of these (``"up_blocks"``,
-        ``"mid_block"``, a full name from ``Trace.layer_names``). Default: all, the mid block included.
-    heads:
-        Sum only these head indices in every layer. Default: all heads.
-    steps:
-        Record only these denoising steps (UNet evaluations, from 0), e.g. ``range(10, 20)``.
-    time_resolved:
-        Also keep each step's maps so ``heat_maps(steps=...)`` can choose steps afterwards. Memory then grows
-        with the number of steps (see ``AttentionSums``); by default it does not.
-    keep_negative:
-        Also record the unconditional half of a classifier-free-guidance batch (the negative prompt).
-    guidance:
-        Whether the UNet batch is ``[unconditional, conditional]``. Default: read from the pipeline during
-        its call (``guidance_scale > 1``). Pass ``False`` when you call ``pipe.unet`` yourself on conditional
-        rows only.
-
-    The UNet's attention processors are restored, as the same objects, on every exit from the block.
-    """
-    return Trace(
-        pipe,
-        layers=layers,
-        heads=heads,
-        steps=steps,
-        time_resolved=time_resolved,
-        keep_negative=keep_negative,
-        guidance=guidance,
-    )
+trace = Trace
+"""``daam_widget.trace(pipe, ...)`` makes a :class:`Trace`; the two are one signature."""

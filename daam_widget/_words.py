@@ -1,10 +1,12 @@
 """Token positions <-> words of the prompt text.
 
-The UNet's cross-attention keys are token positions in the text encoder's window: ``<start>``, the prompt's
-tokens, ``<end>``, then padding. DAAM speaks of words, so this module finds, for each word of the prompt
-text, the positions of its sub-word tokens, from the tokenizer's character offsets. Words are maximal runs
-of letters and digits (with inner apostrophes: "don't"); runs of other visible characters are punctuation
-spans, kept in order for display but not addressable as words.
+A denoiser's text keys are token positions of one or more tokenizer windows: CLIP's ``<start>``, the
+prompt's tokens, ``<end>`` and padding; T5's tokens, ``</s>`` and padding (no start token); Gemma's
+``<bos>`` and tokens. SD3 puts a CLIP window and a T5 window one after the other: each is a *stream* of
+the keys. DAAM speaks of words, so this module finds, for each word of the prompt text, the key
+positions of its sub-word tokens, from the tokenizer's own character offsets, whatever its special tokens.
+Words are maximal runs of letters and digits (with inner apostrophes: "don't"); runs of other visible
+characters are punctuation spans, kept in order for display but not addressable as words.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
@@ -23,8 +25,9 @@ _SPAN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|[^\w\s]+|_+")
 class Span:
     """A word or punctuation mark of the prompt text.
 
-    ``tokens`` are the positions of its tokens in the encoder window (``<start>`` is position 0).
-    ``available`` is False when the tokenizer's window cut the span off, in whole or in part.
+    ``tokens`` are the key positions of its tokens (CLIP's ``<start>`` is position 0; in a second stream
+    positions continue after the first). ``available`` is False when a tokenizer's window cut the span
+    off, in whole or in part.
     """
 
     text: str
@@ -36,17 +39,43 @@ class Span:
 
 
 @dataclass(frozen=True)
-class PromptLayout:
-    """What each position of the encoder window holds for one prompt.
+class Stream:
+    """One tokenizer window among the keys: positions ``offset .. offset + num_positions - 1``.
 
-    ``num_positions`` is the window length (77 for CLIP); ``end_position`` the position of ``<end>``
-    (``None`` when the ids are unknown). ``spans`` is empty when only embeddings were given.
+    ``end_position`` is the window's last non-padding position (``None`` when the ids are unknown).
+    """
+
+    name: str
+    offset: int
+    num_positions: int
+    end_position: int | None
+
+    @property
+    def used_positions(self) -> tuple[int, ...]:
+        last = self.num_positions - 1 if self.end_position is None else self.end_position
+        return tuple(range(self.offset, self.offset + last + 1))
+
+
+@dataclass(frozen=True)
+class PromptLayout:
+    """What each key position holds for one prompt.
+
+    ``spans`` is empty when only embeddings were given. ``streams`` lists the tokenizer windows; most
+    models have one, SD3 has CLIP's and T5's.
     """
 
     text: str
     spans: tuple[Span, ...]
-    num_positions: int
-    end_position: int | None
+    streams: tuple[Stream, ...]
+
+    @property
+    def num_positions(self) -> int:
+        return sum(s.num_positions for s in self.streams)
+
+    @property
+    def end_position(self) -> int | None:
+        """The last non-padding position of the first stream (``<end>`` for CLIP)."""
+        return self.streams[0].end_position
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -58,9 +87,20 @@ class PromptLayout:
 
     @property
     def used_positions(self) -> tuple[int, ...]:
-        """``<start>``, the prompt's tokens and ``<end>``; every position when the ids are unknown."""
-        last = self.num_positions - 1 if self.end_position is None else self.end_position
-        return tuple(range(last + 1))
+        """Every stream's special and prompt tokens, padding dropped; every position when ids are unknown."""
+        return tuple(p for s in self.streams for p in s.used_positions)
+
+    def stream(self, name: str) -> PromptLayout:
+        """This layout restricted to one stream: its positions and the spans' tokens in it."""
+        chosen = [s for s in self.streams if s.name == name]
+        if not chosen:
+            raise ValueError(
+                f"stream={name!r} is not one of these maps' streams: "
+                + ", ".join(repr(s.name) for s in self.streams)
+            )
+        positions = set(chosen[0].used_positions)
+        spans = tuple(replace(s, tokens=tuple(t for t in s.tokens if t in positions)) for s in self.spans)
+        return PromptLayout(self.text, spans, tuple(chosen))
 
     def find(self, word: str, occurrence: int | None = None) -> Span:
         """The span of ``word`` (case-insensitive); ``occurrence`` picks one of a repeated word."""
@@ -87,84 +127,160 @@ class PromptLayout:
         span = matches[occurrence]
         if not span.available:
             raise KeyError(
-                f"{word!r} was cut off: the tokenizer keeps {self.num_positions - 2} tokens of a prompt "
-                "and this word lies past them; shorten the prompt to map it"
+                f"{word!r} was cut off: it lies past the tokens the text encoder's window keeps "
+                f"({self.num_positions} positions); shorten the prompt to map it"
             )
         return span
 
     def to_json(self) -> dict[str, Any]:
         return {
             "text": self.text,
-            "num_positions": self.num_positions,
-            "end_position": self.end_position,
             "spans": [[s.text, s.start, s.end, list(s.tokens), s.is_word, s.available] for s in self.spans],
+            "streams": [[s.name, s.offset, s.num_positions, s.end_position] for s in self.streams],
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PromptLayout:
         spans = tuple(Span(t, a, b, tuple(tok), w, av) for t, a, b, tok, w, av in data["spans"])
-        return cls(data["text"], spans, data["num_positions"], data["end_position"])
+        if "streams" in data:
+            streams = tuple(Stream(*s) for s in data["streams"])
+        else:  # files written before streams existed: one window
+            streams = (Stream("text", 0, data["num_positions"], data["end_position"]),)
+        return cls(data["text"], spans, streams)
 
 
-def layout_from_text(text: str, tokenizer: Any, input_ids: Sequence[int] | None = None) -> PromptLayout:
+@dataclass(frozen=True)
+class TextEncoding:
+    """How a pipeline turns a prompt into one stream of keys, beyond the tokenizer itself.
+
+    ``lowercase``: the pipeline lower-cases and strips the prompt first (PixArt, Sana). ``prefix``: text
+    it puts before the prompt (Sana's instruction). ``num_keys``: how many window positions reach the
+    keys when fewer than the window (Sana keeps ``<bos>`` and the window's last ``num_keys - 1``).
+    """
+
+    name: str = "text"
+    offset: int = 0
+    lowercase: bool = False
+    prefix: str = ""
+    num_keys: int | None = None
+
+
+def layout_from_text(
+    text: str,
+    tokenizer: Any,
+    input_ids: Sequence[int] | None = None,
+    encoding: TextEncoding = TextEncoding(),
+    window: int | None = None,
+) -> PromptLayout:
     """Align ``text`` with the tokenizer's window; check it against ``input_ids`` the encoder saw, if given.
 
-    Raises ValueError when ``text`` does not tokenize to ``input_ids``: the maps would then be
-    attributed to the wrong words.
+    The window is tokenized as the pipelines do (padded to ``window``: ``len(input_ids)``, or the
+    tokenizer's ``model_max_length``; truncated, special tokens added), with character offsets. Raises
+    ValueError when ``text`` does not tokenize to ``input_ids``: the maps would then go to the wrong words.
     """
-    window = int(tokenizer.model_max_length)
-    encoding = tokenizer(
-        text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
-    )
-    content_ids = list(encoding["input_ids"])
-    offsets = list(encoding["offset_mapping"])
-    kept = window - 2
-    if input_ids is not None:
-        seen = [int(i) for i in input_ids[1 : 1 + min(len(content_ids), kept)]]
-        if seen != content_ids[:kept]:
-            raise ValueError(
-                f"the prompt {text!r} is not the text the pipeline encoded; it encoded "
-                f"{tokenizer.decode(seen)!r}. Pass the prompt of this image (or none)"
-            )
-    if len(content_ids) > kept:
+    if window is None:
+        window = len(input_ids) if input_ids is not None else int(tokenizer.model_max_length)
+    prompt = text.lower().strip() if encoding.lowercase else text
+    lead = len(text) - len(text.lstrip()) if encoding.lowercase else 0
+    shift = lead - len(encoding.prefix)  # encoded character -> text character
+    encoded = encoding.prefix + prompt
+    call = dict(add_special_tokens=True, return_offsets_mapping=True, verbose=False)
+    windowed = tokenizer(encoded, padding="max_length", max_length=window, truncation=True, **call)
+    full = tokenizer(encoded, truncation=False, **call)
+    ids = list(windowed["input_ids"])
+    if input_ids is not None and [int(i) for i in input_ids] != ids:
+        seen = [int(i) for i in input_ids]
+        raise ValueError(
+            f"the prompt {text!r} is not the text the pipeline encoded; it encoded "
+            f"{tokenizer.decode(seen, skip_special_tokens=True)!r}. Pass the prompt of this image (or none)"
+        )
+    keys = _key_positions(window, encoding.num_keys)
+    kept = [_chars(windowed["offset_mapping"][p], shift) for p in keys]
+    content = [c for c in (_chars(o, shift) for o in full["offset_mapping"]) if c is not None]
+    cut = [c for c in content if c not in set(kept)]
+    if cut:
+        specials = len(tokenizer("", add_special_tokens=True)["input_ids"])
         warnings.warn(
-            f"the prompt has {len(content_ids)} tokens but the tokenizer keeps {kept}; "
-            f"words past the limit are marked unavailable: {text[offsets[kept][0] :]!r}",
+            f"the prompt has {len(content)} tokens but the tokenizer keeps {window - specials}; "
+            f"words past the limit are marked unavailable: {text[max(cut[0][0], 0) :]!r}",
             stacklevel=3,
         )
     spans = []
     for match in _SPAN.finditer(text):
         start, end = match.span()
-        tokens = tuple(
-            j + 1 for j, (a, b) in enumerate(offsets) if a < end and b > start and (a, b) != (0, 0)
-        )
+        tokens = tuple(k for k, c in enumerate(kept) if c is not None and c[0] < end and c[1] > start)
+        needed = sum(1 for a, b in content if a < end and b > start)
         spans.append(
             Span(
                 text=match.group(),
                 start=start,
                 end=end,
-                tokens=tokens,
+                tokens=tuple(encoding.offset + k for k in tokens),
                 is_word=_WORD.fullmatch(match.group()) is not None,
-                available=bool(tokens) and max(tokens) <= kept,
+                available=bool(tokens) and len(tokens) == needed,
             )
         )
-    return PromptLayout(text, tuple(spans), window, min(len(content_ids), kept) + 1)
+    mask = windowed["attention_mask"]
+    end_position = max(k for k, p in enumerate(keys) if mask[p])
+    stream = Stream(encoding.name, encoding.offset, len(keys), end_position)
+    return PromptLayout(text, tuple(spans), (stream,))
 
 
-def layout_from_ids(input_ids: Sequence[int], tokenizer: Any) -> PromptLayout:
+def _key_positions(window: int, num_keys: int | None) -> list[int]:
+    if num_keys is None or num_keys >= window:
+        return list(range(window))
+    return [0, *range(window - num_keys + 1, window)]
+
+
+def _chars(offset: Sequence[int], shift: int) -> tuple[int, int] | None:
+    """A token's character range in the user's text, or None for special, padding and prefix tokens."""
+    a, b = int(offset[0]), int(offset[1])
+    if a == b or b + shift <= 0:
+        return None
+    return a + shift, b + shift
+
+
+def layout_from_ids(
+    input_ids: Sequence[int], tokenizer: Any, encoding: TextEncoding = TextEncoding()
+) -> PromptLayout:
     """The layout of ids whose text is unknown: the text is decoded (lower case, as the tokenizer saw it)."""
     ids = [int(i) for i in input_ids]
-    end = ids.index(tokenizer.eos_token_id, 1) if tokenizer.eos_token_id in ids[1:] else len(ids) - 1
-    if end == len(ids) - 1:
+    start = 1 if ids and ids[0] == tokenizer.bos_token_id else 0
+    ends = (tokenizer.eos_token_id, tokenizer.pad_token_id)
+    stops = [i for i in ends if i is not None and i in ids[start:]]
+    end = min(ids.index(i, start) for i in stops) if stops else len(ids)
+    text = tokenizer.decode(ids[start:end], skip_special_tokens=True)
+    if encoding.prefix and text.startswith(encoding.prefix):
+        text = text[len(encoding.prefix) :]
+    elif encoding.prefix:
+        encoding = replace(encoding, prefix="")
+    layout = layout_from_text(text.strip() if encoding.lowercase else text, tokenizer, ids, encoding)
+    if layout.end_position == len(_key_positions(len(ids), encoding.num_keys)) - 1:
         warnings.warn(
             f"the prompt fills the tokenizer's {len(ids)}-token window, so words past it may have been cut; "
             "pass prompt=... to heat_maps() to know which",
             stacklevel=3,
         )
-    text = tokenizer.decode(ids[1:end], skip_special_tokens=True)
-    return layout_from_text(text, tokenizer, ids)
+    return layout
 
 
-def layout_without_ids(num_positions: int) -> PromptLayout:
+def layout_without_ids(num_positions: int, encoding: TextEncoding = TextEncoding()) -> PromptLayout:
     """The layout when only embeddings were given: positions, no words."""
-    return PromptLayout("", (), num_positions, None)
+    return PromptLayout("", (), (Stream(encoding.name, encoding.offset, num_positions, None),))
+
+
+def combine(layouts: Sequence[PromptLayout]) -> PromptLayout:
+    """One layout of several streams' layouts of the same text: each span's tokens in every stream."""
+    with_words = [layout for layout in layouts if layout.spans]
+    first = with_words[0] if with_words else layouts[0]
+    spans = []
+    for i, span in enumerate(first.spans):
+        parts = [layout.spans[i] for layout in with_words]
+        spans.append(
+            replace(
+                span,
+                tokens=tuple(t for p in parts for t in p.tokens),
+                available=all(p.available for p in parts),
+            )
+        )
+    return PromptLayout(first.text, tuple(spans), tuple(s for layout in layouts for s in layout.streams))

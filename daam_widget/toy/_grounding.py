@@ -91,8 +91,14 @@ def recorded_attention(unet: Any) -> Iterator[dict[str, torch.Tensor]]:
     probabilities ``(batch, queries, tokens)`` (with gradients); the original processors come back after."""
     probabilities: dict[str, torch.Tensor] = {}
 
-    def keep(name: str, attn: Any, hidden: torch.Tensor, context: torch.Tensor, mask: Any) -> None:
-        probabilities[name] = attention_probabilities(attn, hidden, context, mask, heads=None)
+    def keep(name: str, attn: Any, arguments: dict[str, Any]) -> None:
+        probabilities[name] = attention_probabilities(
+            attn,
+            arguments["hidden_states"],
+            arguments["encoder_hidden_states"],
+            arguments.get("attention_mask"),
+            heads=None,
+        )
 
-    with recording(unet, keep, list(cross_attention_layers(unet))):
+    with recording(cross_attention_layers(unet), keep):
         yield probabilities

@@ -1,0 +1,34 @@
+"""Denoiser families: one adapter per family behind the ``Backbone`` protocol (``_base``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._base import Backbone, DenoiserCall, SoftmaxOver, TextStream
+from .flux import FluxBackbone
+from .pixart import PixArtBackbone, SanaBackbone
+from .sd3 import SD3Backbone
+from .unet import UNetBackbone
+
+FAMILIES: tuple[type[Backbone], ...] = (
+    UNetBackbone,
+    SD3Backbone,
+    FluxBackbone,
+    PixArtBackbone,
+    SanaBackbone,
+)
+
+__all__ = ["FAMILIES", "Backbone", "DenoiserCall", "SoftmaxOver", "TextStream", "backbone_for"]
+
+
+def backbone_for(pipe: Any) -> Backbone:
+    """The family adapter of ``pipe``, chosen by its class (or a base class); a clear error otherwise."""
+    names = {c.__name__ for c in type(pipe).__mro__}
+    for family in FAMILIES:
+        if names & set(family.pipelines):
+            return family(pipe)
+    supported = "; ".join(f"{' and '.join(f.pipelines)} ({f.name})" for f in FAMILIES)
+    raise TypeError(
+        f"{type(pipe).__name__} is not supported; daam_widget.trace supports {supported} "
+        "(and their subclasses)"
+    )

@@ -1,0 +1,138 @@
+"""The protocol a denoiser family implements for the tracer, and what it reads from each denoiser call.
+
+A family (UNet Stable Diffusion, SD3, Flux, PixArt, Sana) says: which attention modules carry text keys;
+how to recompute, for one attention call, the image-query x text-key probabilities exactly as its
+processor does; where text and image tokens sit; the token grid and the image size; which batch rows or
+calls are conditional; and which tokenizer windows (streams) index the keys. Everything else (runs,
+steps, sums, words, results) is the tracer's and the same for every family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import torch
+
+from .._words import TextEncoding
+
+SoftmaxOver = Literal["text", "all"]
+
+
+@dataclass(frozen=True)
+class TextStream:
+    """One tokenizer window among the keys: its encoder and tokenizer (pipeline attributes) and extent.
+
+    ``length`` is the number of key positions, ``None`` for "to the end of the text sequence".
+    """
+
+    encoding: TextEncoding
+    encoder: str
+    tokenizer: str
+    length: int | None = None
+
+
+@dataclass
+class DenoiserCall:
+    """What one denoiser evaluation says, read from its arguments by the family.
+
+    ``embeddings`` ``(batch, keys, features)`` are the text the keys come from. ``grid`` is the image
+    tokens' (h, w) (for a UNet, its latent). ``counts`` is False for an extra evaluation that is not a
+    denoising step of its own (SD3's skip-layer guidance).
+    """
+
+    batch: int
+    timestep: Any
+    embeddings: torch.Tensor
+    grid: tuple[int, int]
+    image_size: tuple[int, int]
+    counts: bool = True
+    output_size: tuple[int, int] | None = None
+
+    @property
+    def text_length(self) -> int:
+        return int(self.embeddings.shape[1])
+
+
+class Backbone:
+    """A denoiser family. Subclasses set the class attributes and implement the methods below."""
+
+    name: ClassVar[str]
+    """The family, as error messages and the README name it."""
+    pipelines: ClassVar[tuple[str, ...]]
+    """Pipeline class names this family supports (their subclasses too)."""
+    denoiser_attribute: ClassVar[str] = "transformer"
+    joint: ClassVar[bool] = False
+    """Image and text keys share one softmax, so ``softmax_over="all"`` differs from ``"text"``."""
+    negative_in_separate_call: ClassVar[bool] = False
+    """The unconditional prediction is a second denoiser call in the same step (Flux's true CFG)."""
+
+    def __init__(self, pipe: Any) -> None:
+        self.pipe = pipe
+        self.denoiser: torch.nn.Module = getattr(pipe, self.denoiser_attribute)
+
+    def attention_layers(self) -> dict[str, Any]:
+        """The attention modules with text keys, by module name, in model order."""
+        raise NotImplementedError
+
+    def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
+        """What a denoiser call's arguments say (a forward pre-hook's ``args`` and ``kwargs``)."""
+        raise NotImplementedError
+
+    def probabilities(
+        self,
+        attn: Any,
+        arguments: dict[str, Any],
+        rows: slice,
+        call: DenoiserCall,
+        heads: Sequence[int] | None,
+        softmax_over: SoftmaxOver,
+    ) -> torch.Tensor | None:
+        """Image-query x text-key probabilities of ``rows``, summed over ``heads``: ``(rows, queries,
+        text keys)`` float32; ``None`` if this call has no text keys."""
+        raise NotImplementedError
+
+    def streams(self) -> list[TextStream]:
+        """The tokenizer windows of the keys, in key order."""
+        raise NotImplementedError
+
+    def layer_grid(self, call: DenoiserCall, queries: int) -> tuple[int, int]:
+        """The (h, w) of a layer with ``queries`` image queries (transformers: the call's grid)."""
+        h, w = call.grid
+        if h * w != queries:
+            raise ValueError(f"an attention layer has {queries} image queries, not the {h}x{w} token grid")
+        return call.grid
+
+    def guided(self) -> bool | None:
+        """Whether the batch is ``[unconditional, conditional]`` now; None if the pipeline does not say."""
+        try:
+            return bool(self.pipe.do_classifier_free_guidance)
+        except AttributeError:
+            return None
+
+    def finish(self, images: torch.Tensor, call: DenoiserCall) -> torch.Tensor:
+        """What the pipeline does to decoded images ``(n, c, H, W)`` after the VAE; maps get the same."""
+        return images
+
+    def check_processors(self, layers: dict[str, Any], known: tuple[str, ...]) -> None:
+        """Refuse processors whose attention this family does not know how to recompute exactly."""
+        unknown = sorted({type(m.processor).__name__ for m in layers.values()} - set(known))
+        if unknown:
+            raise TypeError(
+                f"{self.name}: attention processors {', '.join(unknown)} are not supported "
+                f"(daam_widget recomputes attention exactly for {', '.join(known)}); "
+                "reset them with the pipeline's default processors before tracing"
+            )
+
+
+def argument(args: tuple, kwargs: dict[str, Any], index: int, name: str) -> Any:
+    """A forward argument given by position or by name."""
+    return args[index] if len(args) > index else kwargs.get(name)
+
+
+def rows_of(tensor: torch.Tensor | None, rows: slice, batch: int) -> torch.Tensor | None:
+    """``tensor[rows]`` when its first dimension is the batch, else the tensor as it is (broadcast)."""
+    if tensor is None or tensor.ndim == 0 or tensor.shape[0] != batch:
+        return tensor
+    return tensor[rows]

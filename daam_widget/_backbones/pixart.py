@@ -1,0 +1,118 @@
+"""PixArt-α / PixArt-Σ and Sana: transformers with real cross-attention (``attn2``) to a text encoder.
+
+Keys are text tokens only, so ``softmax_over="text"`` and ``"all"`` are the same. The pipelines lower-case
+and strip captions before tokenizing (cleaning them further only with ``clean_caption=True`` and the
+optional bs4 and ftfy installed), and by default generate at the nearest size of a fixed set of aspect
+ratios and resize and crop the image back to the size asked for: maps get the same resize and crop.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from .._capture import attention_probabilities, cross_attention_layers
+from .._words import TextEncoding
+from ._base import Backbone, DenoiserCall, SoftmaxOver, TextStream, argument, rows_of
+
+
+class PixArtBackbone(Backbone):
+    name = "PixArt"
+    pipelines = ("PixArtAlphaPipeline", "PixArtSigmaPipeline")
+    processors: tuple[str, ...] = ("AttnProcessor2_0",)
+    norm_before_heads = False
+    stream = TextStream(TextEncoding("t5", lowercase=True), "text_encoder", "tokenizer")
+
+    def attention_layers(self) -> dict[str, Any]:
+        layers = cross_attention_layers(self.denoiser)
+        self.check_processors(layers, self.processors)
+        return layers
+
+    def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
+        latents = argument(args, kwargs, 0, "hidden_states")
+        patch = int(self.denoiser.config.patch_size)
+        h, w = int(latents.shape[-2]), int(latents.shape[-1])
+        scale = int(self.pipe.vae_scale_factor)
+        call_locals = _pipeline_call_locals(self.pipe)
+        output_size = None
+        if call_locals.get("use_resolution_binning") and "orig_height" in call_locals:
+            output_size = (int(call_locals["orig_height"]), int(call_locals["orig_width"]))
+        return DenoiserCall(
+            batch=int(latents.shape[0]),
+            timestep=kwargs.get("timestep"),
+            embeddings=argument(args, kwargs, 1, "encoder_hidden_states"),
+            grid=(h // patch, w // patch),
+            image_size=(h * scale, w * scale),
+            output_size=output_size,
+        )
+
+    def probabilities(
+        self,
+        attn: Any,
+        arguments: dict[str, Any],
+        rows: slice,
+        call: DenoiserCall,
+        heads: Sequence[int] | None,
+        softmax_over: SoftmaxOver,
+    ) -> torch.Tensor | None:
+        context = arguments.get("encoder_hidden_states")
+        if context is None:
+            return None
+        hidden = arguments["hidden_states"]
+        mask = rows_of(arguments.get("attention_mask"), rows, hidden.shape[0])
+        return attention_probabilities(
+            attn,
+            hidden[rows],
+            context[rows],
+            mask,
+            list(heads) if heads is not None else None,
+            norm_before_heads=self.norm_before_heads,
+        )
+
+    def guided(self) -> bool | None:
+        guided = super().guided()
+        if guided is None:  # PixArt keeps it in its call's locals only
+            guided = _pipeline_call_locals(self.pipe).get("do_classifier_free_guidance")
+        return guided
+
+    def streams(self) -> list[TextStream]:
+        return [self.stream]
+
+    def finish(self, images: torch.Tensor, call: DenoiserCall) -> torch.Tensor:
+        if call.output_size is None:
+            return images
+        height, width = call.output_size
+        return self.pipe.image_processor.resize_and_crop_tensor(images, width, height)
+
+
+class SanaBackbone(PixArtBackbone):
+    """Keys are ``<bos>`` and the last ``max_sequence_length - 1`` Gemma positions of the instruction
+    (``complex_human_instruction``, on by default) followed by the prompt; q/k norms act before the
+    head split."""
+
+    name = "Sana"
+    pipelines = ("SanaPipeline",)
+    processors = ("SanaAttnProcessor2_0", "AttnProcessor2_0")
+    norm_before_heads = True
+
+    def streams(self) -> list[TextStream]:
+        parameter = inspect.signature(type(self.pipe).__call__).parameters.get("complex_human_instruction")
+        instruction = parameter.default if parameter is not None else None
+        prefix = "\n".join(instruction) if instruction else ""
+        return [TextStream(TextEncoding("gemma", lowercase=True, prefix=prefix), "text_encoder", "tokenizer")]
+
+
+def _pipeline_call_locals(pipe: Any) -> dict[str, Any]:
+    """The local variables of the running ``pipe.__call__``, read from the call stack; empty outside one.
+
+    These pipelines keep the size asked for (before binning) and whether guidance is on only there.
+    """
+    frame = inspect.currentframe()
+    while frame is not None:
+        if frame.f_code.co_name == "__call__" and frame.f_locals.get("self") is pipe:
+            return dict(frame.f_locals)
+        frame = frame.f_back
+    return {}

@@ -1,0 +1,83 @@
+"""Stable Diffusion 3 / 3.5: joint attention over [image, text] tokens; text keys are CLIP then T5.
+
+Each ``JointTransformerBlock.attn`` sees the image tokens as ``hidden_states`` and the text as
+``encoder_hidden_states``. SD3.5's second, image-only ``attn2`` has no text keys and is not traced. The
+text sequence is 77 CLIP positions (CLIP-L and CLIP-G features side by side) followed by the T5 window;
+with ``text_encoder_3=None`` the T5 part is zeros and has no words.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from .._capture import joint_probabilities
+from .._words import TextEncoding
+from ._base import Backbone, DenoiserCall, SoftmaxOver, TextStream, argument
+
+PROCESSORS = ("JointAttnProcessor2_0",)
+
+
+class SD3Backbone(Backbone):
+    name = "Stable Diffusion 3"
+    pipelines = ("StableDiffusion3Pipeline",)
+    joint = True
+
+    def attention_layers(self) -> dict[str, Any]:
+        layers = {
+            name: module
+            for name, module in self.denoiser.named_modules()
+            if name.endswith(".attn") and getattr(module, "add_k_proj", None) is not None
+        }
+        self.check_processors(layers, PROCESSORS)
+        return layers
+
+    def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
+        latents = argument(args, kwargs, 0, "hidden_states")
+        patch = int(self.denoiser.config.patch_size)
+        h, w = int(latents.shape[-2]), int(latents.shape[-1])
+        scale = int(self.pipe.vae_scale_factor)
+        return DenoiserCall(
+            batch=int(latents.shape[0]),
+            timestep=argument(args, kwargs, 3, "timestep"),
+            embeddings=argument(args, kwargs, 1, "encoder_hidden_states"),
+            grid=(h // patch, w // patch),
+            image_size=(h * scale, w * scale),
+            counts=not kwargs.get("skip_layers"),
+        )
+
+    def probabilities(
+        self,
+        attn: Any,
+        arguments: dict[str, Any],
+        rows: slice,
+        call: DenoiserCall,
+        heads: Sequence[int] | None,
+        softmax_over: SoftmaxOver,
+    ) -> torch.Tensor | None:
+        context = arguments.get("encoder_hidden_states")
+        if context is None:
+            return None
+        hidden = arguments["hidden_states"][rows]
+        head_dim = attn.to_k.out_features // attn.heads
+
+        def split(x: torch.Tensor, norm: Any) -> torch.Tensor:
+            x = x.view(x.shape[0], -1, attn.heads, head_dim).transpose(1, 2)
+            return norm(x) if norm is not None else x
+
+        query = split(attn.to_q(hidden), attn.norm_q)
+        text_key = split(attn.add_k_proj(context[rows]), attn.norm_added_k)
+        image_key = split(attn.to_k(hidden), attn.norm_k) if softmax_over == "all" else None
+        return joint_probabilities(
+            query, text_key, image_key, 1 / math.sqrt(head_dim), list(heads) if heads is not None else None
+        )
+
+    def streams(self) -> list[TextStream]:
+        clip = int(getattr(self.pipe, "tokenizer_max_length", 77))
+        return [
+            TextStream(TextEncoding("clip"), "text_encoder", "tokenizer", clip),
+            TextStream(TextEncoding("t5", offset=clip), "text_encoder_3", "tokenizer_3"),
+        ]

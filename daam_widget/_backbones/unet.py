@@ -1,0 +1,61 @@
+"""Stable Diffusion 1.x / 2.x and SDXL: a UNet with real cross-attention to CLIP tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from .._aggregate import latent_grid
+from .._capture import attention_probabilities, cross_attention_layers
+from .._words import TextEncoding
+from ._base import Backbone, DenoiserCall, SoftmaxOver, TextStream, argument, rows_of
+
+
+class UNetBackbone(Backbone):
+    """Keys are the 77 CLIP positions; SDXL's two encoders sit side by side in the features, and both
+    tokenizers split text the same way, so the first tokenizer indexes them."""
+
+    name = "Stable Diffusion 1.x, 2.x and SDXL"
+    pipelines = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")
+    denoiser_attribute = "unet"
+
+    def attention_layers(self) -> dict[str, Any]:
+        return cross_attention_layers(self.denoiser)
+
+    def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
+        sample = argument(args, kwargs, 0, "sample")
+        latent = (int(sample.shape[-2]), int(sample.shape[-1]))
+        scale = int(getattr(self.pipe, "vae_scale_factor", 1))
+        return DenoiserCall(
+            batch=int(sample.shape[0]),
+            timestep=argument(args, kwargs, 1, "timestep"),
+            embeddings=argument(args, kwargs, 2, "encoder_hidden_states"),
+            grid=latent,
+            image_size=(latent[0] * scale, latent[1] * scale),
+        )
+
+    def layer_grid(self, call: DenoiserCall, queries: int) -> tuple[int, int]:
+        return latent_grid(queries, call.grid)
+
+    def probabilities(
+        self,
+        attn: Any,
+        arguments: dict[str, Any],
+        rows: slice,
+        call: DenoiserCall,
+        heads: Sequence[int] | None,
+        softmax_over: SoftmaxOver,
+    ) -> torch.Tensor | None:
+        context = arguments.get("encoder_hidden_states")
+        if context is None:
+            return None
+        hidden = arguments["hidden_states"]
+        mask = rows_of(arguments.get("attention_mask"), rows, hidden.shape[0])
+        return attention_probabilities(
+            attn, hidden[rows], context[rows], mask, list(heads) if heads is not None else None
+        )
+
+    def streams(self) -> list[TextStream]:
+        return [TextStream(TextEncoding("clip"), "text_encoder", "tokenizer")]

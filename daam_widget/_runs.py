@@ -1,0 +1,100 @@
+"""Run tracking: which denoiser calls make one generation, which are its steps, which rows to record.
+
+A generation runs from new text-encoder outputs (or new embeddings whose timestep does not decrease) to
+the decoded images. Each call of the denoiser is one of: a denoising step (the conditional prediction,
+with the unconditional one in the same batch when guidance is on); the unconditional prediction of the
+current step as a call of its own (Flux's true CFG); or an extra call that is not a step (SD3's
+skip-layer guidance), which is not recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from ._aggregate import AttentionSums
+from ._backbones import DenoiserCall
+
+Role = Literal["step", "negative", "extra"]
+
+
+@dataclass
+class Encoding:
+    """One text-encoder call: its ids ``(prompts, tokens)`` and outputs that may be the denoiser's text."""
+
+    encoder: str
+    ids: torch.Tensor
+    candidates: list[torch.Tensor]
+
+
+@dataclass
+class Generation:
+    """One pipeline call: the denoiser calls from one encoding of the prompts to the decoded images.
+
+    ``guided`` is the batch layout at the first step. ``negative_rows``: the kept rows are [negative,
+    positive] (the negative prompt is kept and there is one), else [positive]. ``guided_now`` may turn
+    off during the run (diffusers' CFG-cutoff callbacks drop the unconditional half after some step).
+    """
+
+    first_image: int
+    num_images: int
+    guided: bool
+    negative_rows: bool
+    call: DenoiserCall
+    encodings: list[Encoding]
+    sums: AttentionSums
+    settings: dict[str, Any]
+    negative_embeddings: torch.Tensor | None = None
+    guided_now: bool = False
+    role: Role = "step"
+    last_embeddings: torch.Tensor | None = None
+    last_timestep: Any = None
+    steps: int = 0
+    images: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def embeddings(self) -> torch.Tensor:
+        return self.call.embeddings
+
+    @property
+    def has_negative(self) -> bool:
+        return self.guided or self.negative_embeddings is not None
+
+    @property
+    def negative_row_offset(self) -> int:
+        """Kept rows are [negative, positive] when the negative prompt is kept, else [positive]."""
+        return self.num_images if self.negative_rows else 0
+
+    def batch_size(self, guided: bool) -> int:
+        return 2 * self.num_images if guided else self.num_images
+
+    def continues_with(self, call: DenoiserCall, guided: bool) -> bool:
+        """Whether a call with new embeddings is a later step of this run rather than a new run."""
+        return call.batch == self.batch_size(guided) and _scalar(call.timestep) < _scalar(self.last_timestep)
+
+    def is_separate_negative(self, call: DenoiserCall) -> bool:
+        """A second call at the same timestep with other text: the unconditional prediction (true CFG)."""
+        return (
+            self.last_timestep is not None
+            and call.embeddings is not self.embeddings
+            and call.batch == self.num_images
+            and _scalar(call.timestep) == _scalar(self.last_timestep)
+        )
+
+    def rows_to_record(self) -> tuple[slice, int] | None:
+        """The rows of the current call's batch to record and the kept row they go to; None: skip it."""
+        n = self.num_images
+        if self.role == "extra":
+            return None
+        if self.role == "negative":
+            return (slice(0, n), 0) if self.negative_rows else None
+        if not self.guided_now:
+            return slice(0, n), self.negative_row_offset
+        return (slice(0, 2 * n), 0) if self.negative_rows else (slice(n, 2 * n), 0)
+
+
+def _scalar(timestep: Any) -> float:
+    return float(torch.as_tensor(timestep).flatten()[0])
