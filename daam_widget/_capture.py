@@ -89,7 +89,7 @@ def recording(
                 "pipeline: finish the other `with daam_widget.trace(pipe)` block first"
             )
         recorders = {
-            name: _recorder_type(type(original))(original, name, callback)
+            name: _recorder_type(type(original))(original, name, callback)  # type: ignore[arg-type]
             for name, original in originals.items()
         }
         try:

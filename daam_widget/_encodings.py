@@ -48,8 +48,8 @@ def ids_behind(
         if encoding.encoder != stream.encoder or part.shape[0] % encoding.ids.shape[0]:
             continue
         repeat = part.shape[0] // encoding.ids.shape[0]
-        for candidate in encoding.candidates:
-            candidate = _keys_of(candidate, part.shape[1])
+        for output in encoding.candidates:
+            candidate = _keys_of(output, part.shape[1])
             if candidate is None or candidate.shape[-1] > part.shape[-1]:
                 continue
             expected = candidate.repeat_interleave(repeat, dim=0).to(part.dtype).float()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -89,6 +89,24 @@ class HeatMaps:
 
     def __getitem__(self, key: Key) -> np.ndarray:
         return self.soft(key)
+
+    def __contains__(self, key: object) -> bool:
+        """Whether ``key`` names a word of the prompt that has a map (a repeated word counts once)."""
+        if isinstance(key, str):
+            return any(s.text.casefold() == key.casefold() and s.available for s in self.layout.word_spans)
+        try:
+            self.span(key)  # type: ignore[arg-type]
+        except (KeyError, IndexError, TypeError):
+            return False
+        return True
+
+    def __len__(self) -> int:
+        """The number of words, repeats included."""
+        return len(self.words)
+
+    def __iter__(self) -> Iterator[str]:
+        """The words in prompt order, repeats included (``maps.word(w, k)`` tells repeats apart)."""
+        return iter(self.words)
 
     def word(self, text: str, occurrence: int = 0) -> np.ndarray:
         """The soft map of one occurrence of a word that may be repeated (``occurrence`` from 0)."""

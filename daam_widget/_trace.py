@@ -26,7 +26,7 @@ from ._capture import recording
 from ._encodings import encoder_hook, ids_behind
 from ._heat_maps import HeatMaps
 from ._runs import Encoding, Generation
-from ._words import PromptLayout, combine, layout_from_ids, layout_from_text, layout_without_ids
+from ._words import PromptLayout, align_streams
 
 Steps = range | slice | tuple[int, int]
 
@@ -260,8 +260,8 @@ class Trace:
         generation = self._generations[-1]
         if tuple(output.shape[-2:]) != generation.call.image_size:
             return  # a tile of a tiled decode: the image is not whole here
-        pixels = self.backbone.finish((output.detach().float() / 2 + 0.5).clamp(0, 1), generation.call)
-        pixels = (pixels.clamp(0, 1) * 255).round().to(torch.uint8)
+        pixels = self.backbone.finish(output.detach().float(), generation.call)
+        pixels = ((pixels / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
         generation.images.extend(pixels.permute(0, 2, 3, 1).cpu().numpy())
 
     # -- results -----------------------------------------------------------------------------------
@@ -386,26 +386,19 @@ class Trace:
             text = generation.negative_embeddings
         elif generation.guided:
             text = text[generation.num_images :]
-        layouts = []
+        windows, num_keys = [], []
         for stream in self._streams:
             length = stream.length if stream.length is not None else text.shape[1] - stream.encoding.offset
             ids = ids_behind(text, local, stream, generation.encodings)
-            tokenizer = getattr(self.pipe, stream.tokenizer, None)
+            # A window longer than the keys had a prefix and lost all but its ends (Sana's instruction).
             encoding = stream.encoding
             if ids is not None and len(ids) > length:
                 encoding = replace(encoding, num_keys=length)
-            if ids is None or tokenizer is None:
-                layouts.append(layout_without_ids(length, encoding))
-            elif prompt is not None:
-                layouts.append(layout_from_text(prompt, tokenizer, ids, encoding))
             else:
-                layouts.append(layout_from_ids(ids, tokenizer, encoding))
-        if prompt is not None and not any(layout.spans for layout in layouts):
-            tokenizer = getattr(self.pipe, self._streams[0].tokenizer)
-            first = self._streams[0]
-            length = first.length if first.length is not None else text.shape[1]
-            layouts[0] = layout_from_text(prompt, tokenizer, None, first.encoding, window=length)
-        return combine(layouts)
+                encoding = replace(encoding, prefix="")
+            windows.append((ids, getattr(self.pipe, stream.tokenizer, None), encoding))
+            num_keys.append(length)
+        return align_streams(windows, prompt, num_keys)
 
 
 trace = Trace

@@ -240,10 +240,8 @@ def _chars(offset: Sequence[int], shift: int) -> tuple[int, int] | None:
     return a + shift, b + shift
 
 
-def layout_from_ids(
-    input_ids: Sequence[int], tokenizer: Any, encoding: TextEncoding = TextEncoding()
-) -> PromptLayout:
-    """The layout of ids whose text is unknown: the text is decoded (lower case, as the tokenizer saw it)."""
+def decoded_text(input_ids: Sequence[int], tokenizer: Any, encoding: TextEncoding = TextEncoding()) -> str:
+    """The prompt text behind ids (lower case where the tokenizer lower-cases), without the prefix."""
     ids = [int(i) for i in input_ids]
     start = 1 if ids and ids[0] == tokenizer.bos_token_id else 0
     ends = (tokenizer.eos_token_id, tokenizer.pad_token_id)
@@ -252,16 +250,88 @@ def layout_from_ids(
     text = tokenizer.decode(ids[start:end], skip_special_tokens=True)
     if encoding.prefix and text.startswith(encoding.prefix):
         text = text[len(encoding.prefix) :]
-    elif encoding.prefix:
-        encoding = replace(encoding, prefix="")
-    layout = layout_from_text(text.strip() if encoding.lowercase else text, tokenizer, ids, encoding)
-    if layout.end_position == len(_key_positions(len(ids), encoding.num_keys)) - 1:
+    return text.strip() if encoding.lowercase else text
+
+
+def layout_from_ids(
+    input_ids: Sequence[int], tokenizer: Any, encoding: TextEncoding = TextEncoding()
+) -> PromptLayout:
+    """The layout of ids whose text is unknown: the text is decoded (lower case, as the tokenizer saw it)."""
+    return align_streams([(input_ids, tokenizer, encoding)], None)
+
+
+Window = tuple["Sequence[int] | None", Any, TextEncoding]
+"""One stream's ids (None if unknown), tokenizer and encoding, for ``align_streams``."""
+
+
+def align_streams(
+    windows: Sequence[Window], prompt: str | None, num_keys: Sequence[int] = ()
+) -> PromptLayout:
+    """One layout of every stream's window for the same prompt.
+
+    With ``prompt`` each window is aligned with it (and checked against its ids). Without it, the text is
+    decoded from a window's ids: the first decoded text that every window's tokenizer turns into that
+    window's ids gives words in all of them; failing that, words come from the first window with ids
+    and the others keep their positions without words (their tokenizers saw the text differently).
+    ``num_keys`` gives each window's number of key positions where ids are unknown.
+    """
+    known = [(ids, enc) for ids, _, enc in windows if ids is not None]
+    if prompt is not None or not known:
+        return combine([_aligned(prompt, w, num_keys, i) for i, w in enumerate(windows)])
+    layout = _decoded(windows, num_keys)
+    ids, encoding = known[0]
+    stream = next(s for s in layout.streams if s.name == encoding.name)
+    if stream.end_position == stream.num_positions - 1:
         warnings.warn(
-            f"the prompt fills the tokenizer's {len(ids)}-token window, so words past it may have been cut; "
-            "pass prompt=... to heat_maps() to know which",
+            f"the prompt fills the tokenizer's {len(ids)}-token window, so words past it may have been "
+            "cut; pass prompt=... to heat_maps() to know which",
             stacklevel=3,
         )
     return layout
+
+
+def _decoded(windows: Sequence[Window], num_keys: Sequence[int]) -> PromptLayout:
+    candidates = [decoded_text(ids, tok, enc) for ids, tok, enc in windows if ids is not None]
+    for text in dict.fromkeys(candidates):
+        try:
+            return combine([_aligned(text, w, num_keys, i) for i, w in enumerate(windows)])
+        except ValueError:
+            continue
+    first = next(i for i, w in enumerate(windows) if w[0] is not None)
+    try:
+        return combine(
+            [
+                _aligned(candidates[0], w, num_keys, i) if i == first else _unworded(w, num_keys, i)
+                for i, w in enumerate(windows)
+            ]
+        )
+    except ValueError:
+        warnings.warn(
+            "the prompt's words could not be read back from the token ids (the pipeline changed the "
+            "text before tokenizing it); maps are by token position: pass prompt=... to heat_maps()",
+            stacklevel=4,
+        )
+        return combine([_unworded(w, num_keys, i) for i, w in enumerate(windows)])
+
+
+def _aligned(text: str | None, window: Window, num_keys: Sequence[int], index: int) -> PromptLayout:
+    ids, tokenizer, encoding = window
+    if ids is None and (text is None or tokenizer is None):
+        return _unworded(window, num_keys, index)
+    length = num_keys[index] if index < len(num_keys) else None
+    assert text is not None
+    return layout_from_text(text, tokenizer, ids, encoding, window=None if ids is not None else length)
+
+
+def _unworded(window: Window, num_keys: Sequence[int], index: int) -> PromptLayout:
+    """A window's positions without words: padding dropped when the ids are known."""
+    ids, tokenizer, encoding = window
+    if ids is None:
+        return layout_without_ids(num_keys[index], encoding)
+    keys = [int(ids[p]) for p in _key_positions(len(ids), encoding.num_keys)]
+    pad = getattr(tokenizer, "pad_token_id", None)
+    end = max((k for k, i in enumerate(keys) if i != pad), default=len(keys) - 1)
+    return PromptLayout("", (), (Stream(encoding.name, encoding.offset, len(keys), end),))
 
 
 def layout_without_ids(num_positions: int, encoding: TextEncoding = TextEncoding()) -> PromptLayout:

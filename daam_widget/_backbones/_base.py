@@ -70,7 +70,7 @@ class Backbone:
 
     def __init__(self, pipe: Any) -> None:
         self.pipe = pipe
-        self.denoiser: torch.nn.Module = getattr(pipe, self.denoiser_attribute)
+        self.denoiser: Any = getattr(pipe, self.denoiser_attribute)
 
     def attention_layers(self) -> dict[str, Any]:
         """The attention modules with text keys, by module name, in model order."""

@@ -98,7 +98,8 @@ class FluxBackbone(Backbone):
         def prepare(x: torch.Tensor, norm: Any, positions: slice) -> torch.Tensor:
             x = norm(x.unflatten(-1, (-1, attn.head_dim)))
             if rotary is not None:
-                x = apply_rotary_emb(x, tuple(r[positions] for r in rotary), sequence_dim=1)
+                frequencies = (rotary[0][positions], rotary[1][positions])
+                x = apply_rotary_emb(x, frequencies, sequence_dim=1)  # type: ignore[arg-type,assignment]
             return x.transpose(1, 2)
 
         image_rows, text_rows = slice(n_text, None), slice(0, n_text)

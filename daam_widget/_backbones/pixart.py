@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -21,8 +21,8 @@ from ._base import Backbone, DenoiserCall, SoftmaxOver, TextStream, argument, ro
 
 class PixArtBackbone(Backbone):
     name = "PixArt"
-    pipelines = ("PixArtAlphaPipeline", "PixArtSigmaPipeline")
-    processors: tuple[str, ...] = ("AttnProcessor2_0",)
+    pipelines: ClassVar[tuple[str, ...]] = ("PixArtAlphaPipeline", "PixArtSigmaPipeline")
+    processors: ClassVar[tuple[str, ...]] = ("AttnProcessor2_0",)
     norm_before_heads = False
     stream = TextStream(TextEncoding("t5", lowercase=True), "text_encoder", "tokenizer")
 
@@ -95,7 +95,7 @@ class SanaBackbone(PixArtBackbone):
 
     name = "Sana"
     pipelines = ("SanaPipeline",)
-    processors = ("SanaAttnProcessor2_0", "AttnProcessor2_0")
+    processors = ("SanaAttnProcessor2_0",)
     norm_before_heads = True
 
     def streams(self) -> list[TextStream]:

@@ -1,0 +1,150 @@
+"""An independent, slow DAAM for transformer pipelines (SD3, Flux, PixArt, Sana): the test oracle.
+
+It shares nothing with daam_widget. It records q, k, the mask and the scale at the very point where each
+diffusers attention processor calls attention, by wrapping ``scaled_dot_product_attention`` in
+``torch.nn.functional`` (diffusers looks it up there on each call, as ``F.scaled_dot_product_attention``) and
+the ``dispatch_attention_fn`` that Flux looks up in ``transformer_flux``, so rotary embeddings, q/k norms and
+the concatenation of image and text are exactly the processor's own. It then redoes the softmax in float64
+from those tensors. Forward pre-hooks tell it which module made each call, and per transformer call the text
+length, the token grid and whether SD3 skip-layer guidance is on.
+
+Layouts (keys of length ``image + text`` are joint attention, otherwise only cross-attention counts):
+SD3 joint attention is [image, text]; Flux's double and single-stream blocks are [text, image];
+PixArt's and Sana's ``attn2`` take text keys only (an attention module given ``encoder_hidden_states``
+with ``text_len`` keys). Self-attention (PixArt and Sana ``attn1``, SD3.5's image-only ``attn2``) is skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import inspect
+import math
+
+import torch
+import torch.nn.functional as F
+from diffusers.models.transformers import transformer_flux
+
+
+@dataclasses.dataclass
+class Call:
+    """One transformer forward call. ``layers``: (module name, probs_text, probs_all), each probability
+    tensor float64 on the CPU, (batch, heads, image queries, text keys)."""
+
+    grid: tuple[int, int]
+    text_len: int
+    skip_layers: bool
+    layers: list = dataclasses.field(default_factory=list)
+
+
+def _arguments(fn, args, kwargs):
+    return inspect.signature(fn).bind(*args, **kwargs).arguments
+
+
+def _probs(call, q, k, mask, scale, cross, text_first):
+    """(probs_text, probs_all) of the image queries over the text keys, or None if there are no text keys.
+
+    q, k: (batch, heads, sequence, head_dim); ``cross``: the module was given ``encoder_hidden_states``.
+    """
+    n, t = call.grid[0] * call.grid[1], call.text_len
+    q, k = q.detach().double().cpu(), k.detach().double().cpu()
+    if k.shape[2] == n + t:  # joint attention
+        image, text = (slice(t, None), slice(None, t)) if text_first else (slice(None, n), slice(n, None))
+    elif k.shape[2] == t and q.shape[2] == n and cross:  # cross-attention
+        image, text = slice(None), slice(None)
+    else:
+        return None
+    scale = scale if scale is not None else 1 / math.sqrt(q.shape[-1])
+    scores = q[:, :, image] @ k.transpose(-1, -2) * scale
+    if mask is not None:
+        mask = mask.detach().cpu()
+        if mask.ndim == 2:  # (batch, keys), which dispatch_attention_fn also accepts
+            mask = mask[:, None, None, :]
+        if mask.dtype == torch.bool:  # True: attend
+            mask = torch.zeros(mask.shape, dtype=torch.float64).masked_fill(~mask, -math.inf)
+        mask = mask.double()
+        scores = scores + (mask[:, :, image] if mask.shape[2] > 1 else mask)
+    assert scores.shape[2] == n, (scores.shape, call.grid)
+    return scores[..., text].softmax(-1), scores.softmax(-1)[..., text]
+
+
+@contextlib.contextmanager
+def record_at_attention(transformer):
+    """Yield a list that fills with one ``Call`` per forward call of ``transformer``."""
+    calls, state = [], {"module": None, "cross": False, "busy": False}
+    text_first = isinstance(transformer, transformer_flux.FluxTransformer2DModel)
+
+    def on_transformer(module, args, kwargs):
+        a = _arguments(module.forward, args, kwargs)
+        if a.get("img_ids") is not None:
+            ids = a["img_ids"].reshape(-1, 3)
+            grid = (int(ids[:, 1].max()) + 1, int(ids[:, 2].max()) + 1)
+        else:
+            p = module.config.patch_size
+            grid = (a["hidden_states"].shape[-2] // p, a["hidden_states"].shape[-1] // p)
+        calls.append(Call(grid, a["encoder_hidden_states"].shape[1], a.get("skip_layers") is not None))
+
+    def on_attention(name):
+        def hook(module, args, kwargs):
+            state["module"] = name
+            state["cross"] = _arguments(module.forward, args, kwargs).get("encoder_hidden_states") is not None
+
+        return hook
+
+    def leave_attention(module, args, output):
+        state["module"] = None
+
+    def wrap(original, heads_second):
+        def wrapper(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, **kw):
+            if state["module"] is not None and not state["busy"]:
+                assert not is_causal
+                q, k = (query, key) if heads_second else (query.transpose(1, 2), key.transpose(1, 2))
+                probs = _probs(calls[-1], q, k, attn_mask, scale, state["cross"], text_first)
+                if probs is not None:
+                    calls[-1].layers.append((state["module"], *probs))
+            busy, state["busy"] = state["busy"], True  # dispatch_attention_fn may call SDPA itself
+            try:
+                kw.update(attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale)
+                return original(query, key, value, **kw)
+            finally:
+                state["busy"] = busy
+
+        return wrapper
+
+    sdpa, dispatch = F.scaled_dot_product_attention, transformer_flux.dispatch_attention_fn
+    handles = [transformer.register_forward_pre_hook(on_transformer, with_kwargs=True)]
+    for name, module in transformer.named_modules():
+        if hasattr(module, "processor"):
+            handles.append(module.register_forward_pre_hook(on_attention(name), with_kwargs=True))
+            handles.append(module.register_forward_hook(leave_attention))
+    F.scaled_dot_product_attention = wrap(sdpa, heads_second=True)
+    transformer_flux.dispatch_attention_fn = wrap(dispatch, heads_second=False)
+    try:
+        yield calls
+    finally:
+        F.scaled_dot_product_attention, transformer_flux.dispatch_attention_fn = sdpa, dispatch
+        for handle in handles:
+            handle.remove()
+
+
+def slow_transformer_maps(calls, row, image_size, mode="text", calls_filter=None, heads=None) -> torch.Tensor:
+    """(text_keys, H, W) float64: every (call, layer, head) map of batch row ``row`` upsampled on its own to
+    ``image_size`` = (H, W), summed, clamped at zero once.
+
+    ``mode`` "text" is the softmax over the text keys only, "all" the text-key block of the softmax over all
+    keys. ``calls_filter(index, call) -> bool`` picks calls (e.g. drop skip-layer calls, or keep only the
+    conditional call of Flux true-CFG, which runs the positive call first, then the negative one, each step).
+    """
+    total = None
+    for index, call in enumerate(calls):
+        if calls_filter is not None and not calls_filter(index, call):
+            continue
+        for _, probs_text, probs_all in call.layers:
+            probs = {"text": probs_text, "all": probs_all}[mode]
+            for head in range(probs.shape[1]):
+                if heads is not None and head not in heads:
+                    continue
+                m = probs[row, head].T.reshape(1, -1, *call.grid)
+                up = F.interpolate(m, size=image_size, mode="bicubic", align_corners=False)[0]
+                total = up if total is None else total + up
+    return total.clamp(min=0)
