@@ -1,7 +1,7 @@
-"""DAAM on a given image: noise it, let the UNet denoise it once per timestep with a prompt, trace that.
+"""DAAM on a given image: noise it, let the denoiser denoise it once per timestep with a prompt, trace that.
 
 This turns DAAM into zero-shot segmentation of any image and caption, not only of generated ones: the
-maps show where the UNet, asked to denoise this image given this prompt, looks for each word.
+maps show where the model, asked to denoise this image given this prompt, looks for each word.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._backbones import backbone_for
 from ._heat_maps import HeatMaps
 from ._trace import trace
 
@@ -28,49 +29,60 @@ def attribute_image(
 ) -> HeatMaps:
     """The DAAM maps of ``prompt``'s words on ``image``.
 
-    The image is encoded by the pipeline's VAE, noised to each of ``timesteps`` by the forward process
-    ``x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) e`` (``a_t`` from ``pipe.scheduler.alphas_cumprod``, fresh noise per
-    timestep from ``seed``), and the UNet is run once per timestep with the prompt, without guidance. The
-    maps sum over those runs, as Eq. 6 sums over steps.
+    The image is encoded by the pipeline's VAE and noised to each of ``timesteps`` (fresh noise per
+    timestep from ``seed``) by the forward process of the pipeline's scheduler: ``x_t = sqrt(a_t) x_0 +
+    sqrt(1 - a_t) e`` (``a_t`` from ``scheduler.alphas_cumprod``) for diffusion schedulers, ``x_t = (1 - s)
+    x_0 + s e`` with ``s = t / 1000`` for flow matching (SD3, Flux, Sana; as ``scale_noise``). The denoiser
+    runs once per timestep with the prompt, without guidance; the maps sum over those runs, as Eq. 6 sums
+    over steps.
 
-    ``image``: a PIL image or an ``(H, W, 3)`` uint8 array, H and W multiples of ``pipe.vae_scale_factor``.
+    ``image``: a PIL image or an ``(H, W, 3)`` uint8 array, H and W multiples of what the model needs (the
+    VAE's factor, times the patch size for transformers).
     """
+    backbone = backbone_for(pipe)
     pixels = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image)
-    scale = int(pipe.vae_scale_factor)
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
         raise ValueError(
             f"image must be RGB uint8 (H, W, 3) or a PIL image, not {pixels.dtype} {pixels.shape}"
         )
     height, width = pixels.shape[:2]
-    if height % scale or width % scale:
-        raise ValueError(f"image size {height}x{width} must be a multiple of the VAE's factor {scale}")
-    alphas = getattr(pipe.scheduler, "alphas_cumprod", None)
-    if alphas is None:
-        raise TypeError(f"{type(pipe.scheduler).__name__} has no alphas_cumprod to noise the image with")
-    if not timesteps or not all(0 <= t < len(alphas) for t in timesteps):
-        raise ValueError(f"timesteps must be in 0..{len(alphas) - 1}, not {list(timesteps)}")
-    unet = pipe.unet
-    device, dtype = unet.device, unet.dtype
+    multiple, why = backbone.pixel_multiple()
+    if height % multiple or width % multiple:
+        raise ValueError(f"image size {height}x{width} must be a multiple of {why}")
+    scheduler = pipe.scheduler
+    flow = _is_flow_matching(scheduler)
+    alphas = getattr(scheduler, "alphas_cumprod", None)
+    if not flow and alphas is None:
+        raise TypeError(f"{type(scheduler).__name__} has no alphas_cumprod to noise the image with")
+    length = int(scheduler.config.get("num_train_timesteps", 1000))
+    if not timesteps or not all(0 <= t < length for t in timesteps):
+        raise ValueError(f"timesteps must be in 0..{length - 1}, not {list(timesteps)}")
+    device, dtype = backbone.denoiser.device, backbone.denoiser.dtype
     x = torch.from_numpy(pixels).permute(2, 0, 1)[None].to(device, pipe.vae.dtype) / 127.5 - 1
     generator = torch.Generator(device).manual_seed(seed)
     with torch.no_grad(), trace(pipe, guidance=False, layers=layers, heads=heads) as tc:
-        latents = pipe.vae.encode(x).latent_dist.mean * pipe.vae.config.scaling_factor
-        encoded = pipe.encode_prompt(
-            prompt=prompt, device=device, num_images_per_prompt=1, do_classifier_free_guidance=False
-        )
-        extra = {}
-        if getattr(pipe, "text_encoder_2", None) is not None:
-            size = [height, width, 0, 0, height, width]
-            extra["added_cond_kwargs"] = {
-                "text_embeds": encoded[2].to(dtype),
-                "time_ids": torch.tensor([size], device=device, dtype=dtype),
-            }
+        latents = backbone.encode_image(x).float()
+        text = backbone.encode_text(prompt)
         for t in timesteps:
-            a = alphas[t].to(device=device, dtype=torch.float32)
             noise = torch.randn(latents.shape, generator=generator, device=device, dtype=torch.float32)
-            noisy = a.sqrt() * latents.float() + (1 - a).sqrt() * noise
-            unet(noisy.to(dtype), t, encoder_hidden_states=encoded[0].to(dtype), **extra)
+            if flow:
+                sigma = t / length
+                noisy = (1 - sigma) * latents + sigma * noise
+            else:
+                assert alphas is not None
+                a = alphas[t].to(device=device, dtype=torch.float32)
+                noisy = a.sqrt() * latents + (1 - a).sqrt() * noise
+            backbone.denoise(noisy.to(dtype), t, text)
     maps = tc.heat_maps(0, prompt=prompt)
     maps.image = pixels
     maps.settings.update({"source": "attribute_image", "timesteps": list(timesteps), "seed": seed})
     return maps
+
+
+def _is_flow_matching(scheduler: Any) -> bool:
+    config = scheduler.config
+    return (
+        type(scheduler).__name__.startswith("FlowMatch")
+        or config.get("prediction_type") == "flow_prediction"
+        or bool(config.get("use_flow_sigmas"))
+    )

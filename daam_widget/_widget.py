@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import base64
 import html
+import inspect
 import io
 import json
 import os
 import pathlib
 import re
 import traceback
-from collections.abc import Callable
 from typing import Any
 
 import anywidget
@@ -191,13 +191,16 @@ class DaamWidget(anywidget.AnyWidget):
         self._pipe_kwargs.update(pipe_kwargs)
         kwargs = dict(self._pipe_kwargs)
         kwargs.setdefault("generator", torch.Generator("cpu").manual_seed(seed))
-        kwargs["callback_on_step_end"] = self._progress_callback(kwargs.get("callback_on_step_end"))
         with self.hold_sync():
             self.error, self.message, self.status = "", "", "generating"
-            self.progress = (0, int(kwargs.get("num_inference_steps", 50)))
+            self.progress = (0, int(kwargs.get("num_inference_steps", _default_steps(self._pipe))))
         try:
             with trace(self._pipe, time_resolved=self._time_resolved) as tc:
-                self._pipe(prompt, **kwargs)
+                progress = tc.backbone.denoiser.register_forward_hook(lambda *_: self._count_step(tc))
+                try:
+                    self._pipe(prompt, **kwargs)
+                finally:
+                    progress.remove()
             self._trace = tc
             self.seed = seed
             self._quiet = True
@@ -300,13 +303,10 @@ class DaamWidget(anywidget.AnyWidget):
             options["steps"] = range(*self.steps)
         return self._trace.heat_maps(0, prompt=prompt, **options)
 
-    def _progress_callback(self, user: Callable | None) -> Callable:
-        def on_step_end(pipe: Any, step: int, timestep: Any, callback_kwargs: dict) -> dict:
-            total = int(getattr(pipe, "num_timesteps", 0) or self.progress[1])
-            self.progress = (step + 1, total)
-            return user(pipe, step, timestep, callback_kwargs) if user is not None else callback_kwargs
-
-        return on_step_end
+    def _count_step(self, tc: Trace) -> None:
+        """After each denoiser call: steps done of the run (extra calls of a step leave it unchanged)."""
+        total = int(getattr(self._pipe, "num_timesteps", 0) or self.progress[1])
+        self.progress = (tc.num_steps, total)
 
     def _fail(self, error: Exception) -> Exception:
         with self.hold_sync():
@@ -454,3 +454,9 @@ DaamWidget.mount(document.getElementById("daam-widget"), {state}, {buffers});
 </body>
 </html>
 """
+
+
+def _default_steps(pipe: Any) -> int:
+    """The pipeline's default number of inference steps (50 for SD, 28 for SD3 and Flux, 20 for PixArt)."""
+    parameter = inspect.signature(type(pipe).__call__).parameters.get("num_inference_steps")
+    return int(parameter.default) if parameter is not None and isinstance(parameter.default, int) else 50

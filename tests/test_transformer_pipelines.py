@@ -277,3 +277,61 @@ def test_unknown_processors_are_refused_with_what_is_supported(pipes):
 def test_softmax_over_is_checked():
     with pytest.raises(ValueError, match="softmax_over must be 'text' or 'all', not 'image'"):
         daam_widget.trace(rig.sd_pipeline(), softmax_over="image")
+
+
+@pytest.fixture(scope="module")
+def picture():
+    return np.random.default_rng(0).integers(0, 256, size=(64, 96, 3), dtype=np.uint8)
+
+
+def test_attribute_image_maps_equal_the_oracle_on_the_same_denoiser_calls(family, picture):
+    _, pipe = family
+    with record_at_attention(pipe.transformer) as calls:
+        maps = daam_widget.attribute_image(pipe, picture, "a red dog", timesteps=(200, 500), seed=3)
+    assert len(calls) == 2 and maps.words == ("a", "red", "dog")
+    slow = slow_transformer_maps(calls, 0, maps.shape)
+    assert _max_relative_error(maps.maps, slow[list(maps.positions)]) < 1e-5
+    np.testing.assert_array_equal(maps.image, picture)
+
+
+def test_attribute_image_noises_as_the_flow_matching_scheduler_does(pipes, picture):
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    pipe = pipes.setdefault("sd3", _build("sd3"))
+    seen = []
+    handle = pipe.transformer.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs["hidden_states"]), with_kwargs=True
+    )
+    try:
+        daam_widget.attribute_image(pipe, picture, "a red dog", timesteps=(200,), seed=3)
+    finally:
+        handle.remove()
+    x = torch.from_numpy(picture).permute(2, 0, 1)[None].float() / 127.5 - 1
+    with torch.no_grad():
+        config = pipe.vae.config
+        latents = (pipe.vae.encode(x).latent_dist.mean - config.shift_factor) * config.scaling_factor
+    noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(3))
+    scheduler = FlowMatchEulerDiscreteScheduler.from_config(pipe.scheduler.config)
+    expected = scheduler.scale_noise(latents, torch.tensor([200.0]), noise)
+    torch.testing.assert_close(seen[0], expected)
+
+
+def test_attribute_image_says_what_sizes_a_family_takes(pipes, picture):
+    pipe = pipes.setdefault("flux", _build("flux"))
+    with pytest.raises(ValueError, match=r"must be a multiple of 4 \(the VAE's factor 2 times Flux's 2x2"):
+        daam_widget.attribute_image(pipe, picture[:62], "a dog")
+
+
+def test_the_widget_generates_and_shows_every_family(family):
+    from daam_widget import DaamWidget
+
+    name, pipe = family
+    call = _call(name)
+    del call["prompt"], call["output_type"]
+    widget = DaamWidget(pipe, PROMPT, **call)
+    assert widget.status == "ready", widget.error
+    assert widget.words == ["A", "red", "dog", "on", "a", "hat"]
+    assert tuple(widget.progress) == (2, 2)
+    h, w = widget.map_size
+    assert len(widget.maps) == len(widget.words) * h * w
+    assert widget.heat_maps.shape == (call["height"], call["width"])

@@ -115,6 +115,31 @@ class Backbone:
         """What the pipeline does to decoded images ``(n, c, H, W)`` after the VAE; maps get the same."""
         return images
 
+    # -- attributing a given image (attribute_image) ---------------------------------------------
+
+    def pixel_multiple(self) -> tuple[int, str]:
+        """What image sides must be a multiple of, and why (for the error message)."""
+        scale = int(self.pipe.vae_scale_factor)
+        patch = int(getattr(self.denoiser.config, "patch_size", None) or 1)
+        if patch == 1:
+            return scale, f"the VAE's factor {scale}"
+        return scale * patch, f"{scale * patch} (the VAE's factor {scale} times the patch size {patch})"
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Latents of ``pixels`` ``(1, 3, H, W)`` in [-1, 1]: the mean of the VAE's posterior, shifted
+        and scaled as the pipeline scales them before decoding."""
+        config = self.pipe.vae.config
+        latents = self.pipe.vae.encode(pixels).latent_dist.mean
+        return (latents - (getattr(config, "shift_factor", None) or 0)) * config.scaling_factor
+
+    def encode_text(self, prompt: str) -> dict[str, Any]:
+        """The denoiser's text inputs for ``prompt``, without guidance, as ``denoise`` takes them."""
+        raise NotImplementedError
+
+    def denoise(self, latents: torch.Tensor, timestep: int, text: dict[str, Any]) -> None:
+        """One conditional denoiser call on ``latents`` at ``timestep`` (0..999); the output is unused."""
+        raise NotImplementedError
+
     def check_processors(self, layers: dict[str, Any], known: tuple[str, ...]) -> None:
         """Refuse processors whose attention this family does not know how to recompute exactly."""
         unknown = sorted({type(m.processor).__name__ for m in layers.values()} - set(known))

@@ -119,3 +119,23 @@ class FluxBackbone(Backbone):
 
     def streams(self) -> list[TextStream]:
         return [TextStream(TextEncoding("t5"), "text_encoder_2", "tokenizer_2")]
+
+    def pixel_multiple(self) -> tuple[int, str]:
+        scale = int(self.pipe.vae_scale_factor)
+        return 2 * scale, f"{2 * scale} (the VAE's factor {scale} times Flux's 2x2 packing)"
+
+    def encode_text(self, prompt: str) -> dict[str, Any]:
+        embeddings, pooled, text_ids = self.pipe.encode_prompt(
+            prompt=prompt, prompt_2=None, device=self.denoiser.device, num_images_per_prompt=1
+        )
+        return {"encoder_hidden_states": embeddings, "pooled_projections": pooled, "txt_ids": text_ids}
+
+    def denoise(self, latents: torch.Tensor, timestep: int, text: dict[str, Any]) -> None:
+        _, channels, h, w = latents.shape
+        packed = self.pipe._pack_latents(latents, 1, channels, h, w)
+        ids = self.pipe._prepare_latent_image_ids(1, h // 2, w // 2, latents.device, latents.dtype)
+        guidance = None
+        if self.denoiser.config.guidance_embeds:  # dev's default guidance
+            guidance = torch.tensor([3.5], device=latents.device)
+        t = torch.tensor([timestep / 1000], device=latents.device)
+        self.denoiser(hidden_states=packed, timestep=t, guidance=guidance, img_ids=ids, **text)

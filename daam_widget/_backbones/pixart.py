@@ -88,6 +88,24 @@ class PixArtBackbone(Backbone):
         return self.pipe.image_processor.resize_and_crop_tensor(images, width, height)
 
 
+    def encode_text(self, prompt: str) -> dict[str, Any]:
+        embeddings, mask, _, _ = self.pipe.encode_prompt(
+            prompt, do_classifier_free_guidance=False, device=self.denoiser.device, clean_caption=False
+        )
+        return {"encoder_hidden_states": embeddings, "encoder_attention_mask": mask}
+
+    def denoise(self, latents: torch.Tensor, timestep: int, text: dict[str, Any]) -> None:
+        t = torch.tensor([timestep], device=latents.device)
+        conditions: dict[str, torch.Tensor | None] = {"resolution": None, "aspect_ratio": None}
+        if self.denoiser.config.sample_size == 128:  # PixArt's 1024-pixel models take the size too
+            height, width = (side * int(self.pipe.vae_scale_factor) for side in latents.shape[-2:])
+            conditions = {
+                "resolution": torch.tensor([[height, width]], device=latents.device, dtype=latents.dtype),
+                "aspect_ratio": torch.tensor([[height / width]], device=latents.device, dtype=latents.dtype),
+            }
+        self.denoiser(latents, timestep=t, added_cond_kwargs=conditions, **text)
+
+
 class SanaBackbone(PixArtBackbone):
     """Keys are ``<bos>`` and the last ``max_sequence_length - 1`` Gemma positions of the instruction
     (``complex_human_instruction``, on by default) followed by the prompt; q/k norms act before the
@@ -99,10 +117,31 @@ class SanaBackbone(PixArtBackbone):
     norm_before_heads = True
 
     def streams(self) -> list[TextStream]:
-        parameter = inspect.signature(type(self.pipe).__call__).parameters.get("complex_human_instruction")
-        instruction = parameter.default if parameter is not None else None
-        prefix = "\n".join(instruction) if instruction else ""
+        prefix = "\n".join(self._instruction())
         return [TextStream(TextEncoding("gemma", lowercase=True, prefix=prefix), "text_encoder", "tokenizer")]
+
+    def _instruction(self) -> list[str]:
+        """The pipeline's default ``complex_human_instruction``."""
+        parameter = inspect.signature(type(self.pipe).__call__).parameters.get("complex_human_instruction")
+        return list(parameter.default or []) if parameter is not None else []
+
+    def pixel_multiple(self) -> tuple[int, str]:
+        return 32, "32 (Sana's size rule)"
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.pipe.vae.encode(pixels).latent * self.pipe.vae.config.scaling_factor
+
+    def encode_text(self, prompt: str) -> dict[str, Any]:
+        embeddings, mask, _, _ = self.pipe.encode_prompt(
+            prompt,
+            do_classifier_free_guidance=False,
+            device=self.denoiser.device,
+            complex_human_instruction=self._instruction(),
+        )
+        return {"encoder_hidden_states": embeddings, "encoder_attention_mask": mask}
+
+    def denoise(self, latents: torch.Tensor, timestep: int, text: dict[str, Any]) -> None:
+        self.denoiser(latents, timestep=torch.tensor([timestep], device=latents.device), **text)
 
 
 def _pipeline_call_locals(pipe: Any) -> dict[str, Any]:

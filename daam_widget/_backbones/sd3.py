@@ -81,3 +81,18 @@ class SD3Backbone(Backbone):
             TextStream(TextEncoding("clip"), "text_encoder", "tokenizer", clip),
             TextStream(TextEncoding("t5", offset=clip), "text_encoder_3", "tokenizer_3"),
         ]
+
+    def encode_text(self, prompt: str) -> dict[str, Any]:
+        embeddings, _, pooled, _ = self.pipe.encode_prompt(
+            prompt=prompt,
+            prompt_2=None,
+            prompt_3=None,
+            device=self.denoiser.device,
+            num_images_per_prompt=1,
+            do_classifier_free_guidance=False,
+        )
+        return {"encoder_hidden_states": embeddings, "pooled_projections": pooled}
+
+    def denoise(self, latents: torch.Tensor, timestep: int, text: dict[str, Any]) -> None:
+        t = torch.tensor([float(timestep)], device=latents.device)
+        self.denoiser(hidden_states=latents, timestep=t, **text)

@@ -59,3 +59,23 @@ class UNetBackbone(Backbone):
 
     def streams(self) -> list[TextStream]:
         return [TextStream(TextEncoding("clip"), "text_encoder", "tokenizer")]
+
+    def encode_text(self, prompt: str) -> dict[str, Any]:
+        device = self.denoiser.device
+        encoded = self.pipe.encode_prompt(
+            prompt=prompt, device=device, num_images_per_prompt=1, do_classifier_free_guidance=False
+        )
+        text: dict[str, Any] = {"encoder_hidden_states": encoded[0].to(self.denoiser.dtype)}
+        if getattr(self.pipe, "text_encoder_2", None) is not None:
+            text["pooled"] = encoded[2]
+        return text
+
+    def denoise(self, latents: torch.Tensor, timestep: int, text: dict[str, Any]) -> None:
+        extra = {}
+        if "pooled" in text:  # SDXL's micro-conditioning: original size, crop (0, 0), target size
+            height, width = (side * int(self.pipe.vae_scale_factor) for side in latents.shape[-2:])
+            dtype = self.denoiser.dtype
+            size = [[height, width, 0, 0, height, width]]
+            time_ids = torch.tensor(size, device=latents.device, dtype=dtype)
+            extra["added_cond_kwargs"] = {"text_embeds": text["pooled"].to(dtype), "time_ids": time_ids}
+        self.denoiser(latents, timestep, encoder_hidden_states=text["encoder_hidden_states"], **extra)
