@@ -6,20 +6,26 @@ the reference implementation (castorini's ``daam`` 0.2.0) measured beside it in 
 
 Cases (``--cases``):
 
-==============  ==================================================  ======  =====  =========
-case            pipeline                                            size    steps  reference
-==============  ==================================================  ======  =====  =========
-tiny-64         the test rig's tiny SD-2-style pipeline (CPU)       64 px   5      no [1]_
-sd21-256        SD-2.1-base-shaped UNet, random weights (CPU)       256 px  3      no [1]_
-tiny8-512       the rig's tiny UNet with a VAE scaling by 8 (CPU)   512 px  3      yes
-sd21-512        SD-2.1-base-shaped UNet (CPU)                       512 px  2      yes
-sd21-512-cuda   SD-2.1-base-shaped UNet, fp16 on CUDA               512 px  50     no [2]_
-==============  ==================================================  ======  =====  =========
+======================  ==============================================  =======  =====  =========
+case                    pipeline                                        size     steps  reference
+======================  ==============================================  =======  =====  =========
+tiny-64                 the test rig's tiny SD-2-style pipeline (CPU)   64 px    5      no [1]_
+sd21-256                SD-2.1-base-shaped UNet, random weights (CPU)   256 px   3      no [1]_
+tiny8-512               the rig's tiny UNet, a VAE scaling by 8 (CPU)   512 px   3      yes
+sd21-512                SD-2.1-base-shaped UNet (CPU)                   512 px   2      yes
+flux3-256, -all         Flux.1-dev-shaped, 1 + 2 of its blocks (CPU)    256 px   2      no [3]_
+sd35m4-256, -all        SD3.5-Medium-shaped, 4 of its blocks (CPU)      256 px   2      no [3]_
+sd21-512-cuda           SD-2.1-base-shaped UNet, fp16 on CUDA           512 px   50     no [2]_
+flux-1024-cuda, -all    Flux.1-dev-shaped, bf16 on CUDA                 1024 px  28     no [3]_
+sd35m-1024-cuda, -all   SD3.5-Medium-shaped, fp16 on CUDA               1024 px  28     no [3]_
+======================  ==============================================  =======  =====  =========
 
 .. [1] The reference works only at 512, 768 or 1024 px (its latent size is hard-coded).
 .. [2] The reference venv holds the CPU build of torch. The case is skipped without CUDA.
+.. [3] The reference supports UNet pipelines only. ``-all`` cases trace with ``softmax_over="all"``.
 
-Every case runs with guidance (scale 7.5), one prompt, one image, seed 0, on ``--threads`` torch threads
+Every case runs with guidance (scale 7.5; Flux: its distilled guidance 3.5), one prompt, one image, seed
+0, on ``--threads`` torch threads
 (1 by default). One untimed 1-step call of each kind warms up; then untraced and traced calls alternate
 (see ``_measure.py``); times are medians. "ratio" is traced over untraced wall-clock time, "CPU ratio" the
 same for the CPU time of the calling thread: on a shared machine the steadier of the two (with one torch
@@ -72,16 +78,33 @@ class Case:
     steps: int
     reps: int
     device: str = "cpu"
-    fp16: bool = False
+    dtype: str = "float32"
     reference: bool = False
+    softmax_over: str = "text"
+    guidance: float | None = None
+    """Overrides ``--guidance`` (Flux takes its distilled guidance here)."""
+    max_sequence_length: int | None = None
 
 
+FLUX = {"guidance": 3.5}
 CASES = {
     "tiny-64": Case("tiny", 64, 5, reps=9),
     "sd21-256": Case("sd21", 256, 3, reps=3),
     "tiny8-512": Case("tiny8", 512, 3, reps=5, reference=True),
     "sd21-512": Case("sd21", 512, 2, reps=2, reference=True),
-    "sd21-512-cuda": Case("sd21", 512, 50, reps=5, device="cuda", fp16=True),
+    "flux3-256": Case("flux-3", 256, 2, reps=3, max_sequence_length=128, **FLUX),
+    "flux3-256-all": Case("flux-3", 256, 2, reps=3, max_sequence_length=128, softmax_over="all", **FLUX),
+    "sd35m4-256": Case("sd35m-4", 256, 2, reps=3),
+    "sd35m4-256-all": Case("sd35m-4", 256, 2, reps=3, softmax_over="all"),
+    "sd21-512-cuda": Case("sd21", 512, 50, reps=5, device="cuda", dtype="float16"),
+    "flux-1024-cuda": Case("flux", 1024, 28, reps=5, device="cuda", dtype="bfloat16", **FLUX),
+    "flux-1024-cuda-all": Case(
+        "flux", 1024, 28, reps=5, device="cuda", dtype="bfloat16", softmax_over="all", **FLUX
+    ),
+    "sd35m-1024-cuda": Case("sd35m", 1024, 28, reps=5, device="cuda", dtype="float16"),
+    "sd35m-1024-cuda-all": Case(
+        "sd35m", 1024, 28, reps=5, device="cuda", dtype="float16", softmax_over="all"
+    ),
 }
 
 
@@ -113,20 +136,23 @@ def unique_words(words: tuple[str, ...]) -> list[str]:
 def run_ours(name: str, case: Case, pipe: Any, args: argparse.Namespace) -> dict[str, Any]:
     device = torch.device(case.device)
 
+    extra = {} if case.max_sequence_length is None else {"max_sequence_length": case.max_sequence_length}
+
     def generate(steps: int = case.steps) -> np.ndarray:
         out = pipe(
             args.prompt,
             height=case.size,
             width=case.size,
             num_inference_steps=steps,
-            guidance_scale=args.guidance,
+            guidance_scale=case.guidance if case.guidance is not None else args.guidance,
             generator=torch.Generator(device).manual_seed(args.seed),
             output_type="np",
+            **extra,
         )
         return out.images[0]
 
     def traced(steps: int = case.steps) -> tuple[Any, np.ndarray]:
-        with daam_widget.trace(pipe) as tc:
+        with daam_widget.trace(pipe, softmax_over=case.softmax_over) as tc:  # type: ignore[arg-type]
             image = generate(steps)
         return tc, image
 
@@ -306,20 +332,21 @@ def main() -> None:
         print(f"no reference venv at {args.reference_python} (bench/setup_reference.sh makes it): skipped")
 
     results: dict[str, dict[str, Any]] = {}
-    pipes: dict[tuple[str, str, bool], Any] = {}
+    pipes: dict[tuple[str, str, str], Any] = {}
     for name in names:
         case = CASES[name]
         case = dataclasses.replace(case, steps=args.steps or case.steps, reps=args.reps or case.reps)
         if case.device == "cuda" and not torch.cuda.is_available():
             results[name] = {"skipped": "no CUDA device"}
             continue
-        key = (case.pipeline, case.device, case.fp16)
+        key = (case.pipeline, case.device, case.dtype)
         if key not in pipes:
-            pipe = build(case.pipeline, seed=args.seed)
-            if case.device != "cpu" or case.fp16:
-                pipe = pipe.to(case.device, torch.float16 if case.fp16 else torch.float32)
+            pipes.clear()  # one pipeline in memory at a time
+            pipe = build(case.pipeline, seed=args.seed, device=case.device)
+            if case.dtype != "float32":
+                pipe = pipe.to(dtype=getattr(torch, case.dtype))
             pipe.set_progress_bar_config(disable=True)
-            pipes = {key: pipe}  # one pipeline in memory at a time
+            pipes[key] = pipe
         pipe = pipes[key]
         print(f"{name}: {case}", flush=True)
         result: dict[str, Any] = {"case": dataclasses.asdict(case), "ours": run_ours(name, case, pipe, args)}

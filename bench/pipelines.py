@@ -7,6 +7,15 @@
 - ``sd21``: a UNet shaped like Stable Diffusion 2.1-base (320/640/1280/1280 channels, 5/10/20/20 heads,
   1024-dim cross-attention, linear projections, 865 M parameters), a 1024-wide two-layer CLIP text encoder
   and the tiny VAE that scales by 8.
+- ``flux``: a transformer shaped like Flux.1-dev (19 double- and 38 single-stream blocks of 24 heads of
+  128, 4096-dim T5 features, guidance embedding; 11.9 B parameters); ``flux-3``: its first double-stream
+  block and two single-stream blocks (0.6 B), the same per-layer work at a size a CPU runs.
+- ``sd35m``: a transformer shaped like SD3.5-Medium (24 blocks of 24 heads of 64, image-only second
+  attention in blocks 0-12, RMS q/k norms; 2.2 B parameters); ``sd35m-4``: its first 4 blocks (0.4 B).
+
+The transformers' text encoders are one-layer random models of the real widths (CLIP-L 768, CLIP-G 1280,
+T5 4096), and their VAE is the tiny one scaling by 8 with 16 latent channels: the benchmark measures the
+denoiser, where the tracer works.
 """
 
 from __future__ import annotations
@@ -16,25 +25,123 @@ import sys
 from typing import Any
 
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-from transformers import CLIPTextConfig, CLIPTextModel
+from diffusers import (
+    AutoencoderKL,
+    DDIMScheduler,
+    FlowMatchEulerDiscreteScheduler,
+    FluxPipeline,
+    FluxTransformer2DModel,
+    SD3Transformer2DModel,
+    StableDiffusion3Pipeline,
+    StableDiffusionPipeline,
+    UNet2DConditionModel,
+)
+from transformers import (
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTextModelWithProjection,
+    T5Config,
+    T5EncoderModel,
+)
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from tests.rig import sd_pipeline, tokenizer
+from tests.rig import sd_pipeline, t5_tokenizer, tokenizer
 
-PIPELINES = ("tiny", "tiny8", "sd21")
+PIPELINES = ("tiny", "tiny8", "sd21", "flux", "flux-3", "sd35m", "sd35m-4")
 
 
-def vae_by_8() -> AutoencoderKL:
+def vae_by_8(latent_channels: int = 4, **config: Any) -> AutoencoderKL:
     """A tiny VAE with four blocks: latents are 1/8 of the image, as in Stable Diffusion."""
     return AutoencoderKL(
         block_out_channels=(8, 8, 16, 16),
         down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4,
-        latent_channels=4,
+        latent_channels=latent_channels,
         norm_num_groups=4,
         layers_per_block=1,
+        **config,
+    )
+
+
+def _clip(hidden: int, projection: bool = False) -> CLIPTextModel:
+    """A one-layer CLIP text encoder of the given width (the rig's tokenizer)."""
+    tok = tokenizer()
+    config = CLIPTextConfig(
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        intermediate_size=hidden,
+        num_hidden_layers=1,
+        num_attention_heads=8,
+        max_position_embeddings=77,
+        projection_dim=hidden,
+        bos_token_id=len(tok) - 2,
+        eos_token_id=len(tok) - 1,
+        pad_token_id=len(tok) - 1,
+    )
+    return CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
+
+
+def _t5() -> T5EncoderModel:
+    """A one-layer T5 encoder with T5-XXL's 4096 features."""
+    config = T5Config(
+        vocab_size=len(t5_tokenizer()), d_model=4096, d_kv=64, d_ff=1024, num_layers=1, num_heads=8
+    )
+    return T5EncoderModel(config)
+
+
+def flux(double: int = 19, single: int = 38) -> Any:
+    """Flux.1-dev's transformer configuration with ``double`` and ``single`` blocks, random weights."""
+    transformer = FluxTransformer2DModel(
+        patch_size=1,
+        in_channels=64,
+        num_layers=double,
+        num_single_layers=single,
+        attention_head_dim=128,
+        num_attention_heads=24,
+        joint_attention_dim=4096,
+        pooled_projection_dim=768,
+        guidance_embeds=True,
+        axes_dims_rope=(16, 56, 56),
+    )
+    return FluxPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae_by_8(16, shift_factor=0.1159, scaling_factor=0.3611),
+        text_encoder=_clip(768),
+        tokenizer=tokenizer(),
+        text_encoder_2=_t5(),
+        tokenizer_2=t5_tokenizer(),
+        transformer=transformer,
+    )
+
+
+def sd35_medium(layers: int = 24) -> Any:
+    """SD3.5-Medium's transformer configuration with its first ``layers`` blocks, random weights."""
+    transformer = SD3Transformer2DModel(
+        sample_size=128,
+        patch_size=2,
+        in_channels=16,
+        out_channels=16,
+        num_layers=layers,
+        attention_head_dim=64,
+        num_attention_heads=24,
+        joint_attention_dim=4096,
+        caption_projection_dim=1536,
+        pooled_projection_dim=2048,
+        pos_embed_max_size=384,
+        dual_attention_layers=tuple(range(min(13, layers))),
+        qk_norm="rms_norm",
+    )
+    return StableDiffusion3Pipeline(
+        transformer=transformer,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+        vae=vae_by_8(16, shift_factor=0.0609, scaling_factor=1.5305),
+        text_encoder=_clip(768, projection=True),
+        tokenizer=tokenizer(),
+        text_encoder_2=_clip(1280, projection=True),
+        tokenizer_2=tokenizer(),
+        text_encoder_3=_t5(),
+        tokenizer_3=t5_tokenizer(),
     )
 
 
@@ -58,11 +165,32 @@ def _scheduler() -> DDIMScheduler:
     )
 
 
-def build(name: str, seed: int = 0) -> Any:
-    """One of ``PIPELINES``, float32 on the CPU, with the same weights for the same ``seed``.
+def build(name: str, seed: int = 0, device: str = "cpu") -> Any:
+    """One of ``PIPELINES``, float32, with the same weights for the same ``seed``, built on ``device``
+    directly (a multi-billion-parameter model initialises slowly on a CPU). The scheduler is rebuilt
+    outside the device block: its tables must stay on the CPU.
 
     Typed ``Any``: diffusers' lazily imported pipeline classes look untyped to mypy.
     """
+    torch.manual_seed(seed)
+    with torch.device(device):
+        pipe = _build(name, seed)
+    pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            component.eval()
+    return pipe
+
+
+def _build(name: str, seed: int) -> Any:
+    if name == "flux":
+        return flux()
+    if name == "flux-3":
+        return flux(double=1, single=2)
+    if name == "sd35m":
+        return sd35_medium()
+    if name == "sd35m-4":
+        return sd35_medium(layers=4)
     if name == "tiny":
         return sd_pipeline("sd2", seed=seed)
     if name == "tiny8":
