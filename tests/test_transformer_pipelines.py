@@ -335,3 +335,13 @@ def test_the_widget_generates_and_shows_every_family(family):
     h, w = widget.map_size
     assert len(widget.maps) == len(widget.words) * h * w
     assert widget.heat_maps.shape == (call["height"], call["width"])
+
+
+def test_memory_does_not_grow_with_steps_unless_time_resolved(pipes):
+    pipe = pipes.setdefault("flux", _build("flux"))
+
+    def held(steps, **options):
+        return _run(pipe, _call("flux", num_inference_steps=steps), **options)[0].memory_bytes()
+
+    assert held(2) == held(5) > 0
+    assert held(5, time_resolved=True) == held(2) * (1 + 5)
