@@ -20,47 +20,66 @@ import torch.nn.functional as F
 
 
 class AttentionSums:
-    """Running sums of cross-attention probabilities, per layer, at native resolution.
+    """Running sums of attention probabilities, per layer, at native resolution.
 
-    ``totals[layer]`` is ``(rows, tokens, h, w)`` float32 on the pipeline's device, summed over heads and
-    steps: its size is fixed, whatever the number of steps. With ``time_resolved``, ``by_step[step][layer]``
-    also keeps each step's map: memory then grows by the size of ``totals`` per step (at 512 px on SD 1.x/2.x,
-    about 8.3 MB per image and step: 16 layers, 26,944 latent pixels, 77 tokens, 4 bytes).
+    ``totals[layer]`` is ``(rows, queries, tokens)`` float32 on the pipeline's device, summed over heads and
+    steps, in the layout the probabilities come in (so that adding them moves no memory); ``grids[layer]``
+    is the layer's (h, w), and ``select`` gives maps ``(rows, tokens, h, w)``. The size is fixed, whatever
+    the number of steps. With ``time_resolved``, ``by_step[step][layer]`` also keeps each step's map:
+    memory then grows by the size of ``totals`` per step (at 512 px on SD 1.x/2.x, about 8.3 MB per image
+    and step: 16 layers, 26,944 latent pixels, 77 tokens, 4 bytes).
     """
 
     def __init__(self, rows: int, time_resolved: bool = False) -> None:
         self.rows = rows
         self.time_resolved = time_resolved
         self.totals: dict[str, torch.Tensor] = {}
+        self.grids: dict[str, tuple[int, int]] = {}
         self.by_step: dict[int, dict[str, torch.Tensor]] = defaultdict(dict)
 
-    def add(self, layer: str, step: int, maps: torch.Tensor, first_row: int = 0) -> None:
-        """Add one layer's maps of one step, ``(rows, tokens, h, w)`` float32, from kept row ``first_row``."""
-        kept = slice(first_row, first_row + maps.shape[0])
+    def add(
+        self, layer: str, step: int, probabilities: torch.Tensor, grid: tuple[int, int], first_row: int = 0
+    ) -> None:
+        """Add one layer's probabilities of one step, ``(rows, queries, tokens)`` float32 with queries in
+        row-major ``grid`` order, from kept row ``first_row``."""
         if layer not in self.totals:
-            self.totals[layer] = maps.new_zeros(self.rows, *maps.shape[1:])
-        self.totals[layer][kept] += maps
+            self.totals[layer] = probabilities.new_zeros(self.rows, *probabilities.shape[1:])
+            self.grids[layer] = grid
+        total = self.totals[layer]
+        if first_row == 0 and probabilities.shape[0] == self.rows:
+            total.add_(probabilities)
+        else:
+            total[first_row : first_row + probabilities.shape[0]].add_(probabilities)
         if self.time_resolved:
             if layer not in self.by_step[step]:
-                self.by_step[step][layer] = maps.new_zeros(self.rows, *maps.shape[1:])
-            self.by_step[step][layer][kept] = maps
+                self.by_step[step][layer] = probabilities.new_zeros(self.rows, *probabilities.shape[1:])
+            self.by_step[step][layer][first_row : first_row + probabilities.shape[0]] = probabilities
 
     def nbytes(self) -> int:
         tensors = [*self.totals.values(), *(t for step in self.by_step.values() for t in step.values())]
         return sum(t.numel() * t.element_size() for t in tensors)
 
     def select(self, layers: Iterable[str], steps: Iterable[int] | None) -> list[torch.Tensor]:
-        """The per-layer sums of ``layers``, over all steps or over ``steps`` (needs ``time_resolved``)."""
-        layers = list(layers)
+        """The per-layer maps ``(rows, tokens, h, w)`` of ``layers``, summed over all steps or over
+        ``steps`` (needs ``time_resolved``)."""
+        layers = [name for name in layers if name in self.totals]
         if steps is None:
-            return [self.totals[name] for name in layers if name in self.totals]
+            return [self._maps(name, self.totals[name]) for name in layers]
         if not self.time_resolved:
             raise ValueError(
                 "choosing steps after the run needs trace(pipe, time_resolved=True); "
                 "or pass steps= to trace() to record only those steps"
             )
         picked = [self.by_step[s] for s in steps if s in self.by_step]
-        return [torch.stack([p[n] for p in picked]).sum(0) for n in layers if picked and n in picked[0]]
+        return [
+            self._maps(n, torch.stack([p[n] for p in picked]).sum(0))
+            for n in layers
+            if picked and n in picked[0]
+        ]
+
+    def _maps(self, layer: str, probabilities: torch.Tensor) -> torch.Tensor:
+        h, w = self.grids[layer]
+        return probabilities.transpose(1, 2).reshape(probabilities.shape[0], -1, h, w)
 
 
 def upsample_once(maps: Iterable[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:

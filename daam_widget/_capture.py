@@ -1,45 +1,93 @@
 """Recording attention through diffusers' attention-processor seam.
 
-Each traced attention module gets a recorder: a processor that reports the call's arguments to a callback
-and then calls the module's original processor unchanged, so the generated image is bit-identical to an
-untraced run. ``recording`` installs recorders module by module (``module.set_processor``, which every
-diffusers attention class has, unlike ``set_attn_processor`` on newer transformers) and puts the original
-processor objects back on every exit path.
+Each traced attention module gets a recorder: a processor that runs the module's original processor
+unchanged, so the generated image is bit-identical to an untraced run, and reports the call to a callback:
+its arguments, and the query, key, mask and scale the processor handed to
+``torch.nn.functional.scaled_dot_product_attention``. Those are seen by a ``TorchFunctionMode`` active
+only while the processor runs: it changes nothing and patches nothing, and the tracer then needs no second
+computation of q and k (projections, norms, rotary embeddings), only the softmax of q kᵀ over the text keys.
+A processor that does not call it (xFormers, a flash-attention package) reports ``None`` and the family
+recomputes q and k from the arguments. ``recording`` installs recorders module by module
+(``module.set_processor``, which every diffusers attention class has, unlike ``set_attn_processor`` on
+newer transformers) and puts the original processor objects back on every exit path.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import math
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-
-AttentionCallback = Callable[[str, Any, dict[str, Any]], None]
-"""``(layer_name, attn, arguments)`` before the layer runs; ``arguments`` are the processor's arguments by
-name (``hidden_states``, ``encoder_hidden_states``, ``attention_mask``, ``image_rotary_emb``, ...)."""
+from torch.overrides import TorchFunctionMode
 
 _install_lock = threading.Lock()
+_attention = torch.nn.functional.scaled_dot_product_attention
+
+
+@dataclass
+class AttentionInputs:
+    """What a processor passed to ``scaled_dot_product_attention``: ``query`` and ``key`` ``(batch,
+    heads, n, head_dim)`` after its norms and rotary embeddings, the additive or boolean ``mask``, and the
+    ``scale`` (``None``: 1/√head_dim)."""
+
+    query: torch.Tensor
+    key: torch.Tensor
+    mask: torch.Tensor | None
+    scale: float | None
+
+
+AttentionCallback = Callable[[str, Any, dict[str, Any], "AttentionInputs | None"], None]
+"""``(layer_name, attn, arguments, inputs)`` after the layer ran; ``arguments`` are the processor's
+arguments by name (``hidden_states``, ``encoder_hidden_states``, ``attention_mask``, ...), ``inputs``
+what it gave the attention function, or None."""
+
+
+class _AttentionWatch(TorchFunctionMode):
+    """Keeps the inputs of the first ``scaled_dot_product_attention`` call made while it is active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: AttentionInputs | None = None
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if func is _attention and self.seen is None:
+            named = dict(zip(("query", "key", "value", "attn_mask"), args, strict=False)) | kwargs
+            self.seen = AttentionInputs(
+                named["query"], named["key"], named.get("attn_mask"), named.get("scale")
+            )
+        return func(*args, **kwargs)
 
 
 class AttentionRecorder:
-    """An attention processor that reports its arguments to ``callback``, then runs ``original``."""
+    """An attention processor that runs ``original``, then reports the call to ``callback``."""
 
     _signature: inspect.Signature
 
-    def __init__(self, original: Any, layer_name: str, callback: AttentionCallback) -> None:
+    def __init__(
+        self, original: Any, layer_name: str, callback: AttentionCallback, watch: bool = True
+    ) -> None:
         self.original = original
         self.layer_name = layer_name
         self.callback = callback
+        self.watch = watch
 
     def __call__(self, attn: Any, *args: Any, **kwargs: Any) -> Any:
         arguments = self._signature.bind_partial(attn, *args, **kwargs).arguments
         arguments.pop(next(iter(self._signature.parameters)))
-        self.callback(self.layer_name, attn, arguments)
-        return self.original(attn, *args, **kwargs)
+        if not self.watch:
+            self.callback(self.layer_name, attn, arguments, None)
+            return self.original(attn, *args, **kwargs)
+        with _AttentionWatch() as watch:
+            output = self.original(attn, *args, **kwargs)
+        self.callback(self.layer_name, attn, arguments, watch.seen)
+        return output
 
 
 @functools.cache
@@ -74,9 +122,10 @@ def cross_attention_layers(model: torch.nn.Module) -> dict[str, Any]:
 
 @contextmanager
 def recording(
-    modules: Mapping[str, Any], callback: AttentionCallback
+    modules: Mapping[str, Any], callback: AttentionCallback, watch: bool = True
 ) -> Iterator[dict[str, AttentionRecorder]]:
-    """Install recorders on the attention ``modules`` (by layer name) for the ``with`` block.
+    """Install recorders on the attention ``modules`` (by layer name) for the ``with`` block; ``watch``:
+    report the attention function's inputs too.
 
     Raises RuntimeError if one of them is already being recorded: two traces on one model would each see
     the other's recorder as "the original" and could restore the wrong processors.
@@ -89,7 +138,7 @@ def recording(
                 "pipeline: finish the other `with daam_widget.trace(pipe)` block first"
             )
         recorders = {
-            name: _recorder_type(type(original))(original, name, callback)  # type: ignore[arg-type]
+            name: _recorder_type(type(original))(original, name, callback, watch)  # type: ignore[arg-type]
             for name, original in originals.items()
         }
         try:
@@ -205,3 +254,126 @@ def joint_probabilities(
         )
         probabilities = probabilities * share[..., :1]
     return probabilities.sum(dim=1)
+
+
+def seen_probabilities(
+    seen: AttentionInputs,
+    rows: slice,
+    image: slice,
+    text: slice,
+    heads: list[int] | None,
+    share: bool,
+) -> torch.Tensor:
+    """Image-query x text-key probabilities from what the processor gave the attention function, summed
+    over heads: ``(rows, queries, text keys)`` float32.
+
+    ``image`` and ``text`` are where the image queries and the text keys sit in the processor's sequence.
+    The softmax runs over the text keys only; with ``share`` the result is the text block of the
+    softmax over all keys (see ``joint_probabilities``). On a GPU the cost of this is the number of
+    operations it dispatches, so heads are folded into the batch by views where the strides allow, the
+    scale and an additive mask go into the one batched product (``baddbmm``), and nothing is transposed.
+    """
+    query, key = seen.query, seen.key
+    count = len(range(*rows.indices(query.shape[0])))
+    q = _as_batch(query, rows, image, _ALL, heads)
+    text_key = _as_batch(key, rows, text, _ALL, heads, transposed=True)
+    bias = _bias(seen.mask, query, rows, image, text, heads)
+    scale = seen.scale if seen.scale is not None else query.shape[-1] ** -0.5
+    if bias is None:
+        scores = torch.baddbmm(_zero(q), q, text_key, beta=0, alpha=scale)
+    else:
+        scores = torch.baddbmm(bias, q, text_key, alpha=scale)
+    probabilities = scores.softmax(dim=-1)
+    if share:
+        every_key = _as_batch(key, rows, _ALL, _ALL, heads)
+        text_share = torch.nn.functional.scaled_dot_product_attention(
+            q,
+            every_key,
+            _indicator(every_key, text),
+            attn_mask=_bias(seen.mask, query, rows, image, _ALL, heads),
+            scale=scale,
+        )
+        probabilities = probabilities.mul_(text_share[..., :1])
+    if count == 1:
+        return probabilities.sum(dim=0, keepdim=True)
+    return probabilities.view(count, -1, *probabilities.shape[1:]).sum(dim=1)
+
+
+def _as_batch(
+    x: torch.Tensor,
+    rows: slice,
+    dim2: slice,
+    dim3: slice,
+    heads: list[int] | None,
+    transposed: bool = False,
+    batch: int | None = None,
+) -> torch.Tensor:
+    """``x[rows, heads, dim2, dim3]`` of a ``(batch or 1, heads or 1, n, m)`` tensor (size-1 dimensions
+    broadcast) as ``(rows * heads, n', m')`` float32, or ``(rows * heads, m', n')`` if ``transposed``: one
+    view when no head is picked, the rows' strides merge and the dtype is float32, else copied."""
+    batch, num_heads = batch or x.shape[0], x.shape[1]
+    start, stop, _ = rows.indices(batch)
+    count = stop - start
+    strides = [0 if size == 1 else stride for size, stride in zip(x.shape, x.stride(), strict=True)]
+    (first, last, _), (left, right, _) = dim2.indices(x.shape[2]), dim3.indices(x.shape[3])
+    if heads is None and (count == 1 or strides[0] == num_heads * strides[1]):
+        size = [count * num_heads, last - first, right - left]
+        stride = [strides[1], strides[2], strides[3]]
+        offset = x.storage_offset() + start * strides[0] + first * strides[2] + left * strides[3]
+        if transposed:
+            size[1:], stride[1:] = size[:0:-1], stride[:0:-1]
+        view = x.as_strided(size, stride, offset)
+    else:
+        picked = x.expand(batch, *x.shape[1:])[rows, :, dim2, dim3]
+        if heads is not None:
+            picked = picked.expand(-1, max(num_heads, max(heads) + 1), -1, -1)
+            picked = picked.index_select(1, torch.as_tensor(heads, device=x.device))
+        view = picked.reshape(-1, *picked.shape[2:])
+        if transposed:
+            view = view.transpose(1, 2)
+    return view if view.dtype == torch.float32 else view.float()
+
+
+def _bias(
+    mask: torch.Tensor | None,
+    query: torch.Tensor,
+    rows: slice,
+    image: slice,
+    text: slice,
+    heads: list[int] | None,
+) -> torch.Tensor | None:
+    """An attention mask ``(batch or 1, heads or 1, queries or 1, keys)`` as an additive float32 bias
+    ``(rows * heads, image queries or 1, text keys)``."""
+    if mask is None:
+        return None
+    if mask.dtype == torch.bool:
+        mask = torch.zeros(mask.shape, device=mask.device).masked_fill_(~mask, -math.inf)
+    if mask.shape[1] != query.shape[1]:
+        mask = mask.expand(mask.shape[0], query.shape[1], *mask.shape[2:])
+    return _as_batch(mask, rows, image if mask.shape[2] > 1 else _ALL, text, heads, batch=query.shape[0])
+
+
+_zeros: dict[torch.device, torch.Tensor] = {}
+_indicators: dict[tuple[torch.device, int, int, int], torch.Tensor] = {}
+
+
+def _zero(like: torch.Tensor) -> torch.Tensor:
+    """A float32 0 on ``like``'s device, made once: ``baddbmm``'s ignored input."""
+    if like.device not in _zeros:
+        _zeros[like.device] = torch.zeros((), device=like.device)
+    return _zeros[like.device]
+
+
+def _indicator(keys: torch.Tensor, text: slice) -> torch.Tensor:
+    """Values that are 1 on the text keys and 0 on the others, ``(batch, keys, 8)`` (8 identical columns:
+    fused attention kernels want a value width of a multiple of 8), made once per layout."""
+    first, last, _ = text.indices(keys.shape[1])
+    key = (keys.device, keys.shape[1], first, last)
+    if key not in _indicators:
+        indicator = torch.zeros(1, keys.shape[1], 8, device=keys.device)
+        indicator[:, first:last] = 1
+        _indicators[key] = indicator
+    return _indicators[key].expand(keys.shape[0], -1, -1)
+
+
+_ALL = slice(None)

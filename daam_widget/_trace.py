@@ -22,7 +22,7 @@ import torch
 
 from ._aggregate import AttentionSums, upsample_once
 from ._backbones import DenoiserCall, SoftmaxOver, backbone_for
-from ._capture import recording
+from ._capture import AttentionInputs, recording
 from ._encodings import encoder_hook, ids_behind
 from ._heat_maps import HeatMaps
 from ._runs import Encoding, Generation
@@ -232,7 +232,9 @@ class Trace:
 
     # -- recording ---------------------------------------------------------------------------------
 
-    def _on_attention(self, layer: str, attn: Any, arguments: dict[str, Any]) -> None:
+    def _on_attention(
+        self, layer: str, attn: Any, arguments: dict[str, Any], seen: AttentionInputs | None
+    ) -> None:
         if not self._generations:
             return
         generation = self._generations[-1]
@@ -245,14 +247,12 @@ class Trace:
         rows, first_kept_row = chosen
         with torch.no_grad():
             probabilities = self.backbone.probabilities(
-                attn, arguments, rows, generation.call, self.heads, self.softmax_over
+                attn, arguments, seen, rows, generation.call, self.heads, self.softmax_over
             )
         if probabilities is None:
             return
-        batch, queries, tokens = probabilities.shape
-        h, w = self.backbone.layer_grid(generation.call, queries)
-        maps = probabilities.transpose(1, 2).reshape(batch, tokens, h, w)
-        generation.sums.add(layer, step, maps, first_kept_row)
+        grid = self.backbone.layer_grid(generation.call, probabilities.shape[1])
+        generation.sums.add(layer, step, probabilities, grid, first_kept_row)
 
     def _after_decoder(self, module: torch.nn.Module, args: tuple, output: torch.Tensor) -> None:
         if not self._generations:
@@ -277,7 +277,7 @@ class Trace:
         """Token (h, w) of every traced attention resolution of the last generation, largest first."""
         if not self._generations:
             return []
-        sizes = {(int(t.shape[-2]), int(t.shape[-1])) for t in self._generations[-1].sums.totals.values()}
+        sizes = set(self._generations[-1].sums.grids.values())
         return sorted(sizes, key=lambda s: -s[0] * s[1])
 
     @property

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 
 import torch
 
+from .._capture import AttentionInputs, seen_probabilities
 from .._words import TextEncoding
 
 SoftmaxOver = Literal["text", "all"]
@@ -84,13 +85,46 @@ class Backbone:
         self,
         attn: Any,
         arguments: dict[str, Any],
+        seen: AttentionInputs | None,
         rows: slice,
         call: DenoiserCall,
         heads: Sequence[int] | None,
         softmax_over: SoftmaxOver,
     ) -> torch.Tensor | None:
         """Image-query x text-key probabilities of ``rows``, summed over ``heads``: ``(rows, queries,
-        text keys)`` float32; ``None`` if this call has no text keys."""
+        text keys)`` float32; ``None`` if this call has no text keys.
+
+        From the processor's own q and k when ``seen`` has them (``(batch, heads, n, head_dim)``, as many
+        key heads as query heads), else recomputed from ``arguments``.
+        """
+        if not self.has_text(arguments):
+            return None
+        heads = list(heads) if heads is not None else None
+        if seen is None or seen.query.ndim != 4 or seen.key.shape[1] != seen.query.shape[1]:
+            return self.recompute(attn, arguments, rows, call, heads, softmax_over)
+        image, text = self.positions(arguments, call)
+        return seen_probabilities(seen, rows, image, text, heads, self.joint and softmax_over == "all")
+
+    def has_text(self, arguments: dict[str, Any]) -> bool:
+        """Whether an attention call has text keys (cross-attention: it was given the text)."""
+        return arguments.get("encoder_hidden_states") is not None
+
+    def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> tuple[slice, slice]:
+        """Where the image queries and the text keys sit in the processor's sequence (cross-attention:
+        all queries are image, all keys text)."""
+        return slice(None), slice(None)
+
+    def recompute(
+        self,
+        attn: Any,
+        arguments: dict[str, Any],
+        rows: slice,
+        call: DenoiserCall,
+        heads: list[int] | None,
+        softmax_over: SoftmaxOver,
+    ) -> torch.Tensor:
+        """``probabilities`` for a processor whose attention call was not seen: q and k computed again
+        from the arguments, exactly as the processor does."""
         raise NotImplementedError
 
     def streams(self) -> list[TextStream]:

@@ -11,7 +11,6 @@ prompt as a second transformer call after the positive one in each step.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -71,15 +70,23 @@ class FluxBackbone(Backbone):
             self._grid_of = (image_ids, grid)
         return self._grid_of[1]
 
-    def probabilities(
+    def has_text(self, arguments: dict[str, Any]) -> bool:
+        return True  # single-stream blocks get text and image in one sequence
+
+    def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> tuple[slice, slice]:
+        context = arguments.get("encoder_hidden_states")
+        text = int(context.shape[1]) if context is not None else call.text_length  # [text, image]
+        return slice(text, None), slice(0, text)
+
+    def recompute(
         self,
         attn: Any,
         arguments: dict[str, Any],
         rows: slice,
         call: DenoiserCall,
-        heads: Sequence[int] | None,
+        heads: list[int] | None,
         softmax_over: SoftmaxOver,
-    ) -> torch.Tensor | None:
+    ) -> torch.Tensor:
         if arguments.get("attention_mask") is not None:
             raise NotImplementedError("Flux attention with an attention_mask is not supported")
         hidden = arguments["hidden_states"][rows]
@@ -106,13 +113,7 @@ class FluxBackbone(Backbone):
         query = prepare(attn.to_q(image), attn.norm_q, image_rows)
         text_key = prepare(text_key, text_norm, text_rows)
         image_key = prepare(attn.to_k(image), attn.norm_k, image_rows) if softmax_over == "all" else None
-        return joint_probabilities(
-            query,
-            text_key,
-            image_key,
-            1 / math.sqrt(attn.head_dim),
-            list(heads) if heads is not None else None,
-        )
+        return joint_probabilities(query, text_key, image_key, 1 / math.sqrt(attn.head_dim), heads)
 
     def guided(self) -> bool | None:
         return False

@@ -9,7 +9,6 @@ ratios and resize and crop the image back to the size asked for: maps get the sa
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -49,26 +48,23 @@ class PixArtBackbone(Backbone):
             output_size=output_size,
         )
 
-    def probabilities(
+    def recompute(
         self,
         attn: Any,
         arguments: dict[str, Any],
         rows: slice,
         call: DenoiserCall,
-        heads: Sequence[int] | None,
+        heads: list[int] | None,
         softmax_over: SoftmaxOver,
-    ) -> torch.Tensor | None:
-        context = arguments.get("encoder_hidden_states")
-        if context is None:
-            return None
+    ) -> torch.Tensor:
         hidden = arguments["hidden_states"]
         mask = rows_of(arguments.get("attention_mask"), rows, hidden.shape[0])
         return attention_probabilities(
             attn,
             hidden[rows],
-            context[rows],
+            arguments["encoder_hidden_states"][rows],
             mask,
-            list(heads) if heads is not None else None,
+            heads,
             norm_before_heads=self.norm_before_heads,
         )
 

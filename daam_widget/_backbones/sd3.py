@@ -9,7 +9,6 @@ with ``text_encoder_3=None`` the T5 part is zeros and has no words.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -49,18 +48,19 @@ class SD3Backbone(Backbone):
             counts=not kwargs.get("skip_layers"),
         )
 
-    def probabilities(
+    def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> tuple[slice, slice]:
+        image = int(arguments["hidden_states"].shape[1])  # the sequence is [image, text]
+        return slice(0, image), slice(image, None)
+
+    def recompute(
         self,
         attn: Any,
         arguments: dict[str, Any],
         rows: slice,
         call: DenoiserCall,
-        heads: Sequence[int] | None,
+        heads: list[int] | None,
         softmax_over: SoftmaxOver,
-    ) -> torch.Tensor | None:
-        context = arguments.get("encoder_hidden_states")
-        if context is None:
-            return None
+    ) -> torch.Tensor:
         hidden = arguments["hidden_states"][rows]
         head_dim = attn.to_k.out_features // attn.heads
 
@@ -69,11 +69,9 @@ class SD3Backbone(Backbone):
             return norm(x) if norm is not None else x
 
         query = split(attn.to_q(hidden), attn.norm_q)
-        text_key = split(attn.add_k_proj(context[rows]), attn.norm_added_k)
+        text_key = split(attn.add_k_proj(arguments["encoder_hidden_states"][rows]), attn.norm_added_k)
         image_key = split(attn.to_k(hidden), attn.norm_k) if softmax_over == "all" else None
-        return joint_probabilities(
-            query, text_key, image_key, 1 / math.sqrt(head_dim), list(heads) if heads is not None else None
-        )
+        return joint_probabilities(query, text_key, image_key, 1 / math.sqrt(head_dim), heads)
 
     def streams(self) -> list[TextStream]:
         clip = int(getattr(self.pipe, "tokenizer_max_length", 77))

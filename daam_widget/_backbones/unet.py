@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -39,23 +38,19 @@ class UNetBackbone(Backbone):
     def layer_grid(self, call: DenoiserCall, queries: int) -> tuple[int, int]:
         return latent_grid(queries, call.grid)
 
-    def probabilities(
+    def recompute(
         self,
         attn: Any,
         arguments: dict[str, Any],
         rows: slice,
         call: DenoiserCall,
-        heads: Sequence[int] | None,
+        heads: list[int] | None,
         softmax_over: SoftmaxOver,
-    ) -> torch.Tensor | None:
-        context = arguments.get("encoder_hidden_states")
-        if context is None:
-            return None
+    ) -> torch.Tensor:
         hidden = arguments["hidden_states"]
         mask = rows_of(arguments.get("attention_mask"), rows, hidden.shape[0])
-        return attention_probabilities(
-            attn, hidden[rows], context[rows], mask, list(heads) if heads is not None else None
-        )
+        context = arguments["encoder_hidden_states"]
+        return attention_probabilities(attn, hidden[rows], context[rows], mask, heads)
 
     def streams(self) -> list[TextStream]:
         return [TextStream(TextEncoding("clip"), "text_encoder", "tokenizer")]

@@ -91,7 +91,7 @@ def recorded_attention(unet: Any) -> Iterator[dict[str, torch.Tensor]]:
     probabilities ``(batch, queries, tokens)`` (with gradients); the original processors come back after."""
     probabilities: dict[str, torch.Tensor] = {}
 
-    def keep(name: str, attn: Any, arguments: dict[str, Any]) -> None:
+    def keep(name: str, attn: Any, arguments: dict[str, Any], seen: Any) -> None:
         probabilities[name] = attention_probabilities(
             attn,
             arguments["hidden_states"],
@@ -100,5 +100,5 @@ def recorded_attention(unet: Any) -> Iterator[dict[str, torch.Tensor]]:
             heads=None,
         )
 
-    with recording(cross_attention_layers(unet), keep):
+    with recording(cross_attention_layers(unet), keep, watch=False):
         yield probabilities

@@ -1,0 +1,50 @@
+"""What tracing adds per traced attention-layer call, in operations dispatched: deterministic, so it can
+be asserted in a test and tracked, unlike time on a shared machine.
+
+    python bench/dispatched_ops.py                  # every family's tiny pipeline, both softmax modes
+
+On a GPU at the sizes people use, a traced generation waits on kernel launches and Python dispatch more
+than on arithmetic, so the operations the tracer adds are what it costs there. torch.profiler on the CPU
+records every aten operation a call dispatches (nested ones included). The figure is the marginal cost:
+the extra operations of a traced call over an untraced one grow by the same amount with each step, and
+that growth divided by the attention-layer calls of a step is what each traced layer call adds. What a
+trace costs once per generation (hooks, reading the text encoders' outputs) is reported apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+import torch
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from tests.op_count import PIPELINES, per_layer_call
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pipelines", default=",".join(PIPELINES), help="from: " + ", ".join(PIPELINES))
+    parser.add_argument("--verbose", action="store_true", help="also list the extra ops of a layer call")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print(f"{'pipeline':<8} {'softmax_over':<12} {'layers':>6} {'per layer call':>14} {'per generation':>14}")
+    for name in args.pipelines.split(","):
+        pipe = PIPELINES[name]()
+        pipe.set_progress_bar_config(disable=True)
+        for mode in ("text", "all"):
+            r = per_layer_call(pipe, name, mode)
+            print(
+                f"{name:<8} {mode:<12} {r['layer_calls_per_step']:>6} {r['per_layer_call']:>14.1f} "
+                f"{r['per_generation']:>14.0f}"
+            )
+            if args.verbose:
+                print("         " + ", ".join(f"{op} {n:g}" for op, n in r["ops"].items()))
+
+
+if __name__ == "__main__":
+    main()
