@@ -128,6 +128,8 @@ def interleaved(
         "traced_cpu_s": median_cpu["traced"],
         "cpu_ratio": median_cpu["traced"] / median_cpu["untraced"],
         "cpu_fastest_ratio": min(cpu_times["traced"]) / min(cpu_times["untraced"]),
+        "fastest_ratio": min(times["traced"]) / min(times["untraced"]),
+        "spread": {k: (max(v) - min(v)) / median[k] for k, v in times.items()},
         "cpu_times_s": cpu_times,
         "peak_untraced_bytes": median_peak["untraced"],
         "peak_traced_bytes": median_peak["traced"],

@@ -16,6 +16,8 @@ sd21-512                SD-2.1-base-shaped UNet (CPU)                   512 px  
 flux3-256, -all         Flux.1-dev-shaped, 1 + 2 of its blocks (CPU)    256 px   2      no [3]_
 sd35m4-256, -all        SD3.5-Medium-shaped, 4 of its blocks (CPU)      256 px   2      no [3]_
 sd21-512-cuda           SD-2.1-base-shaped UNet, fp16 on CUDA           512 px   50     no [2]_
+sd21-512-cuda-4         the same, 4 images per prompt                   512 px   50     no [2]_
+sdxl-1024-cuda          SDXL-base-shaped UNet, fp16 on CUDA             1024 px  50     no [2]_
 flux-1024-cuda, -all    Flux.1-dev-shaped, bf16 on CUDA                 1024 px  28     no [3]_
 sd35m-1024-cuda, -all   SD3.5-Medium-shaped, fp16 on CUDA               1024 px  28     no [3]_
 ======================  ==============================================  =======  =====  =========
@@ -30,10 +32,11 @@ Every case runs with guidance (scale 7.5; Flux: its distilled guidance 3.5), one
 (see ``_measure.py``); times are medians. "ratio" is traced over untraced wall-clock time, "CPU ratio" the
 same for the CPU time of the calling thread: on a shared machine the steadier of the two (with one torch
 thread it is all the work a call does; on CUDA it means nothing), "fastest" the ratio of the fastest calls'
-CPU times (contention only adds time). Memory: the peak above the level at the call's start (CPU: resident
-set size sampled every 2 ms; CUDA: the allocator's peak), traced minus untraced, and the bytes the tracer
-keeps (``Trace.memory_bytes()``; for the reference, its per-head map store). "maps s" is the time to turn
-the record into every word's map at image size after the call.
+CPU times (contention only adds time), "min ratio" the same of their wall-clock times, "spread" the larger
+of the two kinds' (slowest - fastest) / median wall-clock time. Memory: the peak above the level at the
+call's start (CPU: resident set size sampled every 2 ms; CUDA: the allocator's peak), traced minus
+untraced, and the bytes the tracer keeps (``Trace.memory_bytes()``; for the reference, its per-head map
+store). "maps s" is the time to turn the record into every word's map at image size after the call.
 
 For the reference cases the pipeline built here is written with ``save_pretrained`` to a temporary folder
 and loaded by ``bench/reference.py`` under ``bench/.reference-venv`` (``bench/setup_reference.sh``), with
@@ -84,6 +87,8 @@ class Case:
     guidance: float | None = None
     """Overrides ``--guidance`` (Flux takes its distilled guidance here)."""
     max_sequence_length: int | None = None
+    images: int = 1
+    """``num_images_per_prompt``."""
 
 
 FLUX = {"guidance": 3.5}
@@ -96,7 +101,9 @@ CASES = {
     "flux3-256-all": Case("flux-3", 256, 2, reps=3, max_sequence_length=128, softmax_over="all", **FLUX),
     "sd35m4-256": Case("sd35m-4", 256, 2, reps=3),
     "sd35m4-256-all": Case("sd35m-4", 256, 2, reps=3, softmax_over="all"),
-    "sd21-512-cuda": Case("sd21", 512, 50, reps=5, device="cuda", dtype="float16"),
+    "sd21-512-cuda": Case("sd21", 512, 50, reps=15, device="cuda", dtype="float16"),
+    "sd21-512-cuda-4": Case("sd21", 512, 50, reps=9, device="cuda", dtype="float16", images=4),
+    "sdxl-1024-cuda": Case("sdxl", 1024, 50, reps=7, device="cuda", dtype="float16"),
     "flux-1024-cuda": Case("flux", 1024, 28, reps=5, device="cuda", dtype="bfloat16", **FLUX),
     "flux-1024-cuda-all": Case(
         "flux", 1024, 28, reps=5, device="cuda", dtype="bfloat16", softmax_over="all", **FLUX
@@ -147,6 +154,7 @@ def run_ours(name: str, case: Case, pipe: Any, args: argparse.Namespace) -> dict
             guidance_scale=case.guidance if case.guidance is not None else args.guidance,
             generator=torch.Generator(device).manual_seed(args.seed),
             output_type="np",
+            num_images_per_prompt=case.images,
             **extra,
         )
         return out.images[0]
@@ -249,20 +257,23 @@ def agreement(ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray], tau: f
 def print_table(results: dict[str, dict[str, Any]]) -> None:
     mb = 1 << 20
     print(
-        f"\n{'case':<14} {'implementation':<15} {'untraced s':>10} {'traced s':>9} {'ratio':>6} "
-        f"{'CPU ratio':>9} {'fastest':>7} {'extra peak MB':>13} {'stored MB':>9} {'maps s':>7}"
+        f"\n{'case':<19} {'implementation':<15} {'untraced s':>10} {'traced s':>9} {'ratio':>6} "
+        f"{'min ratio':>9} {'spread':>6} {'CPU ratio':>9} {'fastest':>7} {'extra peak MB':>13} "
+        f"{'stored MB':>9} {'maps s':>7}"
     )
     for name, result in results.items():
         if "skipped" in result:
-            print(f"{name:<14} skipped: {result['skipped']}")
+            print(f"{name:<19} skipped: {result['skipped']}")
             continue
         for side in ("ours", "reference"):
             r = result.get(side)
             if r is None:
                 continue
+            spread = max(r.get("spread", {"": float("nan")}).values())
             print(
-                f"{name:<14} {r['implementation']:<15} {r['untraced_s']:>10.3f} {r['traced_s']:>9.3f} "
-                f"{r['ratio']:>6.3f} {r['cpu_ratio']:>9.3f} {r['cpu_fastest_ratio']:>7.3f} "
+                f"{name:<19} {r['implementation']:<15} {r['untraced_s']:>10.3f} {r['traced_s']:>9.3f} "
+                f"{r['ratio']:>6.3f} {r.get('fastest_ratio', float('nan')):>9.3f} {spread:>6.1%} "
+                f"{r['cpu_ratio']:>9.3f} {r['cpu_fastest_ratio']:>7.3f} "
                 f"{r['extra_peak_bytes'] / mb:>13.1f} "
                 f"{r['stored_bytes'] / mb:>9.2f} "
                 f"{r['maps_s']:>7.3f}"

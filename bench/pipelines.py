@@ -7,6 +7,8 @@
 - ``sd21``: a UNet shaped like Stable Diffusion 2.1-base (320/640/1280/1280 channels, 5/10/20/20 heads,
   1024-dim cross-attention, linear projections, 865 M parameters), a 1024-wide two-layer CLIP text encoder
   and the tiny VAE that scales by 8.
+- ``sdxl``: a UNet shaped like SDXL-base (320/640/1280 channels, 1/2/10 transformer layers, 2048-dim
+  cross-attention, text-time conditioning; 2.6 B parameters) with one-layer CLIP-L and CLIP-G encoders.
 - ``flux``: a transformer shaped like Flux.1-dev (19 double- and 38 single-stream blocks of 24 heads of
   128, 4096-dim T5 features, guidance embedding; 11.9 B parameters); ``flux-3``: its first double-stream
   block and two single-stream blocks (0.6 B), the same per-layer work at a size a CPU runs.
@@ -28,12 +30,14 @@ import torch
 from diffusers import (
     AutoencoderKL,
     DDIMScheduler,
+    EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
     FluxPipeline,
     FluxTransformer2DModel,
     SD3Transformer2DModel,
     StableDiffusion3Pipeline,
     StableDiffusionPipeline,
+    StableDiffusionXLPipeline,
     UNet2DConditionModel,
 )
 from transformers import (
@@ -48,7 +52,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from tests.rig import sd_pipeline, t5_tokenizer, tokenizer
 
-PIPELINES = ("tiny", "tiny8", "sd21", "flux", "flux-3", "sd35m", "sd35m-4")
+PIPELINES = ("tiny", "tiny8", "sd21", "sdxl", "flux", "flux-3", "sd35m", "sd35m-4")
 
 
 def vae_by_8(latent_channels: int = 4, **config: Any) -> AutoencoderKL:
@@ -88,6 +92,33 @@ def _t5() -> T5EncoderModel:
         vocab_size=len(t5_tokenizer()), d_model=4096, d_kv=64, d_ff=1024, num_layers=1, num_heads=8
     )
     return T5EncoderModel(config)
+
+
+def sdxl() -> Any:
+    """SDXL-base's UNet configuration, random weights, with one-layer text encoders of its widths."""
+    unet = UNet2DConditionModel(
+        sample_size=128,
+        block_out_channels=(320, 640, 1280),
+        layers_per_block=2,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        transformer_layers_per_block=(1, 2, 10),
+        attention_head_dim=(5, 10, 20),
+        cross_attention_dim=2048,
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=256,
+        projection_class_embeddings_input_dim=2816,
+    )
+    return StableDiffusionXLPipeline(
+        vae=vae_by_8(),
+        text_encoder=_clip(768),
+        text_encoder_2=_clip(1280, projection=True),
+        tokenizer=tokenizer(),
+        tokenizer_2=tokenizer(),
+        unet=unet,
+        scheduler=EulerDiscreteScheduler(beta_schedule="scaled_linear"),
+    )
 
 
 def flux(double: int = 19, single: int = 38) -> Any:
@@ -183,6 +214,8 @@ def build(name: str, seed: int = 0, device: str = "cpu") -> Any:
 
 
 def _build(name: str, seed: int) -> Any:
+    if name == "sdxl":
+        return sdxl()
     if name == "flux":
         return flux()
     if name == "flux-3":
