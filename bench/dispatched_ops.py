@@ -14,14 +14,10 @@ trace costs once per generation (hooks, reading the text encoders' outputs) is r
 from __future__ import annotations
 
 import argparse
-import pathlib
-import sys
 
 import torch
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from tests.op_count import PIPELINES, per_layer_call
+from daam_widget.testing import PIPELINES, extra_ops_per_layer_call
 
 
 def main() -> None:
@@ -37,7 +33,7 @@ def main() -> None:
         pipe = PIPELINES[name]()
         pipe.set_progress_bar_config(disable=True)
         for mode in ("text", "all"):
-            r = per_layer_call(pipe, name, mode)
+            r = extra_ops_per_layer_call(pipe, name, mode)
             print(
                 f"{name:<8} {mode:<12} {r['layer_calls_per_step']:>6} {r['per_layer_call']:>14.1f} "
                 f"{r['per_generation']:>14.0f}"

@@ -9,7 +9,7 @@ Cases (``--cases``):
 ======================  ==============================================  =======  =====  =========
 case                    pipeline                                        size     steps  reference
 ======================  ==============================================  =======  =====  =========
-tiny-64                 the test rig's tiny SD-2-style pipeline (CPU)   64 px    5      no [1]_
+tiny-64                 daam_widget.testing's tiny SD-2 pipeline (CPU)  64 px    5      no [1]_
 sd21-256                SD-2.1-base-shaped UNet, random weights (CPU)   256 px   3      no [1]_
 tiny8-512               the rig's tiny UNet, a VAE scaling by 8 (CPU)   512 px   3      yes
 sd21-512                SD-2.1-base-shaped UNet (CPU)                   512 px   2      yes

@@ -1,6 +1,6 @@
 """The pipelines the benchmark runs, random-init from configs in code (no files, no network).
 
-- ``tiny``: the test rig's SD-2-style pipeline (``tests/rig.py``), its VAE scaling latents by 2.
+- ``tiny``: the SD-2-style pipeline of ``daam_widget.testing``, its VAE scaling latents by 2.
 - ``tiny8``: the same UNet and text encoder with a VAE that scales by 8 and ``sample_size`` 64, so that the
   reference (which reads its latent size off ``unet.config.sample_size * vae_scale_factor`` and accepts
   only 512, 768 or 1024 px) runs at 512 px on 64x64 latents.
@@ -22,8 +22,6 @@ denoiser, where the tracer works.
 
 from __future__ import annotations
 
-import pathlib
-import sys
 from typing import Any
 
 import torch
@@ -48,9 +46,7 @@ from transformers import (
     T5EncoderModel,
 )
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from tests.rig import sd_pipeline, t5_tokenizer, tokenizer
+from daam_widget.testing import clip_tokenizer, sd_pipeline, t5_tokenizer
 
 PIPELINES = ("tiny", "tiny8", "sd21", "sdxl", "flux", "flux-3", "sd35m", "sd35m-4")
 
@@ -69,8 +65,8 @@ def vae_by_8(latent_channels: int = 4, **config: Any) -> AutoencoderKL:
 
 
 def _clip(hidden: int, projection: bool = False) -> CLIPTextModel:
-    """A one-layer CLIP text encoder of the given width (the rig's tokenizer)."""
-    tok = tokenizer()
+    """A one-layer CLIP text encoder of the given width (for ``daam_widget.testing.clip_tokenizer``)."""
+    tok = clip_tokenizer()
     config = CLIPTextConfig(
         vocab_size=len(tok),
         hidden_size=hidden,
@@ -114,8 +110,8 @@ def sdxl() -> Any:
         vae=vae_by_8(),
         text_encoder=_clip(768),
         text_encoder_2=_clip(1280, projection=True),
-        tokenizer=tokenizer(),
-        tokenizer_2=tokenizer(),
+        tokenizer=clip_tokenizer(),
+        tokenizer_2=clip_tokenizer(),
         unet=unet,
         scheduler=EulerDiscreteScheduler(beta_schedule="scaled_linear"),
     )
@@ -139,7 +135,7 @@ def flux(double: int = 19, single: int = 38) -> Any:
         scheduler=FlowMatchEulerDiscreteScheduler(),
         vae=vae_by_8(16, shift_factor=0.1159, scaling_factor=0.3611),
         text_encoder=_clip(768),
-        tokenizer=tokenizer(),
+        tokenizer=clip_tokenizer(),
         text_encoder_2=_t5(),
         tokenizer_2=t5_tokenizer(),
         transformer=transformer,
@@ -168,9 +164,9 @@ def sd35_medium(layers: int = 24) -> Any:
         scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
         vae=vae_by_8(16, shift_factor=0.0609, scaling_factor=1.5305),
         text_encoder=_clip(768, projection=True),
-        tokenizer=tokenizer(),
+        tokenizer=clip_tokenizer(),
         text_encoder_2=_clip(1280, projection=True),
-        tokenizer_2=tokenizer(),
+        tokenizer_2=clip_tokenizer(),
         text_encoder_3=_t5(),
         tokenizer_3=t5_tokenizer(),
     )
@@ -227,13 +223,13 @@ def _build(name: str, seed: int) -> Any:
     if name == "tiny":
         return sd_pipeline("sd2", seed=seed)
     if name == "tiny8":
-        rig: Any = sd_pipeline("sd2", seed=seed)
+        tiny: Any = sd_pipeline("sd2", seed=seed)
         torch.manual_seed(seed)
-        unet = UNet2DConditionModel.from_config(rig.unet.config, sample_size=64)
-        return StableDiffusionPipeline(**{**rig.components, "unet": unet, "vae": vae_by_8()})
+        unet = UNet2DConditionModel.from_config(tiny.unet.config, sample_size=64)
+        return StableDiffusionPipeline(**{**tiny.components, "unet": unet, "vae": vae_by_8()})
     if name == "sd21":
         torch.manual_seed(seed)
-        tok = tokenizer()
+        tok = clip_tokenizer()
         text = CLIPTextConfig(
             vocab_size=len(tok),
             hidden_size=1024,

@@ -326,7 +326,6 @@ def _as_batch(
     else:
         picked = x.expand(batch, *x.shape[1:])[rows, :, dim2, dim3]
         if heads is not None:
-            picked = picked.expand(-1, max(num_heads, max(heads) + 1), -1, -1)
             picked = picked.index_select(1, torch.as_tensor(heads, device=x.device))
         view = picked.reshape(-1, *picked.shape[2:])
         if transposed:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from diffusers import DDPMScheduler
 
 from ._backbones import backbone_for
 from ._heat_maps import HeatMaps
@@ -30,11 +31,11 @@ def attribute_image(
     """The DAAM maps of ``prompt``'s words on ``image``.
 
     The image is encoded by the pipeline's VAE and noised to each of ``timesteps`` (fresh noise per
-    timestep from ``seed``) by the forward process of the pipeline's scheduler: ``x_t = sqrt(a_t) x_0 +
-    sqrt(1 - a_t) e`` (``a_t`` from ``scheduler.alphas_cumprod``) for diffusion schedulers, ``x_t = (1 - s)
-    x_0 + s e`` with ``s = t / 1000`` for flow matching (SD3, Flux, Sana; as ``scale_noise``). The denoiser
-    runs once per timestep with the prompt, without guidance; the maps sum over those runs, as Eq. 6 sums
-    over steps.
+    timestep from ``seed``) by the forward process of the pipeline's noise schedule: for diffusion models
+    ``DDPMScheduler.add_noise`` on the scheduler's betas (``x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) e``), for
+    flow matching (SD3, Flux, Sana) ``x_t = (1 - s) x_0 + s e`` with ``s = t / 1000``, as ``scale_noise``.
+    The denoiser runs once per timestep with the prompt, without guidance; the maps sum over those runs,
+    as Eq. 6 sums over steps.
 
     ``image``: a PIL image or an ``(H, W, 3)`` uint8 array, H and W multiples of what the model needs (the
     VAE's factor, times the patch size for transformers).
@@ -51,9 +52,11 @@ def attribute_image(
         raise ValueError(f"image size {height}x{width} must be a multiple of {why}")
     scheduler = pipe.scheduler
     flow = _is_flow_matching(scheduler)
-    alphas = getattr(scheduler, "alphas_cumprod", None)
-    if not flow and alphas is None:
+    if not flow and getattr(scheduler, "alphas_cumprod", None) is None:
         raise TypeError(f"{type(scheduler).__name__} has no alphas_cumprod to noise the image with")
+    # DDPM's forward process on the pipeline's noise schedule: a pure function of the timestep, unlike the
+    # add_noise of samplers that look the timestep up in the schedule of their last set_timesteps.
+    diffusion = None if flow else DDPMScheduler.from_config(scheduler.config)
     length = int(scheduler.config.get("num_train_timesteps", 1000))
     if not timesteps or not all(0 <= t < length for t in timesteps):
         raise ValueError(f"timesteps must be in 0..{length - 1}, not {list(timesteps)}")
@@ -65,13 +68,11 @@ def attribute_image(
         text = backbone.encode_text(prompt)
         for t in timesteps:
             noise = torch.randn(latents.shape, generator=generator, device=device, dtype=torch.float32)
-            if flow:
+            if diffusion is None:
                 sigma = t / length
                 noisy = (1 - sigma) * latents + sigma * noise
             else:
-                assert alphas is not None
-                a = alphas[t].to(device=device, dtype=torch.float32)
-                noisy = a.sqrt() * latents + (1 - a).sqrt() * noise
+                noisy = diffusion.add_noise(latents, noise, torch.tensor([t], device=device))
             backbone.denoise(noisy.to(dtype), t, text)
     maps = tc.heat_maps(0, prompt=prompt)
     maps.image = pixels

@@ -207,7 +207,7 @@ class Trace:
         num_images = call.batch // 2 if guided else call.batch
         negative_rows = self.keep_negative and (guided or self.backbone.negative_in_separate_call)
         previous = self._generations[-1] if self._generations else None
-        guidance_scale = getattr(self.pipe, "_guidance_scale", None)
+        guidance_scale = getattr(self.pipe, "guidance_scale", None)
         generation = Generation(
             first_image=previous.first_image + previous.num_images if previous else 0,
             num_images=num_images,
@@ -220,7 +220,7 @@ class Trace:
                 "pipeline": type(self.pipe).__name__,
                 "scheduler": type(self.pipe.scheduler).__name__,
                 "guidance_scale": float(guidance_scale) if guided and guidance_scale is not None else 1.0,
-                "num_inference_steps": getattr(self.pipe, "_num_timesteps", None),
+                "num_inference_steps": getattr(self.pipe, "num_timesteps", None),
                 "dtype": str(call.embeddings.dtype).removeprefix("torch."),
                 "latent_size": list(call.grid),
                 "softmax_over": self.softmax_over,
@@ -339,6 +339,8 @@ class Trace:
             ]
             if not selected:
                 raise ValueError(f"resolutions={list(resolutions)!r} matches none of {self.resolutions}")
+        if not selected:
+            raise ValueError(self._nothing_recorded(generation, steps))
         layout = self._layout(generation, local, negative, prompt)
         if stream is not None:
             layout = layout.stream(stream)
@@ -362,6 +364,15 @@ class Trace:
             "streams": [s.name for s in layout.streams],
         }
         return HeatMaps(maps.cpu(), positions, layout, image=image, settings=settings)
+
+    def _nothing_recorded(self, generation: Generation, steps: Steps | None) -> str:
+        """Why a selection holds no map: the steps asked for (here or at ``trace``) were not run."""
+        ran = f"the run had {generation.steps} steps (0..{generation.steps - 1})"
+        if steps is not None:
+            return f"steps={steps!r} holds none of the recorded steps: {ran}"
+        if self.steps is not None:
+            return f"trace(steps={self.steps!r}) recorded nothing: {ran}"
+        return f"no attention maps were recorded for these layers; {ran}"
 
     def _generation_of(self, i: int) -> tuple[Generation, int]:
         for generation in self._generations:

@@ -10,6 +10,7 @@ travel as one binary buffer, ``maps``: word ``k``'s map is bytes ``[k*h*w, (k+1)
 from __future__ import annotations
 
 import base64
+import difflib
 import html
 import inspect
 import io
@@ -135,6 +136,8 @@ class DaamWidget(anywidget.AnyWidget):
     ) -> None:
         traits = {k: kwargs.pop(k) for k in list(kwargs) if self.class_traits().get(k) is not None}
         chosen = {k: traits.pop(k) for k in ("selected", "pinned", "resolution", "steps") if k in traits}
+        if pipe is not None:
+            _check_pipeline_arguments(pipe, kwargs, traits=True)
         self._time_resolved = time_resolved
         super().__init__(**traits)
         self._pipe = pipe
@@ -188,6 +191,7 @@ class DaamWidget(anywidget.AnyWidget):
         if not isinstance(prompt, str) or not prompt.strip():
             raise self._fail(ValueError(f"the prompt must be a non-empty string, not {prompt!r}"))
         seed = self.seed if seed is None else int(seed)
+        _check_pipeline_arguments(self._pipe, pipe_kwargs)
         self._pipe_kwargs.update(pipe_kwargs)
         kwargs = dict(self._pipe_kwargs)
         kwargs.setdefault("generator", torch.Generator("cpu").manual_seed(seed))
@@ -460,3 +464,19 @@ def _default_steps(pipe: Any) -> int:
     """The pipeline's default number of inference steps (50 for SD, 28 for SD3 and Flux, 20 for PixArt)."""
     parameter = inspect.signature(type(pipe).__call__).parameters.get("num_inference_steps")
     return int(parameter.default) if parameter is not None and isinstance(parameter.default, int) else 50
+
+
+def _check_pipeline_arguments(pipe: Any, kwargs: dict[str, Any], traits: bool = False) -> None:
+    """Refuse keyword arguments the pipeline's ``__call__`` does not name: diffusers' pipelines take
+    ``**kwargs`` and would drop a misspelt one (``num_inference_step=5``) without a word."""
+    parameters = inspect.signature(type(pipe).__call__).parameters
+    named = [n for n, p in parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)][1:]
+    candidates = named + (list(DaamWidget.class_traits()) if traits else [])
+    for key in kwargs:
+        if key not in named:
+            close = difflib.get_close_matches(key, candidates)
+            hint = f"; did you mean {close[0]!r}?" if close else "."
+            raise TypeError(
+                f"{key!r} is not an argument of {type(pipe).__name__} or of DaamWidget{hint} "
+                f"The pipeline takes: {', '.join(n for n in named if n != 'prompt')}"
+            )

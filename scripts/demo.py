@@ -8,29 +8,15 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import sys
 
 import matplotlib
 import torch
 
 matplotlib.use("Agg")
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import daam_widget
 from daam_widget.plotting import plot_grid
-
-
-def default_pipeline():
-    """The project's own trained toy model when its weights are installed, else a tiny random-init one."""
-    from daam_widget.toy import load_pipeline
-
-    try:
-        return load_pipeline(), "a red circle to the left of a blue square"
-    except FileNotFoundError as missing:
-        print(f"{missing}: using the test rig's random-init pipeline instead", file=sys.stderr)
-        from tests.rig import sd_pipeline
-
-        return sd_pipeline("sd1"), "a red circle to the left of a blue square"
+from daam_widget.toy import load_pipeline
 
 
 def main() -> None:
@@ -41,8 +27,8 @@ def main() -> None:
     parser.add_argument("--out", default="artifacts/demo", type=pathlib.Path)
     parser.add_argument("--seed", default=0, type=int)
     args = parser.parse_args()
-    pipe, default_prompt = default_pipeline()
-    prompt = args.prompt or default_prompt
+    pipe = load_pipeline()
+    prompt = args.prompt or "a red circle to the left of a blue square"
     args.out.mkdir(parents=True, exist_ok=True)
     with daam_widget.trace(pipe) as tc:
         pipe(prompt, generator=torch.Generator().manual_seed(args.seed))

@@ -13,11 +13,6 @@ done
 bash scripts/setup.sh
 . .venv/bin/activate
 python scripts/demo.py ${args[@]+"${args[@]}"}
-if [ ! -f daam_widget/toy/weights/model_index.json ]; then
-  echo "the toy model's weights are not installed (python -m daam_widget.toy.train --install):" \
-       "the quickstart notebook needs them"
-  [ "$headless" = 1 ] && exit 0
-fi
 if [ "$headless" = 1 ]; then
   mkdir -p artifacts/demo
   cp notebooks/quickstart.ipynb artifacts/demo/quickstart.ipynb

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up a fresh clone and run the default test suite: lint, the frontend's typecheck and unit tests, then
+# Set up a fresh clone and run the default test suite: lint, mypy, the frontend's typecheck and unit tests, then
 # pytest, whose default run includes the real-browser tests (tests/browser: JupyterLab, save_html and the
 # nbconvert export in Debian's chromium). Slow and GPU tiers are opt-in: pytest -m slow, pytest -m gpu.
 set -euo pipefail
@@ -14,6 +14,7 @@ if [ -z "${DAAM_CHROMIUM:-}" ] && ! command -v chromium >/dev/null; then
 fi
 . .venv/bin/activate
 ruff check daam_widget tests bench scripts
+mypy
 npm run typecheck --silent
 npm test --silent
 python -m pytest "$@"

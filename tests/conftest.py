@@ -3,7 +3,7 @@ import warnings
 import pytest
 import torch
 
-from tests import rig
+from daam_widget import testing
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 torch.set_num_threads(1)
@@ -16,17 +16,17 @@ def _quiet(pipe):
 
 @pytest.fixture(scope="module")
 def sd1():
-    return _quiet(rig.sd_pipeline("sd1"))
+    return _quiet(testing.sd_pipeline("sd1"))
 
 
 @pytest.fixture(scope="module")
 def sd2():
-    return _quiet(rig.sd_pipeline("sd2"))
+    return _quiet(testing.sd_pipeline("sd2"))
 
 
 @pytest.fixture(scope="module")
 def sdxl():
-    return _quiet(rig.sdxl_pipeline())
+    return _quiet(testing.sdxl_pipeline())
 
 
 @pytest.fixture(params=["sd1", "sd2", "sdxl"])

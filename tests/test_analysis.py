@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from daam_widget import HeatMaps
+from daam_widget import HeatMaps, testing
 from daam_widget._words import layout_from_text
 from daam_widget.analysis import (
     compare_pairs,
@@ -16,7 +16,6 @@ from daam_widget.analysis import (
     summarize_by_relation,
     tau_sweep,
 )
-from tests import rig
 
 PROMPT = "a red dog on a hat."
 
@@ -24,7 +23,7 @@ PROMPT = "a red dog on a hat."
 @pytest.fixture(scope="module")
 def maps():
     """On a 4x4 image: 'dog' fills the left half, 'hat' the top-left quarter, 'red' ramps 1..4 by column."""
-    layout = layout_from_text(PROMPT, rig.tokenizer())
+    layout = layout_from_text(PROMPT, testing.clip_tokenizer())
     data = torch.zeros(len(layout.used_positions), 4, 4)
     data[layout.find("dog").tokens[0], :, :2] = 1.0
     data[layout.find("hat").tokens[0], :2, :2] = 1.0

@@ -5,15 +5,14 @@ import pytest
 import torch
 
 import daam_widget
-from daam_widget import HeatMaps
+from daam_widget import HeatMaps, testing
 from daam_widget._words import layout_from_text
-from tests import rig
 
 
 @pytest.fixture(scope="module")
 def maps():
     """'a zebra on a hat': <start>, a, z e b r a (pieces), on, a, hat, <end> on a 4x6 image."""
-    layout = layout_from_text("a zebra on a hat", rig.tokenizer())
+    layout = layout_from_text("a zebra on a hat", testing.clip_tokenizer())
     positions = layout.used_positions
     data = torch.zeros(len(positions), 4, 6)
     for p in positions:

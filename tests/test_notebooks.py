@@ -7,16 +7,11 @@ import time
 
 import pytest
 
-from tests.browser.jupyter import REPO, TOY_WEIGHTS, scratch_env
+from tests.browser.jupyter import REPO, scratch_env
 
 NOTEBOOKS = REPO / "notebooks"
 
 
-@pytest.mark.skipif(
-    not TOY_WEIGHTS.exists(),
-    reason="the quickstart runs the toy model, whose weights are not installed yet "
-    "(daam_widget/toy/weights/model_index.json; python -m daam_widget.toy.train --install)",
-)
 def test_quickstart_runs_on_cpu_in_under_a_minute_and_keeps_its_widget_state(tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")

@@ -5,17 +5,16 @@ import numpy as np
 import pytest
 import torch
 
-from daam_widget import HeatMaps
+from daam_widget import HeatMaps, testing
 from daam_widget._words import layout_from_text
 from daam_widget.plotting import overlay_image, plot_grid, plot_overlay
-from tests import rig
 
 matplotlib.use("Agg")
 
 
 @pytest.fixture(scope="module")
 def maps():
-    layout = layout_from_text("a red dog", rig.tokenizer())
+    layout = layout_from_text("a red dog", testing.clip_tokenizer())
     data = torch.zeros(len(layout.used_positions), 8, 8)
     data[3, 2:6, 2:6] = 5.0  # 'dog' is a centred square
     return HeatMaps(data, layout.used_positions, layout, image=np.zeros((8, 8, 3), np.uint8))

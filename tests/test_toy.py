@@ -450,3 +450,26 @@ def test_the_shipped_model_meets_the_goals_on_held_out_scenes():
     assert run["generation"]["images_without_unrequested"] >= 0.925
     assert run["daam"]["parts"]["noun"]["miou"]["0.4"] >= 0.72
     assert report["real"]["daam"]["parts"]["noun"]["miou"]["0.4"] >= 0.72
+
+
+def test_a_prompt_with_words_the_toy_does_not_know_names_them():
+    from daam_widget.toy import load_pipeline, unknown_words
+
+    assert unknown_words("A red DOG near the circle") == ["dog", "near"]
+    assert unknown_words("a small red circle to the left of a blue square") == []
+    pipe = load_pipeline()
+    pipe.set_progress_bar_config(disable=True)
+    call = dict(num_inference_steps=1, output_type="latent")
+    with pytest.warns(UserWarning, match="the toy model does not know 'dog', 'near': its words are a, an"):
+        pipe("a red dog near a circle", **call)
+    with pytest.warns(UserWarning, match="does not know 'zebra'"):
+        pipe("a red circle", negative_prompt="a zebra", **call)
+
+
+def test_loading_the_toy_prints_no_warning_the_user_did_not_cause():
+    import subprocess
+    import sys
+
+    code = "import daam_widget, daam_widget.toy; daam_widget.toy.load_pipeline()"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "torchvision" not in done.stderr and "accelerate" not in done.stderr, done.stderr

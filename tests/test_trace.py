@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import daam_widget
-from tests import rig
+from daam_widget import testing
 from tests.conftest import seeded
 from tests.slow_daam import record_slowly, slow_heat_maps
 
@@ -241,7 +241,7 @@ def test_the_captured_image_is_the_pipeline_output(sd2):
 
 
 def test_low_precision_pipeline_aggregates_in_float32():
-    pipe = rig.sd_pipeline("sd1").to(dtype=torch.bfloat16)
+    pipe = testing.sd_pipeline("sd1").to(dtype=torch.bfloat16)
     pipe.set_progress_bar_config(disable=True)
     with daam_widget.trace(pipe) as tc:
         pipe("a red dog", num_inference_steps=1, height=32, width=32)
@@ -252,7 +252,7 @@ def test_low_precision_pipeline_aggregates_in_float32():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_fp16_on_cuda_matches_the_slow_computation_and_aggregates_on_the_device():
-    pipe = rig.sd_pipeline("sd2").to("cuda", torch.float16)
+    pipe = testing.sd_pipeline("sd2").to("cuda", torch.float16)
     pipe.set_progress_bar_config(disable=True)
     call = dict(prompt=PROMPT, num_inference_steps=3, **SIZE)
     with record_slowly(pipe.unet) as store:
@@ -264,3 +264,22 @@ def test_fp16_on_cuda_matches_the_slow_computation_and_aggregates_on_the_device(
     assert all(t.is_cuda and t.dtype == torch.float32 for t in generation.sums.totals.values())
     maps = tc.heat_maps()
     assert _max_relative_error(maps.maps, slow[list(maps.positions)]) < 1e-3
+
+
+def test_maps_asked_for_before_any_generation_say_to_generate_first(sd1):
+    with daam_widget.trace(sd1) as tc:
+        pass
+    with pytest.raises(IndexError, match="no image was generated yet"):
+        tc.heat_maps()
+
+
+def test_steps_that_were_not_run_say_which_steps_the_run_had(sd1):
+    with daam_widget.trace(sd1, steps=range(100, 200)) as tc:
+        sd1("a red dog", num_inference_steps=5, height=32, width=32)
+    ran = r"the run had 5 steps \(0\.\.4\)"
+    with pytest.raises(ValueError, match=r"trace\(steps=range\(100, 200\)\) recorded nothing: " + ran):
+        tc.heat_maps()
+    with daam_widget.trace(sd1, time_resolved=True) as tc:
+        sd1("a red dog", num_inference_steps=5, height=32, width=32)
+    with pytest.raises(ValueError, match=r"steps=range\(7, 9\) holds none of the recorded steps: " + ran):
+        tc.heat_maps(steps=range(7, 9))

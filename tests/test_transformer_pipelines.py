@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import daam_widget
-from tests import rig
+from daam_widget import testing
 from tests.conftest import seeded
 from tests.slow_transformer_daam import record_at_attention, slow_transformer_maps
 
@@ -27,9 +27,9 @@ CALLS = {
 
 def _build(name):
     if name == "pixart_sigma":
-        pipe = rig.pixart_pipeline(sigma=True)
+        pipe = testing.pixart_pipeline(sigma=True)
     else:
-        pipe = getattr(rig, f"{name}_pipeline")()
+        pipe = getattr(testing, f"{name}_pipeline")()
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -170,7 +170,7 @@ def test_sd3_words_have_a_key_in_each_stream_and_streams_can_be_picked(pipes):
 
 
 def test_sd3_without_t5_maps_words_by_clip_alone():
-    pipe = rig.sd3_pipeline()
+    pipe = testing.sd3_pipeline()
     pipe.text_encoder_3, pipe.tokenizer_3 = None, None
     pipe.set_progress_bar_config(disable=True)
     tc, _ = _run(pipe, _call("sd3"))
@@ -285,7 +285,7 @@ def test_unknown_processors_are_refused_with_what_is_supported(pipes):
 
 def test_softmax_over_is_checked():
     with pytest.raises(ValueError, match="softmax_over must be 'text' or 'all', not 'image'"):
-        daam_widget.trace(rig.sd_pipeline(), softmax_over="image")
+        daam_widget.trace(testing.sd_pipeline(), softmax_over="image")
 
 
 @pytest.fixture(scope="module")

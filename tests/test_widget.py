@@ -12,9 +12,8 @@ import traitlets
 from ipywidgets.widgets.widget import _remove_buffers
 from PIL import Image
 
-from daam_widget import DaamWidget, HeatMaps
+from daam_widget import DaamWidget, HeatMaps, testing
 from daam_widget._words import layout_from_text
-from tests import rig
 
 PROMPT = "a red dog, on a hat"
 STEPS = 3
@@ -27,7 +26,7 @@ def widget(sd1):
 
 def synthetic_maps(height: int, width: int, prompt: str = "a red dog") -> HeatMaps:
     """Maps with known values: word k is a ramp times (k + 1), so each word's peak is known."""
-    layout = layout_from_text(prompt, rig.tokenizer())
+    layout = layout_from_text(prompt, testing.clip_tokenizer())
     ramp = torch.linspace(0, 1, height * width).reshape(height, width)
     data = torch.stack([ramp * (p + 1) for p in range(len(layout.used_positions))])
     return HeatMaps(data, layout.used_positions, layout, image=np.zeros((height, width, 3), np.uint8))
@@ -273,3 +272,12 @@ def test_steps_need_a_time_resolved_trace(widget, sd1):
     assert chosen.steps == (1, 3) and np.array_equal(chosen.heat_maps.soft("hat"), expected.soft("hat"))
     chosen.generate(seed=2)
     assert chosen.steps == (0, 0) and chosen.num_steps == 3
+
+
+def test_a_misspelt_pipeline_argument_is_refused_with_the_close_match(sd1):
+    refused = r"'num_inference_step' is not an argument of StableDiffusionPipeline or of DaamWidget"
+    with pytest.raises(TypeError, match=refused + r"; did you mean 'num_inference_steps'\?"):
+        DaamWidget(sd1, "a dog", num_inference_step=2)
+    w = DaamWidget(sd1, "a dog", num_inference_steps=1)
+    with pytest.raises(TypeError, match=r"'guidance' is not an argument.*did you mean 'guidance_scale'"):
+        w.generate(guidance=3.0)

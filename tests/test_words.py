@@ -2,13 +2,13 @@
 
 import pytest
 
+from daam_widget import testing
 from daam_widget._words import layout_from_ids, layout_from_text
-from tests import rig
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return rig.tokenizer()
+    return testing.clip_tokenizer()
 
 
 def _ids(tokenizer, text):

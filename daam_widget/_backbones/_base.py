@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 
 import torch
 
-from .._capture import AttentionInputs, seen_probabilities
+from .._capture import AttentionInputs, attention_probabilities, cross_attention_layers, seen_probabilities
 from .._words import TextEncoding
 
 SoftmaxOver = Literal["text", "all"]
@@ -183,6 +183,31 @@ class Backbone:
                 f"(daam_widget recomputes attention exactly for {', '.join(known)}); "
                 "reset them with the pipeline's default processors before tracing"
             )
+
+
+class CrossAttentionBackbone(Backbone):
+    """A family whose text keys come from real cross-attention (``attn2`` with ``is_cross_attention``):
+    UNets, PixArt, Sana. ``norm_before_heads``: its q/k norms act on the whole projection (Sana)."""
+
+    norm_before_heads: ClassVar[bool] = False
+
+    def attention_layers(self) -> dict[str, Any]:
+        return cross_attention_layers(self.denoiser)
+
+    def recompute(
+        self,
+        attn: Any,
+        arguments: dict[str, Any],
+        rows: slice,
+        call: DenoiserCall,
+        heads: list[int] | None,
+        softmax_over: SoftmaxOver,
+    ) -> torch.Tensor:
+        hidden, context = arguments["hidden_states"], arguments["encoder_hidden_states"]
+        mask = rows_of(arguments.get("attention_mask"), rows, hidden.shape[0])
+        return attention_probabilities(
+            attn, hidden[rows], context[rows], mask, heads, norm_before_heads=self.norm_before_heads
+        )
 
 
 def argument(args: tuple, kwargs: dict[str, Any], index: int, name: str) -> Any:

@@ -13,20 +13,18 @@ from typing import Any, ClassVar
 
 import torch
 
-from .._capture import attention_probabilities, cross_attention_layers
 from .._words import TextEncoding
-from ._base import Backbone, DenoiserCall, SoftmaxOver, TextStream, argument, rows_of
+from ._base import CrossAttentionBackbone, DenoiserCall, TextStream, argument
 
 
-class PixArtBackbone(Backbone):
+class PixArtBackbone(CrossAttentionBackbone):
     name = "PixArt"
     pipelines: ClassVar[tuple[str, ...]] = ("PixArtAlphaPipeline", "PixArtSigmaPipeline")
     processors: ClassVar[tuple[str, ...]] = ("AttnProcessor2_0",)
-    norm_before_heads = False
     stream = TextStream(TextEncoding("t5", lowercase=True), "text_encoder", "tokenizer")
 
     def attention_layers(self) -> dict[str, Any]:
-        layers = cross_attention_layers(self.denoiser)
+        layers = super().attention_layers()
         self.check_processors(layers, self.processors)
         return layers
 
@@ -48,26 +46,6 @@ class PixArtBackbone(Backbone):
             output_size=output_size,
         )
 
-    def recompute(
-        self,
-        attn: Any,
-        arguments: dict[str, Any],
-        rows: slice,
-        call: DenoiserCall,
-        heads: list[int] | None,
-        softmax_over: SoftmaxOver,
-    ) -> torch.Tensor:
-        hidden = arguments["hidden_states"]
-        mask = rows_of(arguments.get("attention_mask"), rows, hidden.shape[0])
-        return attention_probabilities(
-            attn,
-            hidden[rows],
-            arguments["encoder_hidden_states"][rows],
-            mask,
-            heads,
-            norm_before_heads=self.norm_before_heads,
-        )
-
     def guided(self) -> bool | None:
         guided = super().guided()
         if guided is None:  # PixArt keeps it in its call's locals only
@@ -82,7 +60,6 @@ class PixArtBackbone(Backbone):
             return images
         height, width = call.output_size
         return self.pipe.image_processor.resize_and_crop_tensor(images, width, height)
-
 
     def encode_text(self, prompt: str) -> dict[str, Any]:
         embeddings, mask, _, _ = self.pipe.encode_prompt(

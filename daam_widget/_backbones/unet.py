@@ -7,21 +7,17 @@ from typing import Any
 import torch
 
 from .._aggregate import latent_grid
-from .._capture import attention_probabilities, cross_attention_layers
 from .._words import TextEncoding
-from ._base import Backbone, DenoiserCall, SoftmaxOver, TextStream, argument, rows_of
+from ._base import CrossAttentionBackbone, DenoiserCall, TextStream, argument
 
 
-class UNetBackbone(Backbone):
+class UNetBackbone(CrossAttentionBackbone):
     """Keys are the 77 CLIP positions; SDXL's two encoders sit side by side in the features, and both
     tokenizers split text the same way, so the first tokenizer indexes them."""
 
     name = "Stable Diffusion 1.x, 2.x and SDXL"
     pipelines = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")
     denoiser_attribute = "unet"
-
-    def attention_layers(self) -> dict[str, Any]:
-        return cross_attention_layers(self.denoiser)
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
         sample = argument(args, kwargs, 0, "sample")
@@ -37,20 +33,6 @@ class UNetBackbone(Backbone):
 
     def layer_grid(self, call: DenoiserCall, queries: int) -> tuple[int, int]:
         return latent_grid(queries, call.grid)
-
-    def recompute(
-        self,
-        attn: Any,
-        arguments: dict[str, Any],
-        rows: slice,
-        call: DenoiserCall,
-        heads: list[int] | None,
-        softmax_over: SoftmaxOver,
-    ) -> torch.Tensor:
-        hidden = arguments["hidden_states"]
-        mask = rows_of(arguments.get("attention_mask"), rows, hidden.shape[0])
-        context = arguments["encoder_hidden_states"]
-        return attention_probabilities(attn, hidden[rows], context[rows], mask, heads)
 
     def streams(self) -> list[TextStream]:
         return [TextStream(TextEncoding("clip"), "text_encoder", "tokenizer")]

@@ -7,7 +7,7 @@
 >>> image = pipe(s.caption).images[0]
 """
 
-from ._model import load_pipeline
+from ._model import ToyPipeline, load_pipeline, unknown_words
 from ._world import COLORS, EVALUATION_SEEDS, SHAPES, WORDS, Scene, ToyObject, render, scene
 
 __all__ = [
@@ -17,7 +17,9 @@ __all__ = [
     "WORDS",
     "Scene",
     "ToyObject",
+    "ToyPipeline",
     "load_pipeline",
     "render",
     "scene",
+    "unknown_words",
 ]

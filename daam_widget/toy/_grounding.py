@@ -1,18 +1,16 @@
 """The grounding loss of the toy model's training: each noun's cross-attention should fall on its object.
 
-Fourteen training recipes without it (docs/toy.md) left the toy's nouns localising at 8x8 only, where a
-perfect map scores 0.79 IoU, with the 16x16 layers near uniform: DAAM's maps on the toy were then limited by
-what a 1.3 M-parameter UNet learns in 90 CPU minutes, not by the tracer. The toy exists to show and test DAAM,
-so its training says where each noun is, as TokenCompose (Wang et al., 2024) does for Stable Diffusion: for
-every noun token of a caption and every cross-attention layer, the loss is the KL divergence from the object's
-cell coverage (how much of each cell the object covers) to the token's attention map, both normalised over the
-layer's cells (``grounding_loss`` says why a divergence, not a share). Only nouns are taught; colour and size
-words are left to learn what they learn, so the paper's adjective analyses on the toy still measure attention
-that was not trained for them.
+The toy exists to show and test DAAM, so its training says where each noun is, as TokenCompose (Wang et
+al., 2024) does for Stable Diffusion: without it a 1.3 M-parameter UNet trained for 90 CPU minutes
+localises nouns only in its coarsest layers (docs/toy-history.md). For every noun token of a caption and
+every cross-attention layer, the loss is the KL divergence from the object's cell coverage (how much of
+each cell the object covers) to the token's attention map, both normalised over the layer's cells
+(``grounding_loss`` says why a divergence). Only nouns are taught; colour and size words are left to
+learn what they learn, so the paper's adjective analyses on the toy still measure attention that was not
+trained for them.
 
 The loss reads the probabilities through the tracer's own seam (``_capture``): a recorder on each
-cross-attention layer computes softmax(QK^T / sqrt(d)) with gradients, and the layer then runs unchanged.
-"""
+cross-attention layer computes softmax(QK^T / sqrt(d)) with gradients, and the layer then runs unchanged."""
 
 from __future__ import annotations
 
@@ -62,8 +60,8 @@ def grounding_loss(
 
     Both sides are spatial distributions, so the loss asks for the map's shape only: as much attention on
     every cell as the object covers, none elsewhere. That is what Eq. 7 rewards (a mask relative to the
-    map's maximum); a loss on the share of attention inside the object alone was met by peaks on a few
-    cells, whose masks at tau = 0.4 were smaller than the object. How much of a pixel's attention goes to
+    map's maximum); a loss on the share of attention inside the object alone is met by peaks on a few
+    cells, whose masks at tau = 0.4 are smaller than the object. How much of a pixel's attention goes to
     the noun rather than to its adjectives stays free.
 
     ``probabilities``: per layer ``(batch, queries, tokens)``; ``slots`` from ``noun_slots``; ``coverage``

@@ -8,21 +8,26 @@ words.
 
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers import (
-    AutoencoderKL,
-    DDIMScheduler,
-    DDPMScheduler,
-    StableDiffusionPipeline,
-    UNet2DConditionModel,
-)
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+from .._dependencies import quiet_pipeline_imports
 from ._tokenizer import make_clip_tokenizer
 from ._world import WORDS
+
+with quiet_pipeline_imports():
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        DDPMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
 
 WEIGHTS = Path(__file__).parent / "weights"
 MAX_TOKENS = 32
@@ -104,10 +109,39 @@ def assemble(
     )
 
 
+_WORD = re.compile(r"[^\W_]+")
+
+
+def unknown_words(prompt: str) -> list[str]:
+    """The words of ``prompt`` the toy's tokenizer does not hold (case-insensitive), in order."""
+    known = set(WORDS)
+    return [w for w in dict.fromkeys(_WORD.findall(prompt.lower())) if w not in known]
+
+
+class ToyPipeline(StableDiffusionPipeline):
+    """The toy's ``StableDiffusionPipeline``, which says which words of a prompt it does not know.
+
+    Its tokenizer holds only the world's words (``WORDS``): any other word is split into letters, which
+    the model never saw in training, and DAAM would then map letters.
+    """
+
+    def encode_prompt(self, prompt: Any, *args: Any, **kwargs: Any) -> Any:
+        negative = kwargs.get("negative_prompt", args[3] if len(args) > 3 else None)
+        texts = [prompt, negative]
+        for text in (t for group in texts for t in ([group] if isinstance(group, str) else group or [])):
+            if unknown := unknown_words(text):
+                warnings.warn(
+                    f"the toy model does not know {', '.join(map(repr, unknown))}: its words are "
+                    f"{', '.join(WORDS)}; unknown words are split into letters it never learned",
+                    stacklevel=4,  # the pipeline call, under torch's no_grad wrapper
+                )
+        return super().encode_prompt(prompt, *args, **kwargs)  # type: ignore[misc]  # diffusers is lazy
+
+
 def load_pipeline(
     device: str | torch.device | None = None, dtype: torch.dtype | None = None, path: str | Path | None = None
-) -> StableDiffusionPipeline:
-    """The toy ``StableDiffusionPipeline`` with the weights shipped in the package; no network is used.
+) -> ToyPipeline:
+    """The toy pipeline (a ``StableDiffusionPipeline``) with the weights shipped in the package; no network.
 
     ``pipe(prompt)`` makes a 64x64 image in 50 DDIM steps with guidance 7.5, as any SD pipeline does.
     ``path`` loads another saved pipeline folder (a training checkpoint) instead of the shipped weights.
@@ -115,12 +149,13 @@ def load_pipeline(
     folder = Path(path) if path is not None else WEIGHTS
     if not (folder / "model_index.json").exists():
         raise FileNotFoundError(
-            f"no toy weights at {folder}; train them with `python -m daam_widget.toy.train`"
+            f"no saved toy pipeline at {folder}: path= must be a folder holding model_index.json, "
+            "as `python -m daam_widget.toy.train --out FOLDER` writes in FOLDER/final"
         )
     kwargs: dict[str, Any] = {"local_files_only": True}
     if dtype is not None:
         kwargs["torch_dtype"] = dtype
-    pipe = StableDiffusionPipeline.from_pretrained(str(folder), **kwargs)
+    pipe = ToyPipeline.from_pretrained(str(folder), **kwargs)
     if device is not None:
         pipe = pipe.to(device)
     return pipe

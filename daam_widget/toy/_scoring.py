@@ -1,11 +1,12 @@
 """Automatic scoring of images of the toy world: what objects an image shows, and where DAAM puts each word.
 
-No model is needed. An image is split into the world's colours by nearest palette colour; each colour's
-largest connected region is that colour's object candidate, and its shape is the one whose template, fitted
-to the region's bounding box, overlaps it best. Colours are distinct within a scene, so a caption asks for at
-most one object per colour: a requested object is right when its colour's region is there, of a plausible
-size and of the requested shape; a colour the caption does not name, with a region of object size, is an
-unrequested object.
+No model is needed. Each pixel takes the palette colour whose blend with the background passes nearest to
+it (``color_labels``); objects are the connected regions of coloured pixels, each of the colour most of its
+pixels have, and a colour's largest region is its object candidate, whose shape is the one whose template,
+fitted to the region's area and centroid, overlaps it best. Colours are distinct within a scene, so a
+caption asks for at most one object per colour: a requested object is right when its colour's region is
+there, of a plausible size and of the requested shape; a colour the caption does not name, with a region of
+object size, is an unrequested object.
 
 DAAM is scored per word: every noun, colour adjective and size adjective of a caption names one object (the
 object of its noun phrase), whose mask is the word's ground truth.
@@ -93,12 +94,6 @@ def components(mask: np.ndarray) -> list[np.ndarray]:
         sizes.append(size)
     order = sorted(range(1, len(sizes)), key=lambda k: -sizes[k])
     return [labels == k for k in order]
-
-
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 4-connected region of a bool mask (empty if the mask is)."""
-    regions = components(mask)
-    return regions[0] if regions else np.zeros(mask.shape, dtype=bool)
 
 
 @cache

@@ -8,7 +8,6 @@ object, and an object's region in any image of the world is the segment of its c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 
@@ -127,15 +126,6 @@ def _inside_polygon(points: list[tuple[float, float]], u: np.ndarray, v: np.ndar
             x_at = x0 + (v - y0) * (x1 - x0) / (y1 - y0)
         inside ^= crosses & (u < x_at)
     return inside
-
-
-@cache
-def unit_extent(shape: str) -> tuple[float, float, float, float]:
-    """(left, right, top, bottom) of a unit shape, in units of its half-extent."""
-    if shape == "circle":
-        return (-1.0, 1.0, -1.0, 1.0)
-    xs, ys = zip(*_POLYGONS[shape], strict=True)
-    return (min(xs), max(xs), min(ys), max(ys))
 
 
 def random_objects(rng: np.random.Generator, size: int = SIZE) -> tuple[ToyObject, ...]:

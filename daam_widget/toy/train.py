@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm  # type: ignore[import-untyped]
+from tqdm import tqdm
 
 from . import _model
 from ._grounding import grounding_loss, noun_slots, recorded_attention, shape_coverage

@@ -19,20 +19,13 @@ from typing import Any
 REPO = pathlib.Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts" / "browser"
 
-TOY_WEIGHTS = REPO / "daam_widget" / "toy" / "weights" / "model_index.json"
-
 PIPELINE = """\
-import pathlib
 import torch
 import daam_widget.toy
 from daam_widget import DaamWidget
 
 torch.set_num_threads(1)
-if (pathlib.Path(daam_widget.toy.__file__).parent / "weights" / "model_index.json").exists():
-    pipe = daam_widget.toy.load_pipeline()
-else:  # the toy model is not trained yet: the test rig's tiny random-init pipeline
-    from tests.rig import sd_pipeline
-    pipe = sd_pipeline("sd1")
+pipe = daam_widget.toy.load_pipeline()
 pipe.set_progress_bar_config(disable=True)
 PROMPT = "a red circle to the left of a blue square"
 """

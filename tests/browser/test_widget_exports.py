@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from daam_widget import DaamWidget, HeatMaps
+from daam_widget import DaamWidget, HeatMaps, testing
 from daam_widget._words import layout_from_text
-from tests import rig
 from tests.browser.chromium import CDN_COPIES, browser_context, need_cdn_copies, offline
-from tests.browser.jupyter import ARTIFACTS, PIPELINE, TOY_WEIGHTS, notebook
+from tests.browser.jupyter import ARTIFACTS, PIPELINE, notebook
 from tests.browser.widget_page import ALERT_SPY, check_without_kernel, measure_swaps, nbconvert_html
 
 pytestmark = pytest.mark.browser
@@ -25,13 +24,10 @@ XSS = "</script><img src=x onerror=alert(1)> a red star"
 
 @pytest.fixture(scope="module")
 def pipe():
-    torch.set_num_threads(1)
-    if TOY_WEIGHTS.exists():
-        from daam_widget.toy import load_pipeline
+    from daam_widget.toy import load_pipeline
 
-        pipe = load_pipeline()
-    else:  # the toy model is not trained yet
-        pipe = rig.sd_pipeline("sd1")
+    torch.set_num_threads(1)
+    pipe = load_pipeline()
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -57,7 +53,7 @@ def open_page(context, path):
 
 def sd_sized_maps(size: int = 512) -> HeatMaps:
     """Maps at Stable Diffusion's 512 px (sent at 256 x 256): smooth blobs, one per word, and an image."""
-    layout = layout_from_text(PROMPT, rig.tokenizer())
+    layout = layout_from_text(PROMPT, testing.clip_tokenizer())
     n = len(layout.used_positions)
     yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
     centres = torch.rand(n, 2, generator=torch.Generator().manual_seed(0))

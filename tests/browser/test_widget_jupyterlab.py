@@ -1,6 +1,6 @@
 """The widget in a real JupyterLab 4, driven through Debian's chromium: hover, slider, pins, XSS, errors.
 
-The notebook is built on the toy model (the test rig's tiny pipeline until the toy weights exist). At the
+The notebook is built on the toy model. At the
 end the notebook is saved with its widget state (JupyterLab's "save widget state" setting) and exported
 by nbconvert; ``test_widget_exports.py`` opens exports in the browser.
 """

@@ -1,4 +1,4 @@
-"""Tiny random-init diffusers pipelines built from configs in code: the offline test rig.
+"""Tiny random-init diffusers pipelines of every supported family, built from configs in code.
 
 Every pipeline here runs in well under a second on one CPU core and needs no file and no network. The
 UNet shapes are chosen so that cross-attention runs at several resolutions, the mid block included. The
@@ -8,52 +8,43 @@ picks sizes of hundreds of pixels.
 
 from __future__ import annotations
 
-import string
 from typing import Any
 
 import torch
-from diffusers import (
-    AutoencoderDC,
-    AutoencoderKL,
-    DDIMScheduler,
-    DPMSolverMultistepScheduler,
-    EulerDiscreteScheduler,
-    FlowMatchEulerDiscreteScheduler,
-    FluxPipeline,
-    FluxTransformer2DModel,
-    PixArtAlphaPipeline,
-    PixArtSigmaPipeline,
-    PixArtTransformer2DModel,
-    SanaPipeline,
-    SanaTransformer2DModel,
-    SD3Transformer2DModel,
-    StableDiffusion3Pipeline,
-    StableDiffusionPipeline,
-    StableDiffusionXLPipeline,
-    UNet2DConditionModel,
-)
 from transformers import (
     CLIPTextConfig,
     CLIPTextModel,
     CLIPTextModelWithProjection,
     Gemma2Config,
     Gemma2Model,
-    GemmaTokenizer,
     T5Config,
     T5EncoderModel,
-    T5Tokenizer,
 )
 
-from daam_widget.toy._tokenizer import make_clip_tokenizer
+from .._dependencies import quiet_pipeline_imports
+from ._tokenizers import clip_tokenizer, gemma_tokenizer, t5_tokenizer
 
-WORDS = (
-    "a an the of on in and with to left right above below photo picture small big "
-    "dog cat hat circle square triangle star red green blue yellow purple orange"
-).split()
-
-
-def tokenizer(model_max_length: int = 77):
-    return make_clip_tokenizer(WORDS, model_max_length=model_max_length)
+with quiet_pipeline_imports():
+    from diffusers import (
+        AutoencoderDC,
+        AutoencoderKL,
+        DDIMScheduler,
+        DPMSolverMultistepScheduler,
+        EulerDiscreteScheduler,
+        FlowMatchEulerDiscreteScheduler,
+        FluxPipeline,
+        FluxTransformer2DModel,
+        PixArtAlphaPipeline,
+        PixArtSigmaPipeline,
+        PixArtTransformer2DModel,
+        SanaPipeline,
+        SanaTransformer2DModel,
+        SD3Transformer2DModel,
+        StableDiffusion3Pipeline,
+        StableDiffusionPipeline,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
 
 
 def _text_config(vocab_size: int, hidden: int, projection_dim: int | None = None) -> CLIPTextConfig:
@@ -68,46 +59,6 @@ def _text_config(vocab_size: int, hidden: int, projection_dim: int | None = None
         bos_token_id=vocab_size - 2,
         eos_token_id=vocab_size - 1,
         pad_token_id=vocab_size - 1,
-    )
-
-
-def t5_tokenizer(model_max_length: int = 512) -> T5Tokenizer:
-    """T5's Unigram tokenizer: each word of WORDS is one "▁word" piece, any other word splits into letters
-    (either case) and punctuation marks, as in T5's own vocabulary; other characters are ``<unk>``."""
-    letters = string.ascii_letters + string.punctuation
-    letter_pieces = dict.fromkeys([*("▁" + c for c in letters), *letters], -5.0)
-    vocab = {
-        "<pad>": 0.0,
-        "</s>": 0.0,
-        "<unk>": 0.0,
-        **letter_pieces,
-        **dict.fromkeys(("▁" + w for w in WORDS), -1.0),
-    }
-    return T5Tokenizer(vocab=list(vocab.items()), extra_ids=0, model_max_length=model_max_length)
-
-
-def gemma_tokenizer(model_max_length: int = 2048) -> GemmaTokenizer:
-    """Gemma's BPE tokenizer: "<bos>" first, no EOS, a space becomes "▁" and sticks to the next word (so the
-    first word has none); each word of WORDS is one token either way, other words split into letters, other
-    characters fall back to byte tokens. The merges are chains, "▁" words and longer words first, so that no
-    merge of a shorter word breaks the chain of a longer one (see daam_widget.toy._tokenizer)."""
-    tokens = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", *(f"<0x{b:02X}>" for b in range(256))]
-    tokens += ["▁", *string.ascii_lowercase]
-    merges: list[tuple[str, str]] = []
-    for word in sorted({p + w for w in WORDS for p in ("▁", "")}, key=lambda w: (w[0] != "▁", -len(w))):
-        left = word[0]
-        for right in word[1:]:
-            if (left, right) not in merges:
-                merges.append((left, right))
-            left += right
-            tokens.append(left)
-    vocab = {token: i for i, token in enumerate(dict.fromkeys(tokens))}
-    return GemmaTokenizer(
-        vocab=vocab,
-        merges=merges,  # type: ignore[arg-type]  # (left, right) pairs, as in CLIP's tokenizer
-        add_bos_token=True,
-        padding_side="right",
-        model_max_length=model_max_length,
     )
 
 
@@ -143,7 +94,7 @@ def sd_pipeline(style: str = "sd1", seed: int = 0) -> StableDiffusionPipeline:
     if style not in ("sd1", "sd2"):
         raise ValueError(f"style must be 'sd1' or 'sd2', not {style!r}")
     torch.manual_seed(seed)
-    tok = tokenizer()
+    tok = clip_tokenizer()
     unet = UNet2DConditionModel(
         sample_size=16,
         block_out_channels=(16, 32, 32),
@@ -172,7 +123,7 @@ def sd_pipeline(style: str = "sd1", seed: int = 0) -> StableDiffusionPipeline:
 def sdxl_pipeline(seed: int = 0) -> StableDiffusionXLPipeline:
     """Two text encoders (32 + 32 features), text-time conditioning, 1 and 2 transformer layers per block."""
     torch.manual_seed(seed)
-    tok = tokenizer()
+    tok = clip_tokenizer()
     unet = UNet2DConditionModel(
         sample_size=16,
         block_out_channels=(16, 32),
@@ -193,7 +144,7 @@ def sdxl_pipeline(seed: int = 0) -> StableDiffusionXLPipeline:
         text_encoder=CLIPTextModel(_text_config(len(tok), 32)),
         text_encoder_2=CLIPTextModelWithProjection(_text_config(len(tok), 32, projection_dim=32)),
         tokenizer=tok,
-        tokenizer_2=tokenizer(),
+        tokenizer_2=clip_tokenizer(),
         unet=unet,
         scheduler=EulerDiscreteScheduler(beta_schedule="scaled_linear"),
     )
@@ -202,7 +153,7 @@ def sdxl_pipeline(seed: int = 0) -> StableDiffusionXLPipeline:
 def sd3_pipeline(seed: int = 0, dual_attention: bool = False) -> StableDiffusion3Pipeline:
     """SD3: two CLIPs with projections and a T5, joint attention; ``dual_attention``: see sd35_pipeline."""
     torch.manual_seed(seed)
-    tok = tokenizer()
+    tok = clip_tokenizer()
     t5_tok = t5_tokenizer()
     transformer = SD3Transformer2DModel(
         sample_size=16,
@@ -226,7 +177,7 @@ def sd3_pipeline(seed: int = 0, dual_attention: bool = False) -> StableDiffusion
             text_encoder=CLIPTextModelWithProjection(_text_config(len(tok), 32, projection_dim=32)),
             tokenizer=tok,
             text_encoder_2=CLIPTextModelWithProjection(_text_config(len(tok), 32, projection_dim=32)),
-            tokenizer_2=tokenizer(),
+            tokenizer_2=clip_tokenizer(),
             text_encoder_3=_t5(len(t5_tok), 64),
             tokenizer_3=t5_tok,
         )
@@ -241,7 +192,7 @@ def sd35_pipeline(seed: int = 0) -> StableDiffusion3Pipeline:
 def flux_pipeline(seed: int = 0, guidance_embeds: bool = False) -> FluxPipeline:
     """Flux: 2 double- and 2 single-stream blocks, RoPE, 2x2-packed latents; ``guidance_embeds``: as dev."""
     torch.manual_seed(seed)
-    tok = tokenizer()
+    tok = clip_tokenizer()
     t5_tok = t5_tokenizer()
     transformer = FluxTransformer2DModel(
         patch_size=1,

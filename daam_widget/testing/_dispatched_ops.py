@@ -1,31 +1,46 @@
-"""Counting the aten operations a traced generation adds per traced attention-layer call (see
-bench/dispatched_ops.py, which prints them, and tests/test_dispatched_ops.py, which bounds them)."""
+"""What tracing adds per traced attention-layer call, counted in dispatched aten operations.
+
+On a GPU at the sizes people use, a traced generation waits on kernel launches and Python dispatch more
+than on arithmetic, so the operations the tracer adds are what it costs there. torch.profiler on the CPU
+records every aten operation a call dispatches (nested ones included), deterministically.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-import daam_widget
-from tests import rig
+from .._trace import trace
+from ._pipelines import (
+    flux_pipeline,
+    pixart_pipeline,
+    sana_pipeline,
+    sd3_pipeline,
+    sd_pipeline,
+    sdxl_pipeline,
+)
 
-PIPELINES = {
-    "sd2": lambda: rig.sd_pipeline("sd2"),
-    "sdxl": rig.sdxl_pipeline,
-    "sd3": rig.sd3_pipeline,
-    "flux": rig.flux_pipeline,
-    "pixart": rig.pixart_pipeline,
-    "sana": rig.sana_pipeline,
+PIPELINES: dict[str, Callable[[], Any]] = {
+    "sd2": lambda: sd_pipeline("sd2"),
+    "sdxl": sdxl_pipeline,
+    "sd3": sd3_pipeline,
+    "flux": flux_pipeline,
+    "pixart": pixart_pipeline,
+    "sana": sana_pipeline,
 }
+"""One tiny pipeline of each family, by name."""
+
 CALLS: dict[str, dict[str, Any]] = {
     "sd3": {"max_sequence_length": 24},
     "flux": {"max_sequence_length": 24},
     "pixart": {"max_sequence_length": 24, "use_resolution_binning": False, "clean_caption": False},
     "sana": {"height": 64, "width": 64, "use_resolution_binning": False},
 }
+"""Call options that keep each family's tiny pipeline fast (short T5 windows, no resolution binning)."""
 
 
 def aten_ops(fn: Any) -> Counter[str]:
@@ -47,7 +62,7 @@ def extra_ops(pipe: Any, name: str, steps: int, softmax_over: str) -> tuple[Coun
 
     def traced() -> None:
         nonlocal layer_calls
-        with daam_widget.trace(pipe, softmax_over=softmax_over) as tc:  # type: ignore[arg-type]
+        with trace(pipe, softmax_over=softmax_over) as tc:  # type: ignore[arg-type]
             untraced()
         layer_calls = len(tc.layer_names) * tc.num_steps
 
@@ -57,8 +72,15 @@ def extra_ops(pipe: Any, name: str, steps: int, softmax_over: str) -> tuple[Coun
     return with_trace, layer_calls
 
 
-def per_layer_call(pipe: Any, name: str, softmax_over: str = "text") -> dict[str, Any]:
-    """Extra aten operations per traced layer call (marginal, from 2 and 4 steps) and per generation."""
+def extra_ops_per_layer_call(pipe: Any, name: str, softmax_over: str = "text") -> dict[str, Any]:
+    """Extra aten operations per traced layer call and per generation, for ``pipe`` called as ``CALLS[name]``.
+
+    The marginal cost: the extra operations of a traced call over an untraced one grow by the same amount
+    with each step; that growth over 2 more steps, divided by the layer calls they add, is what each traced
+    layer call costs. What a trace costs once (hooks, reading the text encoders' outputs) is apart.
+    Returns ``per_layer_call``, ``per_generation``, ``layer_calls_per_step`` and ``ops`` (per layer call,
+    by operation name).
+    """
     short, short_calls = extra_ops(pipe, name, 2, softmax_over)
     long, long_calls = extra_ops(pipe, name, 4, softmax_over)
     per_call = (long.total() - short.total()) / (long_calls - short_calls)

@@ -1,0 +1,40 @@
+"""Offline test material for diffusers pipelines, for daam-widget's own tests and for yours.
+
+Tiny random-init pipelines of every family the tracer supports, built from configs in code with tokenizers
+made from a word list (no file, no network; each runs a 2-step call in well under a second on one CPU
+core), and the count of operations tracing adds per traced attention-layer call.
+
+>>> from daam_widget import testing, trace
+>>> pipe = testing.flux_pipeline()
+>>> with trace(pipe) as tc:
+...     pipe("a red dog", num_inference_steps=2, height=32, width=32, max_sequence_length=24)
+"""
+
+from ._dispatched_ops import CALLS, PIPELINES, extra_ops_per_layer_call
+from ._pipelines import (
+    flux_pipeline,
+    pixart_pipeline,
+    sana_pipeline,
+    sd3_pipeline,
+    sd35_pipeline,
+    sd_pipeline,
+    sdxl_pipeline,
+)
+from ._tokenizers import WORDS, clip_tokenizer, gemma_tokenizer, t5_tokenizer
+
+__all__ = [
+    "CALLS",
+    "PIPELINES",
+    "WORDS",
+    "clip_tokenizer",
+    "extra_ops_per_layer_call",
+    "flux_pipeline",
+    "gemma_tokenizer",
+    "pixart_pipeline",
+    "sana_pipeline",
+    "sd3_pipeline",
+    "sd35_pipeline",
+    "sd_pipeline",
+    "sdxl_pipeline",
+    "t5_tokenizer",
+]
