@@ -1,6 +1,7 @@
-"""The tracer's two ways to get q and k, side by side in one run: read off the processor's own attention
-call (the default) or computed again from the processor's arguments (the fallback for processors that do
-not call torch's attention, and what the tracer did for every processor before).
+"""The tracer's ways to get q and k, side by side in one run: taken from the processor's own computation
+(hooks on its projections, or its attention call watched; the default) or computed again from the
+processor's arguments (the fallback for processors that show neither, and what the tracer did for every
+processor before).
 
     python bench/capture_paths.py --pipeline sd21 --size 256 --steps 1 --reps 7
 
@@ -23,7 +24,7 @@ from pipelines import PIPELINES, build
 import daam_widget
 import daam_widget._capture as capture
 
-KINDS = ("untraced", "read off the call", "recomputed")
+KINDS = ("untraced", "from the processor", "recomputed")
 
 
 def main() -> None:
@@ -42,9 +43,12 @@ def main() -> None:
     attention = capture._attention
 
     def run(kind: str) -> tuple[float, float]:
-        capture._attention = object() if kind == "recomputed" else attention  # never matches: recompute
+        tc = daam_widget.trace(pipe)
+        if kind == "recomputed":  # neither hooks on the projections nor a call to watch: recompute
+            tc.backbone.projections = lambda attn: None  # type: ignore[method-assign]
+            capture._attention = object()
         try:
-            with daam_widget.trace(pipe) if kind != "untraced" else contextlib.nullcontext():
+            with tc if kind != "untraced" else contextlib.nullcontext():
                 start, start_cpu = time.perf_counter(), time.thread_time()
                 pipe("a red circle to the left of a blue square", output_type="latent", **call)
                 return time.perf_counter() - start, time.thread_time() - start_cpu

@@ -2,14 +2,17 @@
 
 Each traced attention module gets a recorder: a processor that runs the module's original processor
 unchanged, so the generated image is bit-identical to an untraced run, and reports the call to a callback:
-its arguments, and the query, key, mask and scale the processor handed to
-``torch.nn.functional.scaled_dot_product_attention``. Those are seen by a ``TorchFunctionMode`` active
-only while the processor runs: it changes nothing and patches nothing, and the tracer then needs no second
-computation of q and k (projections, norms, rotary embeddings), only the softmax of q kᵀ over the text keys.
-A processor that does not call it (xFormers, a flash-attention package) reports ``None`` and the family
-recomputes q and k from the arguments. ``recording`` installs recorders module by module
-(``module.set_processor``, which every diffusers attention class has, unlike ``set_attn_processor`` on
-newer transformers) and puts the original processor objects back on every exit path.
+its arguments, and the query and key the processor computed. The tracer then needs no second computation
+of q and k (projections, norms, rotary embeddings), only the softmax of q kᵀ over the text keys. Where a
+family knows that a processor takes q and k as its projection submodules give them (``Projections``),
+forward hooks on those keep their outputs: two Python calls. Otherwise a ``TorchFunctionMode``, active only
+while the processor runs, sees the query, key, mask and scale it hands to
+``torch.nn.functional.scaled_dot_product_attention``: it changes and patches nothing, but costs a Python
+call for every torch operation of the processor. A processor that shows neither (xFormers, a
+flash-attention package) reports ``None`` and the family recomputes q and k from the arguments.
+``recording`` installs recorders module by module (``module.set_processor``, which every diffusers
+attention class has, unlike ``set_attn_processor`` on newer transformers) and puts the original processor
+objects, and the hooks, back on every exit path.
 """
 
 from __future__ import annotations
@@ -65,18 +68,42 @@ class _AttentionWatch(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+@dataclass(frozen=True)
+class Projections:
+    """The submodules whose outputs are a processor's query and key, for a processor known to use them as
+    they are: ``(batch, n, heads * head_dim)`` outputs when ``*_split`` (a projection, or a norm acting on
+    the whole projection), else already ``(batch, heads, n, head_dim)`` (a per-head norm)."""
+
+    query: torch.nn.Module
+    key: torch.nn.Module
+    query_split: bool
+    key_split: bool
+
+
 class AttentionRecorder:
-    """An attention processor that runs ``original``, then reports the call to ``callback``."""
+    """An attention processor that runs ``original``, then reports the call to ``callback``.
+
+    With ``projections`` the query and key are taken from forward hooks on those submodules, which cost
+    two Python calls; calls with a mask, and processors without them, are watched with
+    ``_AttentionWatch``, which costs a Python call for every torch operation the processor makes.
+    """
 
     _signature: inspect.Signature
 
     def __init__(
-        self, original: Any, layer_name: str, callback: AttentionCallback, watch: bool = True
+        self,
+        original: Any,
+        layer_name: str,
+        callback: AttentionCallback,
+        watch: bool = True,
+        projections: Projections | None = None,
     ) -> None:
         self.original = original
         self.layer_name = layer_name
         self.callback = callback
         self.watch = watch
+        self.projections = projections
+        self.outputs: list[torch.Tensor | None] = [None, None]
 
     def __call__(self, attn: Any, *args: Any, **kwargs: Any) -> Any:
         arguments = self._signature.bind_partial(attn, *args, **kwargs).arguments
@@ -84,10 +111,44 @@ class AttentionRecorder:
         if not self.watch:
             self.callback(self.layer_name, attn, arguments, None)
             return self.original(attn, *args, **kwargs)
+        if self.projections is not None and arguments.get("attention_mask") is None:
+            self.outputs = [None, None]
+            output = self.original(attn, *args, **kwargs)
+            self.callback(self.layer_name, attn, arguments, self._projected(attn))
+            return output
         with _AttentionWatch() as watch:
             output = self.original(attn, *args, **kwargs)
         self.callback(self.layer_name, attn, arguments, watch.seen)
         return output
+
+    def keep(self, index: int) -> Callable[[Any, Any, torch.Tensor], None]:
+        """A forward hook that keeps the output of projection ``index`` (0: query, 1: key)."""
+
+        def hook(module: Any, args: Any, output: torch.Tensor) -> None:
+            self.outputs[index] = output
+
+        return hook
+
+    def _projected(self, attn: Any) -> AttentionInputs | None:
+        query, key = self.outputs
+        self.outputs = [None, None]
+        if query is None or key is None or self.projections is None:
+            return None
+        p = self.projections
+        return AttentionInputs(
+            _by_heads(query, attn.heads) if p.query_split else query,
+            _by_heads(key, attn.heads) if p.key_split else key,
+            None,
+            None,
+        )
+
+
+def _by_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """``(batch, n, heads * head_dim)`` as the view ``(batch, heads, n, head_dim)``, in one operation."""
+    batch, length, width = x.shape
+    sb, sn, sw = x.stride()
+    head_dim = width // heads
+    return x.as_strided((batch, heads, length, head_dim), (sb, head_dim * sw, sn, sw), x.storage_offset())
 
 
 @functools.cache
@@ -122,10 +183,14 @@ def cross_attention_layers(model: torch.nn.Module) -> dict[str, Any]:
 
 @contextmanager
 def recording(
-    modules: Mapping[str, Any], callback: AttentionCallback, watch: bool = True
+    modules: Mapping[str, Any],
+    callback: AttentionCallback,
+    watch: bool = True,
+    projections: Callable[[Any], Projections | None] | None = None,
 ) -> Iterator[dict[str, AttentionRecorder]]:
     """Install recorders on the attention ``modules`` (by layer name) for the ``with`` block; ``watch``:
-    report the attention function's inputs too.
+    report the attention function's inputs too; ``projections(module)``: where a module's query and key
+    come from, if its processor is known to use them as they are.
 
     Raises RuntimeError if one of them is already being recorded: two traces on one model would each see
     the other's recorder as "the original" and could restore the wrong processors.
@@ -137,23 +202,31 @@ def recording(
                 "this pipeline is already being traced; traces cannot nest or run concurrently on one "
                 "pipeline: finish the other `with daam_widget.trace(pipe)` block first"
             )
-        recorders = {
-            name: _recorder_type(type(original))(original, name, callback, watch)  # type: ignore[arg-type]
-            for name, original in originals.items()
-        }
+        recorders = {}
+        for name, module in modules.items():
+            found = projections(module) if projections is not None and watch else None
+            recorder = _recorder_type(type(originals[name]))  # type: ignore[arg-type]
+            recorders[name] = recorder(originals[name], name, callback, watch, found)
+        hooks: list[Any] = []
         try:
             for name, module in modules.items():
+                found = recorders[name].projections
+                if found is not None:
+                    hooks.append(found.query.register_forward_hook(recorders[name].keep(0)))
+                    hooks.append(found.key.register_forward_hook(recorders[name].keep(1)))
                 module.set_processor(recorders[name])
         except BaseException:
-            _restore(modules, originals)
+            _restore(modules, originals, hooks)
             raise
     try:
         yield recorders
     finally:
-        _restore(modules, originals)
+        _restore(modules, originals, hooks)
 
 
-def _restore(modules: Mapping[str, Any], originals: Mapping[str, Any]) -> None:
+def _restore(modules: Mapping[str, Any], originals: Mapping[str, Any], hooks: list[Any]) -> None:
+    for hook in hooks:
+        hook.remove()
     for name, module in modules.items():
         module.set_processor(originals[name])
 

@@ -141,7 +141,9 @@ class Trace:
         if self._entered:
             raise RuntimeError("a Trace is entered once; make a new one with daam_widget.trace(pipe)")
         with contextlib.ExitStack() as stack:
-            stack.enter_context(recording(self._modules, self._on_attention))
+            stack.enter_context(
+                recording(self._modules, self._on_attention, projections=self.backbone.projections)
+            )
             denoiser = self.backbone.denoiser
             stack.callback(denoiser.register_forward_pre_hook(self._before_denoiser, with_kwargs=True).remove)
             for name in dict.fromkeys(s.encoder for s in self._streams):

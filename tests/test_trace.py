@@ -283,3 +283,20 @@ def test_steps_that_were_not_run_say_which_steps_the_run_had(sd1):
         sd1("a red dog", num_inference_steps=5, height=32, width=32)
     with pytest.raises(ValueError, match=r"steps=range\(7, 9\) holds none of the recorded steps: " + ran):
         tc.heat_maps(steps=range(7, 9))
+
+
+def test_a_processor_that_does_not_call_torch_attention_is_traced_by_recomputing(sd1):
+    """diffusers' AttnProcessor computes attention with baddbmm: no q and k to read off a call."""
+    from diffusers.models.attention_processor import AttnProcessor
+
+    originals = dict(sd1.unet.attn_processors)
+    sd1.unet.set_attn_processor(AttnProcessor())
+    try:
+        call = dict(prompt=PROMPT, num_inference_steps=2, **SIZE)
+        slow = _slow(sd1, 1, **call)
+        with daam_widget.trace(sd1) as tc:
+            sd1(generator=seeded(), output_type="np", **call)
+        maps = tc.heat_maps()
+        assert _max_relative_error(maps.maps, slow[list(maps.positions)]) < 1e-5
+    finally:
+        sd1.unet.set_attn_processor(originals)

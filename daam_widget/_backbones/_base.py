@@ -15,7 +15,13 @@ from typing import Any, ClassVar, Literal
 
 import torch
 
-from .._capture import AttentionInputs, attention_probabilities, cross_attention_layers, seen_probabilities
+from .._capture import (
+    AttentionInputs,
+    Projections,
+    attention_probabilities,
+    cross_attention_layers,
+    seen_probabilities,
+)
 from .._words import TextEncoding
 
 SoftmaxOver = Literal["text", "all"]
@@ -114,6 +120,11 @@ class Backbone:
         all queries are image, all keys text)."""
         return slice(None), slice(None)
 
+    def projections(self, attn: Any) -> Projections | None:
+        """The submodules whose outputs are ``attn``'s query and text key as its processor uses them, if
+        the family knows; else the processor's attention call is watched."""
+        return None
+
     def recompute(
         self,
         attn: Any,
@@ -193,6 +204,21 @@ class CrossAttentionBackbone(Backbone):
 
     def attention_layers(self) -> dict[str, Any]:
         return cross_attention_layers(self.denoiser)
+
+    def projections(self, attn: Any) -> Projections | None:
+        """``AttnProcessor2_0`` and ``SanaAttnProcessor2_0`` take q and k as ``to_q`` and ``to_k`` (then
+        ``norm_q`` and ``norm_k``, per head or, in Sana, on the whole projection) give them."""
+        if type(attn.processor).__name__ not in ("AttnProcessor2_0", "SanaAttnProcessor2_0"):
+            return None
+        if attn.spatial_norm is not None or attn.group_norm is not None or attn.norm_cross:
+            return None
+        norm_q, norm_k = getattr(attn, "norm_q", None), getattr(attn, "norm_k", None)
+        return Projections(
+            norm_q if norm_q is not None else attn.to_q,
+            norm_k if norm_k is not None else attn.to_k,
+            norm_q is None or self.norm_before_heads,
+            norm_k is None or self.norm_before_heads,
+        )
 
     def recompute(
         self,
