@@ -43,6 +43,9 @@ class AttentionInputs:
     key: torch.Tensor
     mask: torch.Tensor | None
     scale: float | None
+    layout: tuple[slice, slice] | None = None
+    """Where the image queries and the text keys sit along ``n``; None: as the family says for the
+    processor's attention call (projections give image queries and text keys only)."""
 
 
 AttentionCallback = Callable[[str, Any, dict[str, Any], "AttentionInputs | None"], None]
@@ -70,9 +73,9 @@ class _AttentionWatch(TorchFunctionMode):
 
 @dataclass(frozen=True)
 class Projections:
-    """The submodules whose outputs are a processor's query and key, for a processor known to use them as
-    they are: ``(batch, n, heads * head_dim)`` outputs when ``*_split`` (a projection, or a norm acting on
-    the whole projection), else already ``(batch, heads, n, head_dim)`` (a per-head norm)."""
+    """The submodules whose outputs are a processor's image queries and text keys, for a processor known
+    to use them as they are: ``(batch, n, heads * head_dim)`` outputs when ``*_split`` (a projection, or a
+    norm acting on the whole projection), else already ``(batch, heads, n, head_dim)`` (a per-head norm)."""
 
     query: torch.nn.Module
     key: torch.nn.Module
@@ -140,6 +143,7 @@ class AttentionRecorder:
             _by_heads(key, attn.heads) if p.key_split else key,
             None,
             None,
+            (_ALL, _ALL),
         )
 
 

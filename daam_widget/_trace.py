@@ -141,9 +141,9 @@ class Trace:
         if self._entered:
             raise RuntimeError("a Trace is entered once; make a new one with daam_widget.trace(pipe)")
         with contextlib.ExitStack() as stack:
-            stack.enter_context(
-                recording(self._modules, self._on_attention, projections=self.backbone.projections)
-            )
+            needs_image_keys = self.backbone.joint and self.softmax_over == "all"
+            projections = None if needs_image_keys else self.backbone.projections
+            stack.enter_context(recording(self._modules, self._on_attention, projections=projections))
             denoiser = self.backbone.denoiser
             stack.callback(denoiser.register_forward_pre_hook(self._before_denoiser, with_kwargs=True).remove)
             for name in dict.fromkeys(s.encoder for s in self._streams):
@@ -184,10 +184,7 @@ class Trace:
         if (
             current is None
             or self._pending
-            or (
-                call.embeddings is not current.last_embeddings
-                and not current.continues_with(call, guided)
-            )
+            or (call.embeddings is not current.last_embeddings and not current.continues_with(call, guided))
         ):
             current = self._start_generation(call, guided)
         if call.batch != current.batch_size(guided):
@@ -387,9 +384,7 @@ class Trace:
             )
         raise IndexError(f"image {i} was not generated under this trace; images are 0..{self.num_images - 1}")
 
-    def _layout(
-        self, generation: Generation, local: int, negative: bool, prompt: str | None
-    ) -> PromptLayout:
+    def _layout(self, generation: Generation, local: int, negative: bool, prompt: str | None) -> PromptLayout:
         """Every stream's layout of image ``local``'s (negative) prompt, combined."""
         text = generation.embeddings
         if negative and generation.guided:

@@ -76,10 +76,15 @@ def _guided(name, call):
 
 @pytest.fixture(params=["seen", "recomputed"])
 def path(request, monkeypatch):
-    """Probabilities from the q and k the processor gave the attention function, or, as for a processor
-    that does not call torch's (a flash-attention package), from q and k computed again."""
+    """Probabilities from the processor's own q and k (its projections' outputs, or what it gave the
+    attention function), or, as for a processor that shows neither (a flash-attention package), from q
+    and k computed again."""
     if request.param == "recomputed":
+        from daam_widget._backbones import FAMILIES
+
         monkeypatch.setattr("daam_widget._capture._attention", object())
+        for family in FAMILIES:
+            monkeypatch.setattr(family, "projections", lambda self, attn: None)
     return request.param
 
 

@@ -108,7 +108,7 @@ class Backbone:
         heads = list(heads) if heads is not None else None
         if seen is None or seen.query.ndim != 4 or seen.key.shape[1] != seen.query.shape[1]:
             return self.recompute(attn, arguments, rows, call, heads, softmax_over)
-        image, text = self.positions(arguments, call)
+        image, text = seen.layout or self.positions(arguments, call)
         return seen_probabilities(seen, rows, image, text, heads, self.joint and softmax_over == "all")
 
     def has_text(self, arguments: dict[str, Any]) -> bool:
@@ -121,8 +121,9 @@ class Backbone:
         return slice(None), slice(None)
 
     def projections(self, attn: Any) -> Projections | None:
-        """The submodules whose outputs are ``attn``'s query and text key as its processor uses them, if
-        the family knows; else the processor's attention call is watched."""
+        """The submodules whose outputs are ``attn``'s image queries and text keys as its processor uses
+        them, if the family knows; else the processor's attention call is watched. Not used with
+        ``softmax_over="all"`` on joint attention, which needs the image keys too."""
         return None
 
     def recompute(

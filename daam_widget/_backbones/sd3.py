@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from .._capture import joint_probabilities
+from .._capture import Projections, joint_probabilities
 from .._words import TextEncoding
 from ._base import Backbone, DenoiserCall, SoftmaxOver, TextStream, argument
 
@@ -46,6 +46,18 @@ class SD3Backbone(Backbone):
             grid=(h // patch, w // patch),
             image_size=(h * scale, w * scale),
             counts=not kwargs.get("skip_layers"),
+        )
+
+    def projections(self, attn: Any) -> Projections | None:
+        """``JointAttnProcessor2_0`` takes the image queries from ``to_q`` then ``norm_q`` and the text keys
+        from ``add_k_proj`` then ``norm_added_k`` (both norms per head)."""
+        if type(attn.processor).__name__ != "JointAttnProcessor2_0":
+            return None
+        return Projections(
+            attn.norm_q if attn.norm_q is not None else attn.to_q,
+            attn.norm_added_k if attn.norm_added_k is not None else attn.add_k_proj,
+            attn.norm_q is None,
+            attn.norm_added_k is None,
         )
 
     def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> tuple[slice, slice]:
