@@ -305,8 +305,9 @@ class Trace:
         ----------
         prompt:
             The text of this image's prompt. Without it, words come from decoding the token ids (lower
-            case, as the tokenizer saw them) and cut-off words cannot be named. With it, words keep their
-            case and punctuation, and the text is checked against the ids the encoder saw.
+            case where the tokenizer lower-cases, as CLIP's does) and cut-off words cannot be named. With
+            it, words keep their case and punctuation, and the text is checked against the ids the encoder
+            saw.
         negative:
             Maps for the negative prompt (the unconditional prediction); needs
             ``trace(..., keep_negative=True)``.

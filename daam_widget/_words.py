@@ -197,7 +197,8 @@ def layout_from_text(
     keys = _key_positions(window, encoding.num_keys)
     kept = [_chars(windowed["offset_mapping"][p], shift) for p in keys]
     content = [c for c in (_chars(o, shift) for o in full["offset_mapping"]) if c is not None]
-    cut = [c for c in content if c not in set(kept)]
+    kept_set = set(kept)
+    cut = [c for c in content if c not in kept_set]
     if cut:
         specials = len(tokenizer("", add_special_tokens=True)["input_ids"])
         warnings.warn(
