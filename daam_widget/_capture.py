@@ -276,29 +276,7 @@ def attention_probabilities(
     if attention_mask is not None:
         mask = attn.prepare_attention_mask(attention_mask, key.shape[2], batch)
         mask = mask.view(batch, attn.heads, -1, mask.shape[-1])
-    return text_softmax(query, key, attn.scale, mask, heads).sum(dim=1)
-
-
-def text_softmax(
-    query: torch.Tensor,
-    key: torch.Tensor,
-    scale: float,
-    mask: torch.Tensor | None,
-    heads: list[int] | None,
-) -> torch.Tensor:
-    """softmax(q kᵀ · scale + mask) over the keys given: ``(batch, heads, queries, keys)`` float32.
-
-    ``query`` and ``key`` are ``(batch, heads, n, head_dim)``; ``heads`` selects heads first.
-    """
-    if heads is not None:
-        index = torch.as_tensor(heads, device=query.device)
-        query, key = query.index_select(1, index), key.index_select(1, index)
-        if mask is not None and mask.shape[1] > 1:
-            mask = mask.index_select(1, index)
-    scores = torch.matmul(query.float(), key.float().transpose(-1, -2)) * scale
-    if mask is not None:
-        scores = scores + mask.float()
-    return scores.softmax(dim=-1)
+    return text_probabilities(AttentionInputs(query, key, mask, attn.scale), _ALL, _ALL, _ALL, heads, False)
 
 
 def joint_probabilities(
@@ -309,53 +287,44 @@ def joint_probabilities(
     heads: list[int] | None,
 ) -> torch.Tensor:
     """Image-query x text-key probabilities of joint attention, summed over heads: ``(batch, queries,
-    text keys)`` float32. Tensors are ``(batch, heads, n, head_dim)``, after the processor's norms and
-    rotary embeddings.
-
-    Without ``image_key`` this is the softmax over the text keys only. With it, it is the block of the
-    model's softmax over all keys: per query and head the text-only softmax times the share of attention
-    that goes to text. That share comes from one attention call whose values are 1 on text keys and 0 on
-    image keys, so no ``queries x all keys`` tensor is made.
+    text keys)`` float32, from q and k computed again. Tensors are ``(batch, heads, n, head_dim)``, after
+    the processor's norms and rotary embeddings. Without ``image_key`` the softmax runs over the text keys
+    only; with it the result is the text block of the softmax over all keys (see ``text_probabilities``).
     """
-    probabilities = text_softmax(query, text_key, scale, None, heads)
-    if image_key is not None:
-        if heads is not None:
-            index = torch.as_tensor(heads, device=query.device)
-            query, text_key, image_key = (t.index_select(1, index) for t in (query, text_key, image_key))
-        keys = torch.cat([image_key, text_key], dim=2).float()
-        # 8 identical columns: fused attention kernels want a value width of a multiple of 8.
-        indicator = keys.new_zeros(1, 1, keys.shape[2], 8)
-        indicator[:, :, image_key.shape[2] :] = 1
-        share = torch.nn.functional.scaled_dot_product_attention(
-            query.float(), keys, indicator.expand(*keys.shape[:2], -1, -1), scale=scale
+    if image_key is None:
+        return text_probabilities(
+            AttentionInputs(query, text_key, None, scale), _ALL, _ALL, _ALL, heads, False
         )
-        probabilities = probabilities * share[..., :1]
-    return probabilities.sum(dim=1)
+    keys = torch.cat([image_key, text_key], dim=2)
+    text = slice(image_key.shape[2], None)
+    return text_probabilities(AttentionInputs(query, keys, None, scale), _ALL, _ALL, text, heads, True)
 
 
-def seen_probabilities(
-    seen: AttentionInputs,
+def text_probabilities(
+    inputs: AttentionInputs,
     rows: slice,
     image: slice,
     text: slice,
     heads: list[int] | None,
     share: bool,
 ) -> torch.Tensor:
-    """Image-query x text-key probabilities from what the processor gave the attention function, summed
-    over heads: ``(rows, queries, text keys)`` float32.
+    """Image-query x text-key probabilities of ``inputs`` (the processor's own q and k, or q and k
+    computed again), summed over heads: ``(rows, queries, text keys)`` float32.
 
-    ``image`` and ``text`` are where the image queries and the text keys sit in the processor's sequence.
-    The softmax runs over the text keys only; with ``share`` the result is the text block of the
-    softmax over all keys (see ``joint_probabilities``). On a GPU the cost of this is the number of
-    operations it dispatches, so heads are folded into the batch by views where the strides allow, the
-    scale and an additive mask go into the one batched product (``baddbmm``), and nothing is transposed.
+    ``image`` and ``text`` are where the image queries and the text keys sit along the sequence. The
+    softmax runs over the text keys only. With ``share`` the result is the text block of the model's
+    softmax over all keys: per query and head the text-only softmax times the share of attention that
+    goes to text, which comes from one attention call whose values are 1 on text keys and 0 on the others,
+    so no ``queries x all keys`` tensor is made. On a GPU the cost of this is the number of operations it
+    dispatches, so heads are folded into the batch by views where the strides allow, the scale and an
+    additive mask go into the one batched product (``baddbmm``), and nothing is transposed.
     """
-    query, key = seen.query, seen.key
+    query, key = inputs.query, inputs.key
     count = len(range(*rows.indices(query.shape[0])))
     q = _as_batch(query, rows, image, _ALL, heads)
     text_key = _as_batch(key, rows, text, _ALL, heads, transposed=True)
-    bias = _bias(seen.mask, query, rows, image, text, heads)
-    scale = seen.scale if seen.scale is not None else query.shape[-1] ** -0.5
+    bias = _bias(inputs.mask, query, rows, image, text, heads)
+    scale = inputs.scale if inputs.scale is not None else query.shape[-1] ** -0.5
     if bias is None:
         scores = torch.baddbmm(_zero(q), q, text_key, beta=0, alpha=scale)
     else:
@@ -367,7 +336,7 @@ def seen_probabilities(
             q,
             every_key,
             _indicator(every_key, text),
-            attn_mask=_bias(seen.mask, query, rows, image, _ALL, heads),
+            attn_mask=_bias(inputs.mask, query, rows, image, _ALL, heads),
             scale=scale,
         )
         probabilities = probabilities.mul_(text_share[..., :1])

@@ -20,7 +20,7 @@ from .._capture import (
     Projections,
     attention_probabilities,
     cross_attention_layers,
-    seen_probabilities,
+    text_probabilities,
 )
 from .._words import TextEncoding
 
@@ -109,7 +109,7 @@ class Backbone:
         if seen is None or seen.query.ndim != 4 or seen.key.shape[1] != seen.query.shape[1]:
             return self.recompute(attn, arguments, rows, call, heads, softmax_over)
         image, text = seen.layout or self.positions(arguments, call)
-        return seen_probabilities(seen, rows, image, text, heads, self.joint and softmax_over == "all")
+        return text_probabilities(seen, rows, image, text, heads, self.joint and softmax_over == "all")
 
     def has_text(self, arguments: dict[str, Any]) -> bool:
         """Whether an attention call has text keys (cross-attention: it was given the text)."""
