@@ -143,6 +143,22 @@ class Backbone:
         """The tokenizer windows of the keys, in key order."""
         raise NotImplementedError
 
+    def latent_call(
+        self, latents: torch.Tensor, timestep: Any, embeddings: torch.Tensor, patch: int = 1, **fields: Any
+    ) -> DenoiserCall:
+        """The call on latents ``(batch, channels, h, w)`` cut into ``patch`` x ``patch`` tokens, the
+        image ``vae_scale_factor`` times the latent; ``fields``: the rest of ``DenoiserCall``."""
+        h, w = int(latents.shape[-2]), int(latents.shape[-1])
+        scale = int(getattr(self.pipe, "vae_scale_factor", 1))
+        return DenoiserCall(
+            batch=int(latents.shape[0]),
+            timestep=timestep,
+            embeddings=embeddings,
+            grid=(h // patch, w // patch),
+            image_size=(h * scale, w * scale),
+            **fields,
+        )
+
     def layer_grid(self, call: DenoiserCall, queries: int) -> tuple[int, int]:
         """The (h, w) of a layer with ``queries`` image queries (transformers: the call's grid)."""
         h, w = call.grid

@@ -29,20 +29,15 @@ class PixArtBackbone(CrossAttentionBackbone):
         return layers
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
-        latents = argument(args, kwargs, 0, "hidden_states")
-        patch = int(self.denoiser.config.patch_size)
-        h, w = int(latents.shape[-2]), int(latents.shape[-1])
-        scale = int(self.pipe.vae_scale_factor)
         call_locals = _pipeline_call_locals(self.pipe)
         output_size = None
         if call_locals.get("use_resolution_binning") and "orig_height" in call_locals:
             output_size = (int(call_locals["orig_height"]), int(call_locals["orig_width"]))
-        return DenoiserCall(
-            batch=int(latents.shape[0]),
-            timestep=kwargs.get("timestep"),
-            embeddings=argument(args, kwargs, 1, "encoder_hidden_states"),
-            grid=(h // patch, w // patch),
-            image_size=(h * scale, w * scale),
+        return self.latent_call(
+            argument(args, kwargs, 0, "hidden_states"),
+            kwargs.get("timestep"),
+            argument(args, kwargs, 1, "encoder_hidden_states"),
+            patch=int(self.denoiser.config.patch_size),
             output_size=output_size,
         )
 

@@ -35,16 +35,11 @@ class SD3Backbone(Backbone):
         return layers
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
-        latents = argument(args, kwargs, 0, "hidden_states")
-        patch = int(self.denoiser.config.patch_size)
-        h, w = int(latents.shape[-2]), int(latents.shape[-1])
-        scale = int(self.pipe.vae_scale_factor)
-        return DenoiserCall(
-            batch=int(latents.shape[0]),
-            timestep=argument(args, kwargs, 3, "timestep"),
-            embeddings=argument(args, kwargs, 1, "encoder_hidden_states"),
-            grid=(h // patch, w // patch),
-            image_size=(h * scale, w * scale),
+        return self.latent_call(
+            argument(args, kwargs, 0, "hidden_states"),
+            argument(args, kwargs, 3, "timestep"),
+            argument(args, kwargs, 1, "encoder_hidden_states"),
+            patch=int(self.denoiser.config.patch_size),
             counts=not kwargs.get("skip_layers"),
         )
 

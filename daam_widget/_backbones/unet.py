@@ -20,15 +20,10 @@ class UNetBackbone(CrossAttentionBackbone):
     denoiser_attribute = "unet"
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
-        sample = argument(args, kwargs, 0, "sample")
-        latent = (int(sample.shape[-2]), int(sample.shape[-1]))
-        scale = int(getattr(self.pipe, "vae_scale_factor", 1))
-        return DenoiserCall(
-            batch=int(sample.shape[0]),
-            timestep=argument(args, kwargs, 1, "timestep"),
-            embeddings=argument(args, kwargs, 2, "encoder_hidden_states"),
-            grid=latent,
-            image_size=(latent[0] * scale, latent[1] * scale),
+        return self.latent_call(
+            argument(args, kwargs, 0, "sample"),
+            argument(args, kwargs, 1, "timestep"),
+            argument(args, kwargs, 2, "encoder_hidden_states"),
         )
 
     def layer_grid(self, call: DenoiserCall, queries: int) -> tuple[int, int]:
