@@ -9,12 +9,21 @@ them by value, so positive and negative prompts are told apart whatever the pipe
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from ._backbones import TextStream
-from ._runs import Encoding
+
+
+@dataclass
+class Encoding:
+    """One text-encoder call: its ids ``(prompts, tokens)`` and outputs that may be the denoiser's text."""
+
+    encoder: str
+    ids: torch.Tensor
+    candidates: list[torch.Tensor]
 
 
 def encoder_hook(name: str, encoder: torch.nn.Module, pending: list[Encoding]) -> Callable[..., None]:

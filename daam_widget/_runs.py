@@ -17,17 +17,9 @@ import torch
 
 from ._aggregate import AttentionSums
 from ._backbones import DenoiserCall
+from ._encodings import Encoding
 
 Role = Literal["step", "negative", "extra"]
-
-
-@dataclass
-class Encoding:
-    """One text-encoder call: its ids ``(prompts, tokens)`` and outputs that may be the denoiser's text."""
-
-    encoder: str
-    ids: torch.Tensor
-    candidates: list[torch.Tensor]
 
 
 @dataclass

@@ -23,9 +23,9 @@ import torch
 from ._aggregate import AttentionSums, upsample_once
 from ._backbones import DenoiserCall, SoftmaxOver, backbone_for
 from ._capture import AttentionInputs, recording
-from ._encodings import encoder_hook, ids_behind
+from ._encodings import Encoding, encoder_hook, ids_behind
 from ._heat_maps import HeatMaps
-from ._runs import Encoding, Generation
+from ._runs import Generation
 from ._words import PromptLayout, align_streams
 
 Steps = range | slice | tuple[int, int]
