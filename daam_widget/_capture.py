@@ -100,15 +100,19 @@ class AttentionRecorder:
         callback: AttentionCallback,
         watch: bool = True,
         projections: Projections | None = None,
+        wanted: Callable[[], bool] | None = None,
     ) -> None:
         self.original = original
         self.layer_name = layer_name
         self.callback = callback
         self.watch = watch
         self.projections = projections
+        self.wanted = wanted
         self.outputs: list[torch.Tensor | None] = [None, None]
 
     def __call__(self, attn: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.wanted is not None and not self.wanted():
+            return self.original(attn, *args, **kwargs)
         arguments = self._signature.bind_partial(attn, *args, **kwargs).arguments
         arguments.pop(next(iter(self._signature.parameters)))
         if not self.watch:
@@ -191,10 +195,12 @@ def recording(
     callback: AttentionCallback,
     watch: bool = True,
     projections: Callable[[Any], Projections | None] | None = None,
+    wanted: Callable[[], bool] | None = None,
 ) -> Iterator[dict[str, AttentionRecorder]]:
     """Install recorders on the attention ``modules`` (by layer name) for the ``with`` block; ``watch``:
     report the attention function's inputs too; ``projections(module)``: where a module's query and key
-    come from, if its processor is known to use them as they are.
+    come from, if its processor is known to use them as they are; ``wanted()``: whether the call about to
+    run is recorded at all (else the original runs alone, with nothing watched).
 
     Raises RuntimeError if one of them is already being recorded: two traces on one model would each see
     the other's recorder as "the original" and could restore the wrong processors.
@@ -210,7 +216,7 @@ def recording(
         for name, module in modules.items():
             found = projections(module) if projections is not None and watch else None
             recorder = _recorder_type(type(originals[name]))  # type: ignore[arg-type]
-            recorders[name] = recorder(originals[name], name, callback, watch, found)
+            recorders[name] = recorder(originals[name], name, callback, watch, found, wanted)
         hooks: list[Any] = []
         try:
             for name, module in modules.items():

@@ -143,7 +143,9 @@ class Trace:
         with contextlib.ExitStack() as stack:
             needs_image_keys = self.backbone.joint and self.softmax_over == "all"
             projections = None if needs_image_keys else self.backbone.projections
-            stack.enter_context(recording(self._modules, self._on_attention, projections=projections))
+            stack.enter_context(
+                recording(self._modules, self._on_attention, projections=projections, wanted=self._wanted)
+            )
             denoiser = self.backbone.denoiser
             stack.callback(denoiser.register_forward_pre_hook(self._before_denoiser, with_kwargs=True).remove)
             for name in dict.fromkeys(s.encoder for s in self._streams):
@@ -231,18 +233,23 @@ class Trace:
 
     # -- recording ---------------------------------------------------------------------------------
 
+    def _wanted(self) -> bool:
+        """Whether the attention call about to run is recorded: a step asked for, with rows to keep."""
+        if not self._generations:
+            return False
+        generation = self._generations[-1]
+        if self.steps is not None and generation.steps - 1 not in self.steps:
+            return False
+        return generation.rows_to_record() is not None
+
     def _on_attention(
         self, layer: str, attn: Any, arguments: dict[str, Any], seen: AttentionInputs | None
     ) -> None:
-        if not self._generations:
-            return
+        """Record one attention call that ``_wanted`` let through."""
         generation = self._generations[-1]
         step = generation.steps - 1
-        if self.steps is not None and step not in self.steps:
-            return
         chosen = generation.rows_to_record()
-        if chosen is None:
-            return
+        assert chosen is not None
         rows, first_kept_row = chosen
         with torch.no_grad():
             probabilities = self.backbone.probabilities(
