@@ -13,7 +13,7 @@ maps are clamped at zero once, after the sum, which is what "sum, then upsample"
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -80,6 +80,73 @@ class AttentionSums:
     def _maps(self, layer: str, probabilities: torch.Tensor) -> torch.Tensor:
         h, w = self.grids[layer]
         return probabilities.transpose(1, 2).reshape(probabilities.shape[0], -1, h, w)
+
+
+class StepRecord:
+    """Each denoising step's attention to the prompt's words, summed over the layers of each resolution.
+
+    The widget's time dimension, kept by default, so it must cost little: only ``positions`` (the word
+    tokens of the kept rows, not the 77 or 512 padded keys), at each resolution's native grid, in float16.
+    ``steps[t][grid]`` is ``(rows, h*w, positions)``. The step being recorded is summed in float32 and
+    stored in float16 when the next one starts. Bytes per image and step: ``sum(h*w) * positions * 2``;
+    SD 1.x/2.x at 512 px (grids 64², 32², 16², 8²) with ten one-token words: 5,440 x 10 x 2 = 108,800.
+    """
+
+    def __init__(self, rows: int, positions: Sequence[int]) -> None:
+        self.rows = rows
+        self.positions = tuple(int(p) for p in positions)
+        self.steps: list[dict[tuple[int, int], torch.Tensor]] = []
+        self._index: torch.Tensor | None = None
+        self._step = -1
+        self._current: dict[tuple[int, int], torch.Tensor] = {}
+
+    def add(self, step: int, probabilities: torch.Tensor, grid: tuple[int, int], first_row: int = 0) -> None:
+        """Add one layer's probabilities ``(rows, queries, tokens)`` of ``step`` to its resolution's sum."""
+        if step != self._step:
+            self._flush()
+            self._step = step
+        if self._index is None or self._index.device != probabilities.device:
+            self._index = torch.tensor(self.positions, dtype=torch.long, device=probabilities.device)
+        words = probabilities.index_select(2, self._index)
+        if grid not in self._current:
+            self._current[grid] = words.new_zeros(self.rows, *words.shape[1:])
+        self._current[grid][first_row : first_row + words.shape[0]].add_(words)
+
+    def _flush(self) -> None:
+        if self._current:
+            while len(self.steps) <= self._step:
+                self.steps.append({})
+            stored = self.steps[self._step]
+            for g, t in self._current.items():  # a step's second call (Flux's negative) adds to it
+                stored[g] = (stored[g].float() + t).half() if g in stored else t.half()
+        self._current = {}
+
+    def nbytes(self) -> int:
+        held = [*(t for s in self.steps for t in s.values()), *self._current.values()]
+        return sum(t.numel() * t.element_size() for t in held)
+
+    def bytes_per_step(self) -> int:
+        """Bytes one stored step holds (all kept rows)."""
+        stored = [s for s in self.steps if s]
+        return sum(t.numel() * t.element_size() for t in stored[0].values()) if stored else 0
+
+    def grids(self) -> list[tuple[int, int]]:
+        """The recorded resolutions, largest first."""
+        self._flush()
+        found = {g for s in self.steps for g in s}
+        return sorted(found, key=lambda g: -g[0] * g[1])
+
+    def maps(self, row: int, grid: tuple[int, int], positions: Sequence[int]) -> torch.Tensor:
+        """Row ``row``'s maps of ``positions`` at ``grid`` for every step: ``(steps, positions, h, w)``
+        float32; zero for steps that were not recorded."""
+        self._flush()
+        h, w = grid
+        columns = [self.positions.index(p) for p in positions]
+        out = torch.zeros(len(self.steps), len(columns), h, w)
+        for t, step in enumerate(self.steps):
+            if grid in step:
+                out[t] = step[grid][row][:, columns].float().cpu().T.reshape(len(columns), h, w)
+        return out
 
 
 def upsample_once(maps: Iterable[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:

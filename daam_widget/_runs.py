@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ._aggregate import AttentionSums
+from ._aggregate import AttentionSums, StepRecord
 from ._backbones import DenoiserCall
 from ._encodings import Encoding
 
@@ -46,6 +46,7 @@ class Generation:
     last_timestep: Any = None
     steps: int = 0
     images: list[np.ndarray] = field(default_factory=list)
+    record: StepRecord | None = None
 
     @property
     def embeddings(self) -> torch.Tensor:

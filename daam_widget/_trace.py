@@ -20,12 +20,13 @@ from typing import Any, get_args
 
 import torch
 
-from ._aggregate import AttentionSums, upsample_once
+from ._aggregate import AttentionSums, StepRecord, upsample_once
 from ._backbones import DenoiserCall, SoftmaxOver, backbone_for
 from ._capture import AttentionInputs, recording
 from ._encodings import Encoding, encoder_hook, ids_behind
 from ._heat_maps import HeatMaps
 from ._runs import Generation
+from ._step_maps import StepMaps
 from ._words import PromptLayout, align_streams
 
 Steps = range | slice | tuple[int, int]
@@ -71,6 +72,10 @@ class Trace:
     time_resolved:
         Also keep each step's maps so ``heat_maps(steps=...)`` can choose steps afterwards. Memory then grows
         with the number of steps (see ``AttentionSums``); by default it does not.
+    per_step:
+        Keep a compact record of every step (the words' tokens only, each resolution's layers summed,
+        float16; about 0.1 MB per image and step on SD at 512 px, see ``StepRecord``): ``step_maps(i)``
+        gives maps through time, and ``heat_maps(steps=...)`` works without ``time_resolved``.
     keep_negative:
         Also record the unconditional prediction (the negative prompt): the first half of a guidance batch,
         or Flux's separate true-CFG call.
@@ -94,6 +99,7 @@ class Trace:
         heads: Sequence[int] | None = None,
         steps: Steps | None = None,
         time_resolved: bool = False,
+        per_step: bool = False,
         keep_negative: bool = False,
         guidance: bool | None = None,
         softmax_over: SoftmaxOver = "text",
@@ -126,6 +132,7 @@ class Trace:
         self.heads = heads
         self.steps = _steps_filter(steps)
         self.time_resolved = time_resolved
+        self.per_step = per_step
         self.keep_negative = keep_negative
         self.guidance = guidance
         self.softmax_over: SoftmaxOver = softmax_over
@@ -227,9 +234,26 @@ class Trace:
                 "softmax_over": self.softmax_over,
             },
         )
+        if self.per_step:
+            generation.record = StepRecord(generation.sums.rows, self._word_positions(generation))
         self._generations.append(generation)
         self._pending.clear()
         return generation
+
+    def _word_positions(self, generation: Generation) -> list[int]:
+        """The key positions of the kept rows' words: what the step record keeps. Every key where the
+        words cannot be known yet (a negative prompt given in a call of its own)."""
+        every = list(range(generation.embeddings.shape[1]))
+        if generation.negative_rows and not generation.guided:
+            return every
+        positions: set[int] = set()
+        for negative in (False, True) if generation.negative_rows else (False,):
+            for local in range(generation.num_images):
+                layout = self._layout(generation, local, negative, None)
+                if not layout.spans:
+                    return every
+                positions.update(t for s in layout.word_spans for t in s.tokens)
+        return sorted(positions)
 
     # -- recording ---------------------------------------------------------------------------------
 
@@ -259,6 +283,8 @@ class Trace:
             return
         grid = self.backbone.layer_grid(generation.call, probabilities.shape[1])
         generation.sums.add(layer, step, probabilities, grid, first_kept_row)
+        if generation.record is not None:
+            generation.record.add(step, probabilities, grid, first_kept_row)
 
     def _after_decoder(self, module: torch.nn.Module, args: tuple, output: torch.Tensor) -> None:
         if not self._generations:
@@ -292,8 +318,8 @@ class Trace:
         return self._generations[-1].steps if self._generations else 0
 
     def memory_bytes(self) -> int:
-        """Bytes held by the attention sums of all generations."""
-        return sum(g.sums.nbytes() for g in self._generations)
+        """Bytes held by the attention sums (and step records) of all generations."""
+        return sum(g.sums.nbytes() + (g.record.nbytes() if g.record else 0) for g in self._generations)
 
     def heat_maps(
         self,
@@ -336,7 +362,31 @@ class Trace:
         if layers is not None:
             prefixes = [layers] if isinstance(layers, str) else list(layers)
             names = [n for n in names if any(n.startswith(p) for p in prefixes)]
-        selected = generation.sums.select(names, _steps_filter(steps))
+        chosen_steps = _steps_filter(steps)
+        record = generation.record
+        from_record = chosen_steps is not None and not self.time_resolved and record is not None
+        if from_record and layers is not None:
+            raise ValueError(
+                "the per-step record sums the layers of each resolution: choose resolutions= with steps=, "
+                "or trace(pipe, time_resolved=True) to choose layers and steps together"
+            )
+        layout = self._layout(generation, local, negative, prompt)
+        if stream is not None:
+            layout = layout.stream(stream)
+        elif layout.spans:
+            layout = PromptLayout(
+                layout.text, layout.spans, tuple(s for s in layout.streams if s.end_position is not None)
+            )
+        if from_record:
+            assert record is not None and chosen_steps is not None
+            positions: Sequence[int] = [p for p in layout.used_positions if p in record.positions]
+            picked = [t for t in chosen_steps if t < len(record.steps)]
+            selected = (
+                [record.maps(row, g, positions)[picked].sum(0) for g in record.grids()] if picked else []
+            )
+        else:
+            positions = layout.used_positions
+            selected = [t[row, list(positions)] for t in generation.sums.select(names, chosen_steps)]
         if resolutions is not None:
             wanted = [(r, None) if isinstance(r, int) else tuple(r) for r in resolutions]
             selected = [
@@ -348,15 +398,7 @@ class Trace:
                 raise ValueError(f"resolutions={list(resolutions)!r} matches none of {self.resolutions}")
         if not selected:
             raise ValueError(self._nothing_recorded(generation, steps))
-        layout = self._layout(generation, local, negative, prompt)
-        if stream is not None:
-            layout = layout.stream(stream)
-        elif layout.spans:
-            layout = PromptLayout(
-                layout.text, layout.spans, tuple(s for s in layout.streams if s.end_position is not None)
-            )
-        positions = layout.used_positions
-        maps = upsample_once([t[row, list(positions)] for t in selected], generation.call.image_size)
+        maps = upsample_once(selected, generation.call.image_size)
         maps = self.backbone.finish(maps[None], generation.call)[0]
         image = generation.images[local] if local < len(generation.images) else None
         settings = {
@@ -367,10 +409,44 @@ class Trace:
             "layers": names if layers is not None else "all",
             "resolutions": sorted({tuple(t.shape[-2:]) for t in selected}, reverse=True),
             "heads": self.heads if self.heads is not None else "all",
-            "steps": [s for s in (_steps_filter(steps) or self.steps or ())] or "all",
+            "steps": [s for s in (chosen_steps or self.steps or ())] or "all",
             "streams": [s.name for s in layout.streams],
         }
         return HeatMaps(maps.cpu(), positions, layout, image=image, settings=settings)
+
+    def step_maps(self, i: int = 0, *, prompt: str | None = None) -> StepMaps:
+        """Image ``i``'s word maps at every step and resolution, from the per-step record.
+
+        Needs ``trace(pipe, per_step=True)``. ``prompt`` as in ``heat_maps``.
+        """
+        generation, local = self._generation_of(i)
+        record = generation.record
+        if record is None:
+            raise ValueError("maps through time need trace(pipe, per_step=True)")
+        layout = self._layout(generation, local, False, prompt)
+        row = local + generation.negative_row_offset
+        words = [s for s in layout.word_spans]
+        grids = record.grids()
+        if not grids:
+            raise ValueError(self._nothing_recorded(generation, None))
+        by_grid = {}
+        for grid in grids:
+            tokens = record.maps(row, grid, record.positions)
+            columns = {p: k for k, p in enumerate(record.positions)}
+            by_grid[grid] = (
+                torch.stack(
+                    [
+                        tokens[:, [columns[t] for t in span.tokens if t in columns]].sum(1)
+                        if span.available
+                        else torch.zeros(tokens.shape[0], *grid)
+                        for span in words
+                    ],
+                    dim=1,
+                )
+                if words
+                else torch.zeros(tokens.shape[0], 0, *grid)
+            )
+        return StepMaps(layout, by_grid, generation.call.image_size)
 
     def _nothing_recorded(self, generation: Generation, steps: Steps | None) -> str:
         """Why a selection holds no map: the steps asked for (here or at ``trace``) were not run."""

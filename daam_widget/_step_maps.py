@@ -1,0 +1,75 @@
+"""``StepMaps``: one image's word maps through the denoising steps, at each resolution's native grid."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ._aggregate import upsample_once
+from ._words import PromptLayout, Span
+
+
+class StepMaps:
+    """When and where each word of the prompt gets its attention.
+
+    ``maps[grid]`` is ``(steps, words, h, w)`` float32: word ``k``'s attention at step ``t`` from the
+    layers of that resolution (summed over layers and heads, and over the word's tokens), at the grid's
+    own size. Summing over steps and upsampling each resolution gives Eq. 6 (``total``).
+    """
+
+    def __init__(
+        self, layout: PromptLayout, maps: dict[tuple[int, int], torch.Tensor], image_size: tuple[int, int]
+    ) -> None:
+        self.layout = layout
+        self.maps = maps
+        self.image_size = image_size
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return self.layout.words
+
+    @property
+    def spans(self) -> tuple[Span, ...]:
+        return self.layout.spans
+
+    @property
+    def grids(self) -> list[tuple[int, int]]:
+        """The resolutions, largest first."""
+        return sorted(self.maps, key=lambda g: -g[0] * g[1])
+
+    @property
+    def num_steps(self) -> int:
+        return next(iter(self.maps.values())).shape[0] if self.maps else 0
+
+    def mass(self) -> np.ndarray:
+        """``(steps, resolutions, words)``: the attention each word receives, summed over the grid's
+        queries, per step and resolution (``grids`` order). Its sum over steps is the word's total."""
+        return torch.stack([self.maps[g].sum((-2, -1)) for g in self.grids], dim=1).numpy()
+
+    def on_grid(
+        self, grid: tuple[int, int] | None = None, grids: Iterable[tuple[int, int]] | None = None
+    ) -> torch.Tensor:
+        """``(steps, words, h, w)`` at ``grid`` (default: the largest): each resolution in ``grids``
+        (default: all) resized bicubically to it and summed, clamped at zero: Eq. 6 per step, at a small
+        size (the widget's time view)."""
+        target = grid or self.grids[0]
+        chosen = list(grids) if grids is not None else self.grids
+        out = torch.zeros(self.num_steps, len(self.words), *target)
+        for g in chosen:
+            m = self.maps[g]
+            if g != target:
+                m = F.interpolate(m, size=target, mode="bicubic", align_corners=False)
+            out += m
+        return out.clamp_(min=0)
+
+    def total(self, steps: Iterable[int] | None = None) -> torch.Tensor:
+        """Eq. 6 over ``steps`` (default: all): ``(words, H, W)`` at the image size."""
+        picked = list(steps) if steps is not None else list(range(self.num_steps))
+        return upsample_once([self.maps[g][picked].sum(0) for g in self.grids], self.image_size)
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{h}x{w}" for h, w in self.grids)
+        return f"StepMaps({len(self.words)} words, {self.num_steps} steps, grids {sizes})"
