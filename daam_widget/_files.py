@@ -9,6 +9,8 @@ Tensors:
 Metadata (strings): ``format`` (``"daam-widget/1"``), ``layout`` (JSON: the prompt text, window length,
 ``<end>`` position, and spans ``[text, start, end, token positions, is_word, available]``) and
 ``settings`` (JSON: the generation and trace settings).
+
+``save_step_maps`` writes an image's ``StepMaps`` (the per-step record) the same way, beside its maps.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 from ._heat_maps import HeatMaps
+from ._step_maps import StepMaps
 from ._words import PromptLayout
 
 FORMAT = "daam-widget/1"
@@ -55,3 +58,31 @@ def load_heat_maps(path: str | os.PathLike) -> HeatMaps:
         image=tensors.get("image"),
         settings=json.loads(metadata["settings"]),
     )
+
+
+STEPS_FORMAT = "daam-widget-steps/1"
+
+
+def save_step_maps(steps: StepMaps, path: str | os.PathLike) -> None:
+    """``StepMaps`` (the per-step record of one image): tensor ``grid/{h}x{w}`` float32 ``(steps, words, h,
+    w)`` per resolution; metadata ``format``, ``layout`` (as above) and ``image_size`` (JSON ``[H, W]``)."""
+    tensors = {f"grid/{h}x{w}": m.numpy().astype(np.float32) for (h, w), m in steps.maps.items()}
+    metadata = {
+        "format": STEPS_FORMAT,
+        "layout": json.dumps(steps.layout.to_json()),
+        "image_size": json.dumps(list(steps.image_size)),
+    }
+    save_file(tensors, os.fspath(path), metadata=metadata)
+
+
+def load_step_maps(path: str | os.PathLike) -> StepMaps:
+    with safe_open(os.fspath(path), framework="numpy") as f:
+        metadata = f.metadata() or {}
+    if metadata.get("format") != STEPS_FORMAT:
+        raise ValueError(f"{os.fspath(path)!r} is not a daam-widget step-maps file (format {STEPS_FORMAT!r})")
+    maps = {}
+    for name, array in load_file(os.fspath(path)).items():
+        h, w = (int(x) for x in name.removeprefix("grid/").split("x"))
+        maps[(h, w)] = torch.from_numpy(array)
+    h, w = json.loads(metadata["image_size"])
+    return StepMaps(PromptLayout.from_json(json.loads(metadata["layout"])), maps, (int(h), int(w)))

@@ -1,0 +1,261 @@
+"""``run(pipe, prompts, out_dir)``: DAAM over a prompt file, resumable, split across a launcher's processes.
+
+The good prompts are cut into batches (consecutive prompts with the same call keywords, at most
+``batch_size``), the same whatever the number of processes; process ``rank`` of ``world`` (``RANK`` and
+``WORLD_SIZE`` as ``torchrun`` and ``accelerate launch`` set them; no process group is needed) takes batches
+``rank, rank + world, ...``, traces their pipeline calls and writes one ``HeatMaps`` file per image
+(``_run_files``). A batch with any image missing is generated whole again, so a resumed run computes each
+image in the same batch as an uninterrupted one.
+
+What an image is does not depend on the split: prompt ``k`` (its line, from 0) has seed ``seed + k`` unless
+its line names one, and its images draw their noise in order from one CPU ``torch.Generator`` seeded with
+it, as ``pipe(prompt, num_images_per_prompt=n, generator=[g] * n)`` does; a prompt's images are always in
+the same call. The batch size changes no noise, but float32 kernels may round differently for another batch
+shape (on the toy, CPU: maps within 3e-5 of 17, an image pixel off by 1 level; docs/runs.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ._files import save_step_maps
+from ._prompts import BadLine, PromptFileError, PromptLine, pipeline_arguments, read_prompts
+from ._run_files import (
+    MAPS,
+    STEPS_SUFFIX,
+    SUFFIX,
+    check_settings,
+    image_name,
+    image_spec,
+    index_rows,
+    locked,
+    write_atomically,
+    write_index,
+)
+from ._trace import trace
+
+Prompts = str | os.PathLike | Iterable[str | Mapping[str, Any]]
+
+
+def launcher_rank() -> tuple[int, int]:
+    """``(rank, world size)`` from the launcher's environment (``RANK``, ``WORLD_SIZE``); ``(0, 1)`` alone."""
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    if not 0 <= rank < world:
+        raise ValueError(f"RANK={rank} must lie in 0..WORLD_SIZE-1 (WORLD_SIZE={world})")
+    return rank, world
+
+
+def run(
+    pipe: Any,
+    prompts: Prompts,
+    out_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    images_per_prompt: int = 1,
+    batch_size: int = 1,
+    steps: int | None = None,
+    guidance: float | None = None,
+    size: tuple[int, int] | None = None,
+    layers: Sequence[str] | None = None,
+    softmax_over: str = "text",
+    per_step: bool = False,
+    strict: bool = False,
+    model: str | None = None,
+    rank: int | None = None,
+    world_size: int | None = None,
+    progress: bool = True,
+    **pipe_kwargs: Any,
+) -> list[dict[str, Any]]:
+    """Generate every prompt's images under the tracer and write their maps to ``out_dir``; return the index.
+
+    Parameters
+    ----------
+    prompts:
+        A prompt file (text, one prompt a line, or JSONL: ``{"prompt", "seed", "negative_prompt"}`` and any
+        keyword of the pipeline's call), or a list of strings and such dicts.
+    seed:
+        Prompt ``k`` (line ``k + 1``) uses ``seed + k`` unless its line gives a seed.
+    images_per_prompt, batch_size:
+        Images of each prompt, and prompts per pipeline call (images per call: their product).
+    steps, guidance, size, pipe_kwargs:
+        ``num_inference_steps``, ``guidance_scale``, ``(height, width)`` and other keywords of every call (a
+        line's own keywords win). ``None``: the pipeline's default.
+    layers, softmax_over, per_step:
+        As ``trace`` takes them. ``per_step`` also writes each image's ``StepMaps`` beside its maps.
+    strict:
+        Stop at the first bad line (``PromptFileError``) instead of reporting it and going on.
+    model:
+        The model's name in the run's settings (default: the pipeline's ``name_or_path``).
+    rank, world_size:
+        This process's share: batches ``rank, rank + world_size, ...``. Default: from the launcher's
+        environment.
+
+    Returns
+    -------
+    The rows of ``out_dir/index.jsonl`` as this process leaves it: every image done so far, in prompt order.
+    The last process to end writes the whole index.
+    """
+    if rank is None or world_size is None:
+        rank, world_size = launcher_rank()
+    if images_per_prompt < 1 or batch_size < 1:
+        raise ValueError(
+            f"images_per_prompt and batch_size must be 1 or more, not {images_per_prompt}, {batch_size}"
+        )
+    out = Path(out_dir)
+    allowed = pipeline_arguments(pipe)
+    for key in pipe_kwargs:
+        if key not in allowed:
+            raise TypeError(
+                f"{key!r} is not an argument of {type(pipe).__name__}; it takes {', '.join(allowed)}"
+            )
+    lines, bad = read_prompts(prompts, allowed)
+    _report(bad, strict, rank)
+    base = dict(pipe_kwargs)
+    for key, value in (("num_inference_steps", steps), ("guidance_scale", guidance)):
+        if value is not None:
+            base[key] = value
+    if size is not None:
+        base["height"], base["width"] = size
+    settings = {
+        "model": model or getattr(pipe, "name_or_path", None) or type(pipe).__name__,
+        "pipeline": type(pipe).__name__,
+        "dtype": str(getattr(pipe, "dtype", "")).removeprefix("torch."),
+        "call": base,
+        "images_per_prompt": images_per_prompt,
+        "layers": list(layers) if layers is not None else "all",
+        "softmax_over": softmax_over,
+        "per_step": per_step,
+    }
+    (out / MAPS).mkdir(parents=True, exist_ok=True)
+    check_settings(out, settings)
+    planned = []
+    for line in lines:
+        line_seed = line.seed if line.seed is not None else seed + line.index
+        for j in range(images_per_prompt):
+            name = image_name(line.index, j, image_spec(line, line_seed, j, images_per_prompt))
+            planned.append((line, line_seed, j, {**base, **line.kwargs}, name))
+    done = set(os.listdir(out / MAPS))
+    names = {(p[0].index, p[2]): p[4] for p in planned}
+    mine = [b for n, b in enumerate(_batches(lines, base, batch_size)) if n % world_size == rank]
+    missing = [
+        sum(names[line.index, j] not in done for line in b for j in range(images_per_prompt)) for b in mine
+    ]
+    pending = [b for b, m in zip(mine, missing, strict=True) if m]
+    total = sum(len(b) for b in mine) * images_per_prompt
+    skipped = total - sum(missing)
+    written, started = 0, time.perf_counter()
+    bar = tqdm(
+        total=total,
+        initial=skipped,
+        unit="img",
+        desc=f"rank {rank}/{world_size}" if world_size > 1 else "daam run",
+        disable=not progress or rank != 0,
+    )
+    if hasattr(pipe, "set_progress_bar_config"):
+        pipe.set_progress_bar_config(disable=True)
+    trace_options = {"layers": layers, "softmax_over": softmax_over, "per_step": per_step}
+    for batch in pending:
+        for line, maps_by_image, steps_by_image in _generate(
+            pipe, batch, seed, images_per_prompt, {**base, **batch[0].kwargs}, trace_options
+        ):
+            for j, maps in enumerate(maps_by_image):
+                name = names[line.index, j]
+                if name in done:
+                    continue
+                if steps_by_image:
+                    step_maps = steps_by_image[j]
+                    step_path = out / MAPS / name.replace(SUFFIX, STEPS_SUFFIX)
+                    write_atomically(step_path, partial(save_step_maps, step_maps))
+                write_atomically(out / MAPS / name, maps.save)
+                written += 1
+                bar.update()
+    bar.close()
+    elapsed = time.perf_counter() - started
+    with locked(out):
+        rows = index_rows(out, planned, settings)
+        write_index(out, rows)
+    if progress:
+        rate = f", {written / elapsed:.2f} images/s" if written and elapsed > 0 else ""
+        print(
+            f"rank {rank}/{world_size}: wrote {written} images in {elapsed:.1f} s{rate}, {skipped} were "
+            f"done; index: {len(rows)} of {len(planned)} images",
+            file=sys.stderr,
+        )
+    return rows
+
+
+def _report(bad: Sequence[BadLine], strict: bool, rank: int) -> None:
+    if bad and strict:
+        raise PromptFileError(f"bad prompt {bad[0]} (without --strict, bad lines are reported and skipped)")
+    if rank == 0:
+        for b in bad:
+            print(f"skipped {b}", file=sys.stderr)
+
+
+def _batches(lines: Sequence[PromptLine], base: dict, batch_size: int) -> Iterable[list[PromptLine]]:
+    """Consecutive prompts with the same call keywords and the same kind of negative prompt, at most
+    ``batch_size`` each."""
+    batch: list[PromptLine] = []
+    for line in lines:
+        if batch and (len(batch) == batch_size or _call_key(batch[0], base) != _call_key(line, base)):
+            yield batch
+            batch = []
+        batch.append(line)
+    if batch:
+        yield batch
+
+
+def _call_key(line: PromptLine, base: dict) -> str:
+    return json.dumps([{**base, **line.kwargs}, line.negative_prompt is None], sort_keys=True, default=str)
+
+
+def _generate(
+    pipe: Any,
+    batch: Sequence[PromptLine],
+    seed: int,
+    images_per_prompt: int,
+    kwargs: dict[str, Any],
+    trace_options: dict[str, Any],
+) -> Iterable[tuple[PromptLine, list[Any], list[Any]]]:
+    """One pipeline call for ``batch`` under the tracer: each prompt with its images' maps (and step maps)."""
+    generators = []
+    for line in batch:
+        g = torch.Generator().manual_seed(line.seed if line.seed is not None else seed + line.index)
+        generators += [g] * images_per_prompt
+    call = dict(kwargs)
+    if batch[0].negative_prompt is not None:
+        call["negative_prompt"] = [line.negative_prompt for line in batch]
+    with trace(pipe, **trace_options) as tc:
+        out = pipe(
+            prompt=[line.prompt for line in batch],
+            num_images_per_prompt=images_per_prompt,
+            generator=generators,
+            **call,
+        )
+    for b, line in enumerate(batch):
+        maps_by_image, steps_by_image = [], []
+        for j in range(images_per_prompt):
+            i = b * images_per_prompt + j
+            maps = tc.heat_maps(i, prompt=line.prompt)
+            if maps.image is None and hasattr(out, "images"):
+                maps.image = np.asarray(out.images[i].convert("RGB"))
+            maps.settings |= {
+                "prompt_index": line.index,
+                "image_of_prompt": j,
+                "seed": generators[i].initial_seed(),
+            }
+            maps_by_image.append(maps)
+            if trace_options["per_step"]:
+                steps_by_image.append(tc.step_maps(i, prompt=line.prompt))
+        yield line, maps_by_image, steps_by_image

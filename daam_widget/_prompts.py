@@ -1,0 +1,128 @@
+"""The prompts of a dataset run: a text file (one prompt a line) or JSONL, read with line numbers.
+
+A JSONL line is ``{"prompt": ..., "seed": ..., "negative_prompt": ..., <any pipeline keyword>: ...}``. A file
+is JSONL when its name ends in ``.jsonl`` or ``.ndjson``, or when its first non-blank line starts with
+``{``; otherwise every non-blank line is one prompt. Prompt ``k`` is the file's line ``k + 1`` (blank lines
+count, so adding a line at the end changes no other prompt's number or seed).
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RESERVED = ("generator", "num_images_per_prompt", "output_type", "return_dict", "latents")
+"""Pipeline keywords the run sets itself: a prompt line may not name them."""
+
+
+def _json_argument(name: str) -> bool:
+    """Whether a pipeline argument can come from a JSON line (not a tensor, image or callback)."""
+    return not (name.endswith("_embeds") or name.startswith(("callback", "ip_adapter")) or name in RESERVED)
+
+
+@dataclass(frozen=True)
+class PromptLine:
+    """One prompt to generate: ``index`` k (0-based line), ``line`` (1-based, for messages), its text, its
+    seed (``None``: the run's ``seed + k``), negative prompt, and any other pipeline keywords."""
+
+    index: int
+    line: int
+    prompt: str
+    seed: int | None = None
+    negative_prompt: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A line that was skipped, and why (what was wrong and what is allowed)."""
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+class PromptFileError(ValueError):
+    """A bad line under ``strict=True``."""
+
+
+def pipeline_arguments(pipe: Any) -> list[str]:
+    """The keyword arguments ``pipe.__call__`` names (diffusers pipelines take and drop ``**kwargs``)."""
+    parameters = inspect.signature(type(pipe).__call__).parameters
+    return [n for n, p in parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)][1:]
+
+
+def read_prompts(
+    source: str | os.PathLike | Iterable[str | Mapping[str, Any]], allowed: Sequence[str] | None = None
+) -> tuple[list[PromptLine], list[BadLine]]:
+    """The good prompts of a file (or of a list of strings and dicts, item ``k`` on "line" ``k + 1``) and
+    the bad lines. ``allowed``: the pipeline keywords a JSONL line may add (default: any)."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"no prompt file at {path}")
+        lines: list[Any] = path.read_text(encoding="utf-8").splitlines()
+        jsonl = path.suffix in (".jsonl", ".ndjson") or next(
+            (s.lstrip().startswith("{") for s in lines if s.strip()), False
+        )
+        if jsonl:
+            lines = [_json(s) if s.strip() else s for s in lines]
+    else:
+        lines = list(source)
+    good, bad = [], []
+    for k, item in enumerate(lines):
+        if isinstance(item, str) and not item.strip():
+            continue
+        try:
+            good.append(_prompt_line(k, item, allowed))
+        except ValueError as error:
+            bad.append(BadLine(k + 1, str(error)))
+    return good, bad
+
+
+class _NotJson(str):
+    """A JSONL line that did not parse, carrying the parser's message."""
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        return _NotJson(f"not JSON ({error.msg} at column {error.colno}): {text[:60]!r}")
+
+
+def _prompt_line(k: int, item: Any, allowed: Sequence[str] | None) -> PromptLine:
+    if isinstance(item, _NotJson):
+        raise ValueError(str(item))
+    if isinstance(item, str):
+        return PromptLine(k, k + 1, item.strip())
+    if not isinstance(item, Mapping):
+        raise ValueError(f'a JSONL line is an object {{"prompt": ...}}, not {type(item).__name__}')
+    entry = dict(item)
+    prompt = entry.pop("prompt", None)
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError(f'no prompt: a JSONL line needs "prompt" (a non-empty string); keys: {list(item)}')
+    seed = entry.pop("seed", None)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ValueError(f'"seed" must be a non-negative integer, not {seed!r}')
+    negative = entry.pop("negative_prompt", None)
+    if negative is not None and not isinstance(negative, str):
+        raise ValueError(f'"negative_prompt" must be a string, not {negative!r}')
+    for key in entry:
+        if key in RESERVED:
+            raise ValueError(f"{key!r} is set by the run (per image from the seed); a line may not set it")
+        if allowed is not None and (key not in allowed or not _json_argument(key)):
+            usable = [a for a in allowed if _json_argument(a) and a not in ("prompt", "negative_prompt")]
+            close = difflib.get_close_matches(key, [*usable, "seed", "negative_prompt"])
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            what = "unknown keyword" if key not in allowed else "keyword that JSON cannot give"
+            raise ValueError(f"{what} {key!r}{hint}; allowed: seed, negative_prompt, {', '.join(usable)}")
+    return PromptLine(k, k + 1, prompt.strip(), seed, negative, entry)

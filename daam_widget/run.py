@@ -1,0 +1,123 @@
+"""DAAM over a prompt file: ``python -m daam_widget.run PROMPTS --out DIR``, resumable, one or many processes.
+
+``accelerate launch -m daam_widget.run ...`` or ``torchrun --nproc_per_node N -m daam_widget.run ...`` split
+the prompts by rank; each process uses ``cuda:LOCAL_RANK`` when CUDA is there. Rerun the same command to
+finish an interrupted run. See docs/runs.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import types
+from typing import Any
+
+import torch
+
+from ._batch import launcher_rank
+from ._batch import run as run_prompts
+from ._prompts import PromptFileError
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def load_model(model: str, device: str, dtype: str | None) -> Any:
+    """``toy``: the embedded toy model; otherwise a local folder or a hub id, through ``from_pretrained``."""
+    torch_dtype = DTYPES[dtype] if dtype else None
+    if model == "toy":
+        from .toy import load_pipeline
+
+        return load_pipeline(device=device, dtype=torch_dtype)
+    from ._dependencies import quiet_pipeline_imports
+
+    with quiet_pipeline_imports():
+        from diffusers import DiffusionPipeline
+    kwargs: dict[str, Any] = {"torch_dtype": torch_dtype} if torch_dtype else {}
+    if os.path.isdir(model):
+        kwargs["local_files_only"] = True
+    return DiffusionPipeline.from_pretrained(model, **kwargs).to(device)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``512`` or ``768x512`` (height x width)."""
+    try:
+        parts = [int(x) for x in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts) <= 0:
+        raise argparse.ArgumentTypeError(f"--size is N or HxW in pixels (512, 768x512), not {text!r}")
+    return (parts[0], parts[-1])
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m daam_widget.run", description=__doc__.splitlines()[0])
+    p.add_argument("prompts", help="a text file (one prompt a line) or JSONL ({'prompt', 'seed', ...})")
+    p.add_argument("--out", required=True, help="the run's folder (maps/, index.jsonl, run.json)")
+    p.add_argument("--model", default="toy", help="'toy' (default), a pipeline folder or a hub id")
+    p.add_argument("--steps", type=int, help="num_inference_steps (default: the pipeline's)")
+    p.add_argument("--guidance", type=float, help="guidance_scale (default: the pipeline's)")
+    p.add_argument("--size", type=parse_size, help="N or HxW in pixels (default: the pipeline's)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="prompt k (line k+1) uses seed + k unless it names one"
+    )
+    p.add_argument("--images-per-prompt", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=1, help="prompts per pipeline call")
+    p.add_argument("--layers", nargs="+", help="trace only layers whose names start with these")
+    p.add_argument(
+        "--softmax-over", choices=("text", "all"), default="text", help="joint attention (SD3, Flux)"
+    )
+    p.add_argument("--per-step", action="store_true", help="also write each image's maps through the steps")
+    p.add_argument("--strict", action="store_true", help="stop at the first bad line instead of skipping it")
+    p.add_argument("--device", help="default: cuda:LOCAL_RANK when CUDA is available, else cpu")
+    p.add_argument("--dtype", choices=sorted(DTYPES), help="load the model in this dtype")
+    p.add_argument("--threads", type=int, help="torch CPU threads per process")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rank, world = launcher_rank()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = args.device or (f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    pipe = load_model(args.model, device, args.dtype)
+    try:
+        run_prompts(
+            pipe,
+            args.prompts,
+            args.out,
+            seed=args.seed,
+            images_per_prompt=args.images_per_prompt,
+            batch_size=args.batch_size,
+            steps=args.steps,
+            guidance=args.guidance,
+            size=args.size,
+            layers=args.layers,
+            softmax_over=args.softmax_over,
+            per_step=args.per_step,
+            strict=args.strict,
+            model=args.model,
+            rank=rank,
+            world_size=world,
+            progress=not args.no_progress,
+        )
+    except (PromptFileError, FileNotFoundError, ValueError, TypeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+class _CallableModule(types.ModuleType):
+    """``import daam_widget.run`` makes ``daam_widget.run`` this module: calling it still runs prompts."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        return run_prompts(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
+if __name__ == "__main__":
+    sys.exit(main())

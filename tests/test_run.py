@@ -1,0 +1,266 @@
+"""DAAM over a prompt file: the maps equal a direct trace's, resumable, split by rank, safe when killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import daam_widget
+from daam_widget import HeatMaps, trace
+from daam_widget._prompts import PromptFileError, read_prompts
+from daam_widget._run_files import read_index
+
+PROMPTS = [
+    "a red circle",
+    "a blue square to the left of a green star",
+    "a photo of a big yellow triangle",
+    "a purple diamond and an orange circle",
+    "a small green square",
+]
+STEPS = 3
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    from daam_widget.toy import load_pipeline
+
+    pipe = load_pipeline()
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def maps_files(out: Path) -> list[str]:
+    return sorted(p.name for p in (out / "maps").iterdir() if not p.name.startswith("."))
+
+
+def same_maps(a: HeatMaps, b: HeatMaps) -> bool:
+    return (
+        torch.equal(a.maps, b.maps)
+        and a.positions == b.positions
+        and a.words == b.words
+        and np.array_equal(a.image, b.image)
+    )
+
+
+def test_run_maps_equal_a_direct_trace_of_each_prompt_with_its_seed(pipe, tmp_path):
+    rows = daam_widget.run(
+        pipe, PROMPTS[:2], tmp_path, seed=10, steps=STEPS, images_per_prompt=2, progress=False
+    )
+    assert [(r["index"], r["image"], r["seed"]) for r in rows] == [
+        (0, 0, 10),
+        (0, 1, 10),
+        (1, 0, 11),
+        (1, 1, 11),
+    ]
+    for k, prompt in enumerate(PROMPTS[:2]):
+        g = torch.Generator().manual_seed(10 + k)
+        with trace(pipe) as tc:
+            pipe(prompt, num_images_per_prompt=2, generator=[g, g], num_inference_steps=STEPS)
+        for j in range(2):
+            (row,) = [r for r in rows if (r["index"], r["image"]) == (k, j)]
+            saved = HeatMaps.load(tmp_path / row["file"])
+            assert same_maps(saved, tc.heat_maps(j, prompt=prompt))
+            assert saved.prompt == prompt and saved.settings["seed"] == 10 + k
+    assert read_index(tmp_path) == rows
+
+
+def test_the_split_by_rank_changes_no_file_and_no_map(pipe, tmp_path):
+    for batch_size in (1, 2):
+        whole = daam_widget.run(
+            pipe, PROMPTS, tmp_path / f"whole{batch_size}", steps=STEPS, batch_size=batch_size
+        )
+        for rank in (1, 0):
+            split = daam_widget.run(
+                pipe,
+                PROMPTS,
+                tmp_path / f"split{batch_size}",
+                steps=STEPS,
+                batch_size=batch_size,
+                rank=rank,
+                world_size=2,
+                progress=False,
+            )
+        assert len(whole) == len(PROMPTS) and split == whole
+        assert maps_files(tmp_path / f"whole{batch_size}") == maps_files(tmp_path / f"split{batch_size}")
+        for row in whole:
+            a = HeatMaps.load(tmp_path / f"whole{batch_size}" / row["file"])
+            b = HeatMaps.load(tmp_path / f"split{batch_size}" / row["file"])
+            assert same_maps(a, b) and a.settings == b.settings
+
+
+def test_the_batch_size_changes_no_noise_only_float32_rounding(pipe, tmp_path):
+    one = daam_widget.run(pipe, PROMPTS, tmp_path / "one", steps=STEPS, progress=False)
+    three = daam_widget.run(pipe, PROMPTS, tmp_path / "three", steps=STEPS, batch_size=3, progress=False)
+    assert one == three
+    for row in one:
+        a, b = HeatMaps.load(tmp_path / "one" / row["file"]), HeatMaps.load(tmp_path / "three" / row["file"])
+        assert torch.allclose(a.maps, b.maps, rtol=1e-5, atol=1e-5 * float(a.maps.max()))
+        assert np.abs(a.image.astype(int) - b.image).max() <= 1
+
+
+def test_rerun_skips_what_is_done_and_does_an_edited_line_again(pipe, tmp_path, capsys):
+    first = daam_widget.run(pipe, PROMPTS[:3], tmp_path, steps=STEPS)
+    times = {f: (tmp_path / "maps" / f).stat().st_mtime_ns for f in maps_files(tmp_path)}
+    again = daam_widget.run(pipe, PROMPTS[:3], tmp_path, steps=STEPS)
+    assert again == first and "wrote 0 images" in capsys.readouterr().err
+    assert {f: (tmp_path / "maps" / f).stat().st_mtime_ns for f in maps_files(tmp_path)} == times
+    edited = daam_widget.run(pipe, [PROMPTS[0], PROMPTS[3], PROMPTS[2]], tmp_path, steps=STEPS)
+    assert "wrote 1 images" in capsys.readouterr().err
+    assert [r["prompt"] for r in edited] == [PROMPTS[0], PROMPTS[3], PROMPTS[2]]
+    assert edited[0] == first[0] and edited[2] == first[2] and edited[1]["file"] != first[1]["file"]
+
+
+def test_a_run_with_other_settings_is_refused_in_the_same_folder(pipe, tmp_path):
+    daam_widget.run(pipe, PROMPTS[:1], tmp_path, steps=STEPS, progress=False)
+    with pytest.raises(ValueError, match=r"other settings \(call: .*num_inference_steps.*2"):
+        daam_widget.run(pipe, PROMPTS[:1], tmp_path, steps=2, progress=False)
+
+
+def test_bad_lines_are_reported_with_their_numbers_and_skipped(pipe, tmp_path, capsys):
+    path = tmp_path / "prompts.jsonl"
+    lines = [
+        {"prompt": "a red circle", "seed": 3},
+        "not json",
+        {"prompt": "a blue star", "guidance_scal": 2.0},
+        {"seed": 1},
+        {"prompt": "a green star", "generator": 1},
+        "",
+        {"prompt": "a red star", "negative_prompt": "a blue star", "guidance_scale": 5.0},
+    ]
+    path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n")
+    good, bad = read_prompts(path, ["guidance_scale", "num_inference_steps"])
+    assert [(g.index, g.line, g.prompt, g.seed) for g in good] == [
+        (0, 1, "a red circle", 3),
+        (6, 7, "a red star", None),
+    ]
+    assert good[1].negative_prompt == "a blue star" and good[1].kwargs == {"guidance_scale": 5.0}
+    assert [b.line for b in bad] == [2, 3, 4, 5]
+    assert "not JSON" in bad[0].reason
+    assert "unknown keyword 'guidance_scal' (did you mean 'guidance_scale'?)" in bad[1].reason
+    assert "no prompt" in bad[2].reason and "set by the run" in bad[3].reason
+
+    rows = daam_widget.run(pipe, path, tmp_path / "out", steps=STEPS)
+    assert [(r["line"], r["seed"]) for r in rows] == [(1, 3), (7, 6)]
+    assert rows[1]["kwargs"]["guidance_scale"] == 5.0 and rows[1]["negative_prompt"] == "a blue star"
+    err = capsys.readouterr().err
+    assert all(f"skipped line {n}:" in err for n in (2, 3, 4, 5))
+    with pytest.raises(PromptFileError, match="line 2: not JSON"):
+        daam_widget.run(pipe, path, tmp_path / "out", steps=STEPS, strict=True)
+    assert read_index(tmp_path / "out") == rows and len(maps_files(tmp_path / "out")) == 2
+
+
+def test_per_step_maps_sum_to_the_image_maps(pipe, tmp_path):
+    from daam_widget._files import load_step_maps
+
+    (row,) = daam_widget.run(pipe, PROMPTS[1:2], tmp_path, steps=STEPS, per_step=True, progress=False)
+    steps = load_step_maps(tmp_path / row["steps_file"])
+    maps = HeatMaps.load(tmp_path / row["file"])
+    assert steps.num_steps == STEPS and steps.words == maps.words
+    total = steps.total()
+    for k, word in enumerate(maps.words):
+        assert torch.allclose(total[k], maps.tensor(k), rtol=1e-2, atol=1e-2 * float(maps.tensor(k).max())), (
+            word
+        )
+
+
+def test_importing_the_command_keeps_daam_widget_run_callable(pipe, tmp_path):
+    import daam_widget.run as command
+
+    assert callable(daam_widget.run) and callable(command.main)
+    assert len(daam_widget.run(pipe, PROMPTS[:1], tmp_path, steps=STEPS, progress=False)) == 1
+
+
+def cli(*args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "daam_widget.run",
+        *args,
+        "--steps",
+        str(STEPS),
+        "--threads",
+        "1",
+        "--no-progress",
+    ]
+
+
+def run_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    return env | {"OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def prompt_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("prompts") / "prompts.txt"
+    path.write_text("\n".join(PROMPTS * 2) + "\n")
+    return path
+
+
+def test_torchrun_with_two_processes_writes_the_same_files_and_maps_as_one(prompt_file, tmp_path):
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    assert torchrun, "torchrun comes with torch"
+    subprocess.run(cli(str(prompt_file), "--out", str(tmp_path / "one")), check=True, env=run_env())
+    out = tmp_path / "two"
+    subprocess.run(
+        [
+            torchrun,
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            *cli(str(prompt_file), "--out", str(out))[2:],
+        ],
+        check=True,
+        env=run_env(),
+    )
+    one, two = read_index(tmp_path / "one"), read_index(tmp_path / "two")
+    assert one == two and len(one) == 2 * len(PROMPTS)
+    assert [r["index"] for r in one] == list(range(2 * len(PROMPTS)))
+    assert (
+        maps_files(tmp_path / "one")
+        == maps_files(tmp_path / "two")
+        == sorted(Path(r["file"]).name for r in one)
+    )
+    for row in one:
+        a, b = HeatMaps.load(tmp_path / "one" / row["file"]), HeatMaps.load(tmp_path / "two" / row["file"])
+        assert same_maps(a, b) and a.settings == b.settings
+
+
+def test_a_run_killed_mid_way_and_rerun_completes_with_nothing_duplicated_or_corrupt(prompt_file, tmp_path):
+    out = tmp_path / "killed"
+    process = subprocess.Popen(
+        cli(str(prompt_file), "--out", str(out)), env=run_env(), stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        if (out / "maps").is_dir() and len(maps_files(out)) >= 3:
+            break
+        time.sleep(0.01)
+    assert process.poll() is None, "the run ended before it could be killed: give it more prompts"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = maps_files(out)
+    assert 3 <= len(done) < 2 * len(PROMPTS)
+    for name in done:  # every file under its real name is whole
+        HeatMaps.load(out / "maps" / name)
+    assert not (out / "index.jsonl").exists()
+
+    subprocess.run(
+        cli(str(prompt_file), "--out", str(out)), check=True, env=run_env(), stderr=subprocess.DEVNULL
+    )
+    rows = read_index(out)
+    assert [(r["index"], r["image"]) for r in rows] == [(k, 0) for k in range(2 * len(PROMPTS))]
+    assert maps_files(out) == sorted(Path(r["file"]).name for r in rows)
+    assert [p.name for p in (out / "maps").iterdir() if p.name.startswith(".")] == []
+    for row in rows:
+        assert HeatMaps.load(out / row["file"]).prompt == row["prompt"]
