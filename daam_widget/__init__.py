@@ -7,6 +7,7 @@
 >>> maps["dog"], maps.mask("dog", tau=0.4)
 """
 
+from ._batch import run
 from ._heat_maps import HeatMaps
 from ._image_attribution import attribute_image
 from ._metrics import intersection_over_area, iou, mean_iou, threshold
@@ -23,6 +24,7 @@ __all__ = [
     "intersection_over_area",
     "iou",
     "mean_iou",
+    "run",
     "threshold",
     "trace",
 ]
