@@ -122,7 +122,8 @@ class StepRecord:
         self._current = {}
 
     def nbytes(self) -> int:
-        held = [*(t for s in self.steps for t in s.values()), *self._current.values()]
+        self._flush()
+        held = [t for s in self.steps for t in s.values()]
         return sum(t.numel() * t.element_size() for t in held)
 
     def bytes_per_step(self) -> int:

@@ -52,11 +52,11 @@ class StepMaps:
     def on_grid(
         self, grid: tuple[int, int] | None = None, grids: Iterable[tuple[int, int]] | None = None
     ) -> torch.Tensor:
-        """``(steps, words, h, w)`` at ``grid`` (default: the largest): each resolution in ``grids``
+        """``(steps, words, h, w)`` at ``grid`` (default: the largest chosen): each resolution in ``grids``
         (default: all) resized bicubically to it and summed, clamped at zero: Eq. 6 per step, at a small
         size (the widget's time view)."""
-        target = grid or self.grids[0]
         chosen = list(grids) if grids is not None else self.grids
+        target = grid or max(chosen, key=lambda g: g[0] * g[1])
         out = torch.zeros(self.num_steps, len(self.words), *target)
         for g in chosen:
             m = self.maps[g]
