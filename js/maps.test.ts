@@ -9,8 +9,13 @@ import {
   colormap,
   decodeMaps,
   formatValue,
+  maskIou,
+  occurrences,
   outline,
   overlay,
+  resample,
+  shareScale,
+  sumSteps,
   threshold,
 } from "./maps";
 
@@ -86,11 +91,26 @@ describe("Eq. 7 mask", () => {
 describe("overlay", () => {
   const map = new Uint8Array([0, 255, 255, 255, 255, 255, 255, 255, 255]);
   const base = { tau: 0.4, opacity: 0.5, colormap: "inferno" as const };
-  it("heat view colours every pixel from the colour map at the opacity", () => {
+  it("heat view colours pixels from the colour map at the opacity and draws the τ contour", () => {
     const rgba = overlay(map, 3, 3, { ...base, view: "heat" });
     const lut = colormap("inferno");
     expect(Array.from(rgba.slice(0, 4))).toEqual([lut[0], lut[1], lut[2], 128]);
-    expect(Array.from(rgba.slice(4, 8))).toEqual([lut[765], lut[766], lut[767], 128]);
+    // pixel 1 is inside the mask at the image border: on the contour, white and opaque
+    expect(Array.from(rgba.slice(4, 8))).toEqual([...OUTLINE_RGB, 255]);
+    const inner = new Uint8Array(25).fill(255);
+    const rgbaInner = overlay(inner, 5, 5, { ...base, view: "heat" });
+    expect(Array.from(rgbaInner.slice(12 * 4, 13 * 4))).toEqual([lut[765], lut[766], lut[767], 128]);
+  });
+  it("heat view's contour follows τ: a higher τ draws a smaller outline", () => {
+    const ramp = new Uint8Array(49).map((_, i) => Math.round(255 - 30 * Math.hypot((i % 7) - 3, Math.floor(i / 7) - 3)));
+    const white = (tau: number) => {
+      const rgba = overlay(ramp, 7, 7, { ...base, tau, view: "heat" });
+      let n = 0;
+      for (let i = 0; i < 49; i++) if (rgba[i * 4 + 3] === 255) n++;
+      return n;
+    };
+    expect(white(0.9)).toBeGreaterThan(0);
+    expect(white(0.9)).toBeLessThan(white(0.6));
   });
   it("mask view dims the outside, draws the outline and leaves the inside clear", () => {
     const rgba = overlay(map, 3, 3, { ...base, view: "mask" });
@@ -126,4 +146,26 @@ it("formats legend values briefly", () => {
   expect(formatValue(0)).toBe("0");
   expect(formatValue(1.23456)).toBe("1.23");
   expect(formatValue(123456)).toBe("1.23e+5");
+});
+
+describe("steps, scales and comparisons", () => {
+  it("sums steps weighted by their raw maxima and rescales the sum to 255", () => {
+    const stepMaps = new Uint8Array([255, 0, 0, 255]); // 2 steps, 1 word, 2 pixels
+    const { maps, peaks } = sumSteps(stepMaps, new Float32Array([2, 6]), 1, 2, 0, 2);
+    expect(Array.from(maps[0])).toEqual([85, 255]);
+    expect(peaks[0]).toBeCloseTo(6);
+  });
+  it("shares one scale: a word with half the peak reaches half the colours", () => {
+    const out = shareScale([new Uint8Array([255]), new Uint8Array([255])], [1, 2]);
+    expect(out.map((m) => m[0])).toEqual([128, 255]);
+  });
+  it("numbers only repeated words, case-insensitively", () => {
+    const spans = ["A", "dog", "a", "hat"].map((text, word) => ({ text, start: 0, end: 0, word, available: true }));
+    expect([...occurrences(spans).entries()]).toEqual([[0, 1], [2, 2], [1, null], [3, null]]);
+  });
+  it("resamples by nearest neighbour and measures mask IoU", () => {
+    expect(Array.from(resample(new Uint8Array([1, 2, 3, 4]), 2, 2, 4, 4))).toEqual([1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
+    expect(maskIou(new Uint8Array([1, 1, 0]), new Uint8Array([0, 1, 1]))).toBeCloseTo(1 / 3);
+    expect(maskIou(new Uint8Array([0]), new Uint8Array([0]))).toBe(0);
+  });
 });

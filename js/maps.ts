@@ -159,7 +159,8 @@ export const OUTLINE_RGB = [255, 255, 255];
 
 /**
  * The RGBA overlay (h*w*4) of one word's map, drawn over the image:
- * heat: the colour map at `opacity`; mask: outside dimmed, the outline drawn, inside clear;
+ * heat: the colour map at `opacity`, with the Eq. 7 mask's outline at tau (the τ contour);
+ * mask: outside dimmed, the outline drawn, inside clear;
  * both: the colour map inside the mask, outside dimmed, the outline drawn.
  */
 export function overlay(
@@ -171,11 +172,12 @@ export function overlay(
 ): Uint8ClampedArray {
   const lut = colormap(options.colormap);
   const alpha = Math.round(Math.max(0, Math.min(1, options.opacity)) * 255);
-  const mask = options.view === "heat" ? null : threshold(map, options.tau);
-  const edge = mask ? outline(mask, h, w) : null;
+  const inside = threshold(map, options.tau);
+  const mask = options.view === "heat" ? null : inside;
+  const edge = outline(inside, h, w);
   for (let i = 0; i < map.length; i++) {
     const o = i * 4;
-    if (edge && edge[i]) {
+    if (edge[i]) {
       out[o] = OUTLINE_RGB[0];
       out[o + 1] = OUTLINE_RGB[1];
       out[o + 2] = OUTLINE_RGB[2];
@@ -255,4 +257,93 @@ export function formatValue(x: number): string {
   if (x === 0) return "0";
   const a = Math.abs(x);
   return a >= 1e4 || a < 1e-2 ? x.toExponential(2) : x.toPrecision(3);
+}
+
+/** Float32 values from a little-endian binary trait. */
+export function decodeFloats(buffer: DataView | null | undefined): Float32Array {
+  if (!buffer || buffer.byteLength === 0) return new Float32Array(0);
+  const out = new Float32Array(buffer.byteLength / 4);
+  for (let i = 0; i < out.length; i++) out[i] = buffer.getFloat32(i * 4, true);
+  return out;
+}
+
+/**
+ * Eq. 6 over the steps [from, to): step maps arrive as uint8 (steps, words, gh, gw), each (step, word)
+ * scaled to 255 with its raw maximum in `scales` (steps, words). Returns each word's sum, max-scaled to
+ * 255 again, and its raw maximum.
+ */
+export function sumSteps(
+  stepMaps: Uint8Array,
+  scales: Float32Array,
+  words: number,
+  size: number,
+  from: number,
+  to: number,
+): { maps: Uint8Array[]; peaks: number[] } {
+  const maps: Uint8Array[] = [];
+  const peaks: number[] = [];
+  const sum = new Float32Array(size);
+  for (let k = 0; k < words; k++) {
+    sum.fill(0);
+    for (let t = from; t < to; t++) {
+      const factor = scales[t * words + k] / 255;
+      if (!factor) continue;
+      const base = (t * words + k) * size;
+      for (let i = 0; i < size; i++) sum[i] += stepMaps[base + i] * factor;
+    }
+    let peak = 0;
+    for (let i = 0; i < size; i++) if (sum[i] > peak) peak = sum[i];
+    const out = new Uint8Array(size);
+    if (peak > 0) for (let i = 0; i < size; i++) out[i] = Math.round((sum[i] / peak) * 255);
+    maps.push(out);
+    peaks.push(peak);
+  }
+  return { maps, peaks };
+}
+
+/** Maps rescaled to one shared peak (the largest of `peaks`): words compare by attention mass. */
+export function shareScale(maps: Uint8Array[], peaks: number[]): Uint8Array[] {
+  const top = Math.max(0, ...peaks);
+  if (top <= 0) return maps;
+  return maps.map((map, k) => {
+    const factor = (peaks[k] ?? 0) / top;
+    const out = new Uint8Array(map.length);
+    for (let i = 0; i < map.length; i++) out[i] = Math.round(map[i] * factor);
+    return out;
+  });
+}
+
+/** For each word index, its occurrence number (1, 2, ...) among words of the same text; null if unique. */
+export function occurrences(spans: Span[]): Map<number, number | null> {
+  const byText = new Map<string, number[]>();
+  for (const span of spans) {
+    if (span.word === null) continue;
+    const key = span.text.toLowerCase();
+    byText.set(key, [...(byText.get(key) ?? []), span.word]);
+  }
+  const out = new Map<number, number | null>();
+  for (const words of byText.values()) words.forEach((w, i) => out.set(w, words.length > 1 ? i + 1 : null));
+  return out;
+}
+
+/** Nearest-neighbour resize of an (h, w) map to (H, W), for comparing maps of two sizes. */
+export function resample(map: Uint8Array, h: number, w: number, H: number, W: number): Uint8Array {
+  if (h === H && w === W) return map;
+  const out = new Uint8Array(H * W);
+  for (let y = 0; y < H; y++) {
+    const sy = Math.min(h - 1, Math.floor(((y + 0.5) * h) / H));
+    for (let x = 0; x < W; x++) out[y * W + x] = map[sy * w + Math.min(w - 1, Math.floor(((x + 0.5) * w) / W))];
+  }
+  return out;
+}
+
+/** Intersection over union of two masks of one size; 0 when both are empty. */
+export function maskIou(a: Uint8Array, b: Uint8Array): number {
+  let inter = 0;
+  let union = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] && b[i]) inter++;
+    if (a[i] || b[i]) union++;
+  }
+  return union ? inter / union : 0;
 }

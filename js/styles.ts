@@ -5,28 +5,49 @@ export const CSS = `
 .daam [hidden] { display: none !important; }
 .daam-row { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 14px; }
 .daam-main { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
-.daam-stage { position: relative; flex: none; background: #000; }
+.daam-stage-box { position: relative; }
+.daam-stage { position: relative; flex: none; background: #333; }
 .daam-stage img, .daam-stage canvas { position: absolute; inset: 0; width: 100%; height: 100%; }
 .daam-stage img.daam-pixelated { image-rendering: pixelated; }
-.daam-side { display: flex; flex-direction: column; gap: 6px; min-width: 180px; }
-.daam-legend { display: grid; grid-template-columns: auto 1fr auto; gap: 2px 6px; align-items: center; }
-.daam-legend-title { grid-column: 1 / 4; font-weight: 600; }
+.daam-stage img.daam-grey { filter: grayscale(1) contrast(0.8) brightness(1.1); }
+.daam-waiting { position: absolute; left: 6px; top: 6px; color: #fff; background: #0008; padding: 1px 6px;
+  border-radius: 3px; font-size: 12px; }
+.daam-side { display: flex; flex-direction: column; gap: 6px; min-width: 200px; max-width: 320px; }
+.daam-legend { display: flex; flex-direction: column; gap: 3px; }
+.daam-legend-title { font-weight: 600; font-size: 15px; }
+.daam-legend-detail { color: #555; font-size: 12px; }
+.daam-legend-bar { display: flex; align-items: center; gap: 6px; }
 .daam-colorbar { width: 140px; height: 12px; border: 1px solid #8886; }
 .daam-words { display: flex; flex-wrap: wrap; align-items: center; row-gap: 4px; font-size: 15px; }
 .daam-space { white-space: pre; }
 .daam-chip { font: inherit; border: 1px solid #8888; border-radius: 4px; padding: 1px 6px; cursor: pointer;
-  background: var(--jp-layout-color1, #fff); color: inherit; border-bottom-width: 3px; }
+  background: var(--jp-layout-color1, #fff); color: inherit; }
+.daam-chip[data-occurrence]::after { content: attr(data-occurrence); font-size: 10px; vertical-align: sub;
+  margin-left: 1px; opacity: 0.75; }
 .daam-chip:hover, .daam-chip:focus-visible { background: #ffe08a; color: #222; outline: none; }
-.daam-chip.daam-selected { font-weight: 700; }
-.daam-chip.daam-pinned { border-bottom-color: var(--daam-pin); }
+.daam-chip.daam-selected { font-weight: 700; box-shadow: 0 0 0 2px #0006; }
+.daam-chip.daam-pinned { background: var(--daam-pin); border-color: var(--daam-pin); color: #fff; }
+.daam-chip.daam-pinned::before { content: "● "; }
 .daam-chip:disabled { cursor: not-allowed; opacity: 0.45; text-decoration: line-through; }
 .daam-punct { color: #888; padding: 0 1px; }
-.daam-controls label { display: inline-flex; align-items: center; gap: 4px; }
+.daam-controls label, .daam-steps label { display: inline-flex; align-items: center; gap: 4px; }
 .daam-controls input[type=range] { width: 110px; }
-.daam-compare { display: flex; flex-wrap: wrap; gap: 10px; }
+.daam-scrubber { width: 220px; }
+.daam-mass { display: flex; flex-direction: column; gap: 2px; }
+.daam-mass-chart { width: 360px; height: 64px; border-bottom: 1px solid #8888; }
+.daam-mass-key { font-size: 12px; color: #555; }
+.daam-grid, .daam-compare, .daam-history-strip, .daam-history-compare { display: flex; flex-wrap: wrap; gap: 10px; }
+.daam-grid-tile { cursor: pointer; }
+.daam-grid-tile.daam-selected figcaption { font-weight: 700; }
 .daam-figure { display: flex; flex-direction: column; gap: 2px; margin: 0; }
-.daam-figure figcaption { font-size: 12px; }
+.daam-figure figcaption { font-size: 12px; max-width: 256px; }
 .daam-swatch { display: inline-block; width: 10px; height: 10px; margin-right: 4px; border-radius: 2px; }
+.daam-history-strip { align-items: center; }
+.daam-history-item { padding: 0; border: 2px solid transparent; background: none; cursor: pointer; }
+.daam-history-item img { width: 48px; height: 48px; image-rendering: pixelated; display: block; }
+.daam-history-item.daam-selected { border-color: #1f77b4; }
+.daam-history-verdict { display: flex; flex-direction: column; gap: 6px; justify-content: center; }
+.daam-iou { font-weight: 600; }
 .daam-error { color: #b00020; background: #fdecea; border: 1px solid #f5c2c0; border-radius: 4px;
   padding: 6px 8px; white-space: pre-wrap; font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
 .daam-progress { display: flex; align-items: center; gap: 8px; }
@@ -34,5 +55,5 @@ export const CSS = `
 .daam-message { color: #555; font-size: 12px; }
 .daam-prompt { width: 320px; }
 .daam-seed { width: 70px; }
-.daam-steps input { width: 52px; }
+.daam-steps input[type=number] { width: 52px; }
 `;

@@ -1,5 +1,6 @@
 """The widget model: traits say what the browser draws, and the binary maps are the Eq. 6 maps, max-scaled."""
 
+import base64
 import io
 import json
 import re
@@ -13,6 +14,7 @@ from ipywidgets.widgets.widget import _remove_buffers
 from PIL import Image
 
 from daam_widget import DaamWidget, HeatMaps, testing
+from daam_widget import _widget as widget_module
 from daam_widget._words import layout_from_text
 
 PROMPT = "a red dog, on a hat"
@@ -241,37 +243,117 @@ def test_setting_the_prompt_then_generating_uses_it(sd1):
     assert w.heat_maps.words == ("a", "green", "star")
 
 
-def test_steps_choose_the_denoising_steps_summed_when_kept(sd1):
-    w = DaamWidget(sd1, PROMPT, num_inference_steps=3, time_resolved=True)
-    assert w.num_steps == 3 and w.steps == (0, 0)
+def step_bytes(w: DaamWidget) -> tuple[np.ndarray, np.ndarray]:
+    """``step_maps`` as uint8 (steps, words, gh, gw) and ``step_scales`` as float32 (steps, words)."""
+    gh, gw = w.step_grid
+    data = np.frombuffer(w.step_maps, np.uint8).reshape(w.num_steps, len(w.words), gh, gw)
+    return data, np.frombuffer(w.step_scales, "<f4").reshape(w.num_steps, len(w.words))
+
+
+def test_every_step_is_kept_by_default_as_bytes_of_each_steps_maps(sd1):
+    w = DaamWidget(sd1, PROMPT, num_inference_steps=3, resolution="16x16")
+    assert w.num_steps == 3 and tuple(w.step_grid) == (16, 16)
+    data, scales = step_bytes(w)
+    native = w.trace._generations[0].record  # the record is checked against the slow DAAM elsewhere
+    spans = [s for s in w.heat_maps.spans if s.is_word]
+    for t in range(3):
+        for k, span in enumerate(spans):
+            expected = native.maps(0, (16, 16), span.tokens)[t].sum(0)
+            assert scales[t, k] == pytest.approx(float(expected.max()), rel=1e-6)
+            assert np.array_equal(data[t, k], np.round(expected.numpy() / expected.max().item() * 255))
+    mass = np.frombuffer(w.step_mass, "<f4").reshape(3, 3, len(w.words))
+    assert mass[:, 0, 2].sum() == pytest.approx(
+        float(native.maps(0, (16, 16), spans[2].tokens).sum()), rel=1e-4
+    )
+
+
+def test_steps_are_drawn_by_the_browser_and_heat_maps_follow_them(sd1):
+    w = DaamWidget(sd1, PROMPT, num_inference_steps=3)
     all_maps = w.maps
     w.selected = "dog"
     w.steps = (0, 1)
+    assert w.maps == all_maps, "the browser sums step_maps itself: no new maps travel"
     early = w.trace.heat_maps(0, prompt=PROMPT, steps=range(0, 1))
-    assert np.array_equal(w.heat_maps.soft("dog"), early.soft("dog")) and w.maps != all_maps
-    assert w.selected == 2
+    assert np.array_equal(w.heat_maps.soft("dog"), early.soft("dog")) and w.selected == 2
     w.resolution = "8x8"
     both = w.trace.heat_maps(0, prompt=PROMPT, steps=range(0, 1), resolutions=[(8, 8)])
     assert np.array_equal(w.heat_maps.soft("dog"), both.soft("dog")), "steps and resolution together"
+    assert w.steps == (0, 1) and tuple(w.step_grid) == (8, 8)
     for bad in ((2, 1), (0, 4), (-1, 2)):
         with pytest.raises(traitlets.TraitError, match=r"0 <= start < stop <= 3"):
             w.steps = bad
     w.steps = (0, 0)
     w.resolution = "all"
     assert w.maps == all_maps
+    w.generate(seed=2)
+    assert w.steps == (0, 0) and w.num_steps == 3
 
 
-def test_steps_need_a_time_resolved_trace(widget, sd1):
-    assert widget.num_steps == 0
-    with pytest.raises(traitlets.TraitError, match="time_resolved=True"):
-        widget.steps = (0, 1)
-    chosen = DaamWidget(
-        sd1, PROMPT, num_inference_steps=3, time_resolved=True, steps=(1, 3), resolution="16x16"
-    )
+def test_steps_given_at_construction_apply_and_saved_maps_have_none(sd1):
+    chosen = DaamWidget(sd1, PROMPT, num_inference_steps=3, steps=(1, 3), resolution="16x16")
     expected = chosen.trace.heat_maps(0, prompt=PROMPT, steps=range(1, 3), resolutions=[(16, 16)])
     assert chosen.steps == (1, 3) and np.array_equal(chosen.heat_maps.soft("hat"), expected.soft("hat"))
-    chosen.generate(seed=2)
-    assert chosen.steps == (0, 0) and chosen.num_steps == 3
+    saved = DaamWidget.from_heat_maps(chosen.heat_maps)
+    assert saved.num_steps == 0 and saved.step_maps == b""
+    with pytest.raises(traitlets.TraitError, match="no per-step record"):
+        saved.steps = (0, 1)
+
+
+def test_maps_so_far_are_shown_while_generating(sd1, monkeypatch):
+    monkeypatch.setattr(widget_module, "LIVE_INTERVAL_S", 0.0)
+    frames = []
+    w = DaamWidget(sd1, "a dog", num_inference_steps=2)
+    w.observe(lambda c: frames.append((w.status, w.progress[0], c.new, tuple(w.map_size))), "maps")
+    w.generate(prompt=PROMPT, seed=4, num_inference_steps=5)
+    live = [f for f in frames if f[0] == "generating"]
+    assert [f[1] for f in live] == [1, 2, 3, 4], "after every step but the last (which shows the result)"
+    assert frames[-1][0] == "ready" and frames[-1][2] == w.maps
+    steps = w.trace.step_maps(0, prompt=PROMPT).on_grid()
+    for _, done, data, size in live:
+        so_far = steps[:done].sum(0)
+        expected = np.round(so_far.numpy() / so_far.flatten(1).amax(1).numpy()[:, None, None] * 255)
+        assert size == (16, 16) and np.array_equal(np.frombuffer(data, np.uint8).reshape(6, 16, 16), expected)
+
+
+def test_live_updates_are_throttled(sd1, monkeypatch):
+    clock = iter(np.arange(0.0, 100.0, 0.1))  # 0.1 s passes between two reads of the clock
+    monkeypatch.setattr(widget_module, "_now", lambda: float(next(clock)))
+    frames = []
+    w = DaamWidget(sd1, "a dog", num_inference_steps=2)
+    w.observe(lambda c: frames.append((w.status, w.progress[0])), "maps")
+    w.generate(num_inference_steps=9)
+    assert [step for status, step in frames if status == "generating"] == [3, 6], "every 0.3 s >= 0.25 s"
+
+
+def test_generations_join_the_history_and_one_is_compared_beside_the_current(sd1):
+    w = DaamWidget(sd1, "a red dog", num_inference_steps=2, seed=0)
+    first_image, first_maps = w.image, w.maps
+    w.generate(prompt="a blue dog", seed=1)
+    assert [(e["prompt"], e["seed"], e["words"]) for e in w.history] == [
+        ("a red dog", 0, ["a", "red", "dog"]),
+        ("a blue dog", 1, ["a", "blue", "dog"]),
+    ]
+    at, length = w.history[0]["thumbnail"]
+    thumbnail = Image.open(io.BytesIO(w.history_thumbnails[at : at + length]))
+    assert max(thumbnail.size) == 64
+    w.compare_to = 0
+    assert (w.other_image, w.other_maps) == (first_image, first_maps)
+    assert w.other["prompt"] == "a red dog" and w.other["words"] == ["a", "red", "dog"]
+    with pytest.raises(traitlets.TraitError, match=r"compare_to must be -1 \(none\) or a history entry 0..1"):
+        w.compare_to = 2
+    w.max_history = 2
+    w.generate(seed=2)
+    assert [e["seed"] for e in w.history] == [1, 2] and w.compare_to == 0, "the oldest is dropped"
+    w.compare_to = -1
+    assert w.other == {} and w.other_maps == b""
+
+
+def test_the_notebook_keeps_a_static_picture_for_pages_without_the_widget(widget):
+    bundle = widget._fallback_bundle()
+    page = bundle["text/html"]
+    assert 'class="daam-fallback"' in page and "interactive view needs the widget's scripts" in page
+    picture = Image.open(io.BytesIO(base64.b64decode(re.search(r"base64,([^\"]+)", page).group(1))))
+    assert picture.format == "PNG" and picture.size[0] >= 6 * 100, "the image and every word"
 
 
 def test_a_misspelt_pipeline_argument_is_refused_with_the_close_match(sd1):

@@ -1,0 +1,96 @@
+/** The prompt's words as chips: hover shows a word, click pins it; repeated words carry their number. */
+import type { Context } from "./context";
+import { h } from "./dom";
+import { chips, occurrences, paletteColor } from "./maps";
+
+export function createChips(ctx: Context) {
+  const { model } = ctx;
+  const words = h("div", { class: "daam-words", role: "list", "aria-label": "words of the prompt" });
+  const clear = h("button", { class: "daam-clear-pins", type: "button", title: "unpin every word" }, ["Clear pins"]);
+  const el = h("div", { class: "daam-row daam-chips" }, [words, clear]);
+
+  /** Built once per prompt; pins and the selection only restyle them, so the chip under the pointer
+   * stays the same element (replacing it would lose its pointerout, and the hover would stick). */
+  function build(): void {
+    const spans = model.get("spans");
+    const numbers = occurrences(spans);
+    const available = ctx.shown().maps;
+    words.replaceChildren(
+      ...chips(model.get("prompt"), spans).map((chip) => {
+        if (chip.kind === "space") return h("span", { class: "daam-space" }, [chip.text]);
+        if (chip.kind === "punct") return h("span", { class: "daam-punct", role: "listitem" }, [chip.text]);
+        const button = h("button", { class: "daam-chip", type: "button", role: "listitem" }, [chip.text]);
+        button.dataset.word = String(chip.word);
+        const n = numbers.get(chip.word);
+        if (n) {
+          button.dataset.occurrence = String(n);
+          button.setAttribute("aria-label", `${chip.text}, occurrence ${n}`);
+        }
+        if (!chip.available || !available[chip.word]) {
+          button.disabled = true;
+          button.title = "cut off by the text encoder's window: no map";
+        }
+        return button;
+      }),
+    );
+    mark();
+  }
+
+  function mark(): void {
+    const pinned = model.get("pinned");
+    const selected = model.get("selected");
+    for (const button of words.querySelectorAll<HTMLButtonElement>(".daam-chip")) {
+      const word = Number(button.dataset.word);
+      const pin = pinned.indexOf(word);
+      button.classList.toggle("daam-pinned", pin >= 0);
+      button.setAttribute("aria-pressed", String(pin >= 0));
+      if (pin >= 0) button.style.setProperty("--daam-pin", paletteColor(pin));
+      else button.style.removeProperty("--daam-pin");
+      button.classList.toggle("daam-selected", word === selected);
+    }
+    clear.hidden = pinned.length === 0;
+  }
+
+  function chipOf(event: Event): number | null {
+    const target = (event.target as HTMLElement | null)?.closest?.(".daam-chip") as HTMLButtonElement | null;
+    return target && !target.disabled ? Number(target.dataset.word) : null;
+  }
+  function enter(event: Event): void {
+    const word = chipOf(event);
+    if (word === null || word === ctx.view.hovered) return;
+    ctx.view.hovered = word;
+    ctx.refresh();
+  }
+  function leave(event: Event): void {
+    const next = (event as PointerEvent).relatedTarget as HTMLElement | null;
+    const chip = (event.target as HTMLElement).closest?.(".daam-chip");
+    if (chipOf(event) === null || (next && next.closest?.(".daam-chip") === chip)) return;
+    ctx.view.hovered = null;
+    ctx.refresh();
+  }
+  words.addEventListener("pointerover", enter);
+  words.addEventListener("focusin", enter);
+  words.addEventListener("pointerout", leave);
+  words.addEventListener("focusout", leave);
+  words.addEventListener("pointerleave", () => {
+    if (ctx.view.hovered === null) return;
+    ctx.view.hovered = null;
+    ctx.refresh();
+  });
+  words.addEventListener("click", (event) => {
+    const word = chipOf(event);
+    if (word === null) return;
+    const pinned = model.get("pinned");
+    const next = pinned.includes(word) ? pinned.filter((k) => k !== word) : [...pinned, word];
+    model.set("pinned", next);
+    model.set("selected", next.includes(word) ? word : next.length ? next[next.length - 1] : null);
+    model.save_changes();
+  });
+  clear.addEventListener("click", () => {
+    model.set("pinned", []);
+    model.set("selected", null);
+    model.save_changes();
+  });
+
+  return { el, build, mark };
+}

@@ -1,0 +1,49 @@
+/** Every word's map at a glance, as small multiples (the paper's figures); a click opens the word. */
+import type { Context } from "./context";
+import { h, paint, stage } from "./dom";
+import { overlay } from "./maps";
+
+export const TILE = 128;
+
+export function createGrid(ctx: Context) {
+  const { model } = ctx;
+  const el = h("div", { class: "daam-grid", role: "list", "aria-label": "every word's map" });
+
+  function draw(): void {
+    const shown = ctx.shown();
+    const [mh, mw] = shown.size;
+    el.hidden = !model.get("grid") || shown.maps.length === 0;
+    if (el.hidden) return;
+    const settings = { view: model.get("view"), tau: model.get("tau"), opacity: model.get("opacity"), colormap: model.get("colormap") };
+    el.replaceChildren(
+      ...shown.maps.map((map, k) => {
+        const tile = stage(TILE, model.get("image_size"), shown.size);
+        tile.img.src = ctx.imageUrl();
+        tile.img.hidden = !ctx.imageUrl();
+        paint(tile.canvas, overlay(map, mh, mw, settings));
+        const figure = h("figure", { class: "daam-figure daam-grid-tile", role: "listitem", tabindex: "0" }, [
+          tile.box,
+          h("figcaption", {}, [ctx.wordName(k)]),
+        ]);
+        figure.dataset.word = String(k);
+        figure.classList.toggle("daam-selected", k === ctx.active());
+        return figure;
+      }),
+    );
+  }
+
+  /** Mark the active word's panel: hovering redraws no panel. */
+  function mark(): void {
+    const active = ctx.active();
+    for (const tile of el.querySelectorAll<HTMLElement>(".daam-grid-tile")) {
+      tile.classList.toggle("daam-selected", Number(tile.dataset.word) === active);
+    }
+  }
+
+  el.addEventListener("click", (event) => {
+    const tile = (event.target as HTMLElement).closest?.(".daam-grid-tile") as HTMLElement | null;
+    if (!tile) return;
+    ctx.set("selected", Number(tile.dataset.word));
+  });
+  return { el, draw, mark };
+}

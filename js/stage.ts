@@ -1,0 +1,89 @@
+/** The main view: the image with the active word's overlay, and its legend (what the colours mean). */
+import type { Context } from "./context";
+import { h, paint, displayWidth, stage } from "./dom";
+import { area, colormap, formatValue, overlay, threshold } from "./maps";
+
+/** The legend's lines for a word: what the scale is, and where its top comes from. */
+export function legendLines(
+  name: string,
+  steps: string,
+  scale: "word" | "shared",
+  peak: number,
+  sharedPeak: number,
+): { title: string; detail: string; top: string } {
+  const top = scale === "shared" ? sharedPeak : peak;
+  return {
+    title: name,
+    detail:
+      `Eq. 6: attention summed over layers, heads and ${steps}; ` +
+      (scale === "shared" ? "one scale for all words (the largest peak)" : "colours scaled to this word's own peak"),
+    top: formatValue(top),
+  };
+}
+
+export function maskLine(name: string, fraction: number, tau: number): string {
+  return `mask of “${name}”: ${(100 * fraction).toFixed(1)} % of the image at τ = ${tau.toFixed(2)}`;
+}
+
+export function createMain(ctx: Context) {
+  const { model } = ctx;
+  let current = stage(displayWidth(1), [1, 1], [1, 1]);
+  const waiting = h("div", { class: "daam-waiting" }, ["generating: maps so far"]);
+  const stageBox = h("div", { class: "daam-stage-box" }, [current.box, waiting]);
+  const title = h("div", { class: "daam-legend-title" });
+  const detail = h("div", { class: "daam-legend-detail" });
+  const colorbar = h("canvas", { class: "daam-colorbar" });
+  colorbar.width = 256;
+  colorbar.height = 1;
+  const hi = h("span", { class: "daam-legend-hi" });
+  const bar = h("div", { class: "daam-legend-bar" }, [h("span", {}, ["0"]), colorbar, hi]);
+  const legend = h("div", { class: "daam-legend" }, [title, detail, bar]);
+  const areaText = h("div", { class: "daam-area" });
+  const hint = h("div", { class: "daam-message daam-hint" }, ["Hover a word to see its map; click to pin it."]);
+  const side = h("div", { class: "daam-side" }, [legend, areaText, hint]);
+  const el = h("div", { class: "daam-main" }, [stageBox, side]);
+
+  function drawImage(): void {
+    const shown = ctx.shown();
+    const fresh = stage(displayWidth(model.get("image_size")[1]), model.get("image_size"), shown.size);
+    fresh.img.src = ctx.imageUrl();
+    fresh.img.hidden = !ctx.imageUrl();
+    current.box.replaceWith(fresh.box);
+    current = fresh;
+  }
+
+  function draw(): void {
+    const shown = ctx.shown();
+    const [mh, mw] = shown.size;
+    if (current.canvas.width !== Math.max(mw, 1) || current.canvas.height !== Math.max(mh, 1)) drawImage();
+    const word = ctx.active();
+    const map = word !== null ? shown.maps[word] : undefined;
+    const settings = { view: model.get("view"), tau: model.get("tau"), opacity: model.get("opacity"), colormap: model.get("colormap") };
+    paint(current.canvas, map ? overlay(map, mh, mw, settings) : null);
+    waiting.hidden = model.get("status") !== "generating";
+    hint.hidden = !!map;
+    areaText.hidden = !map;
+    legend.hidden = !map;
+    if (!map || word === null) return;
+    const name = ctx.wordName(word);
+    const tau = model.get("tau");
+    areaText.textContent = maskLine(name, area(threshold(map, tau)), tau);
+    const lines = legendLines(name, shown.steps, model.get("scale"), shown.peaks[word] ?? 0, Math.max(0, ...shown.peaks));
+    title.textContent = model.get("view") === "mask" ? `${name}: Eq. 7 mask` : lines.title;
+    detail.textContent = lines.detail;
+    bar.hidden = model.get("view") === "mask";
+    hi.textContent = lines.top;
+    const lut = colormap(model.get("colormap"));
+    const pixels = new Uint8ClampedArray(256 * 4);
+    for (let v = 0; v < 256; v++) pixels.set([lut[v * 3], lut[v * 3 + 1], lut[v * 3 + 2], 255], v * 4);
+    paint(colorbar, pixels);
+  }
+
+  return {
+    el,
+    draw,
+    drawImage,
+    image: () => current.img,
+    overlay: () => current.canvas,
+  };
+}
