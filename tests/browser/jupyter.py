@@ -27,7 +27,7 @@ from daam_widget import DaamWidget
 torch.set_num_threads(1)
 pipe = daam_widget.toy.load_pipeline()
 pipe.set_progress_bar_config(disable=True)
-PROMPT = "a red circle to the left of a blue square"
+PROMPT = "a red circle and a blue square"
 """
 
 

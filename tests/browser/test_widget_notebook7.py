@@ -8,7 +8,13 @@ import pytest
 
 from tests.browser.chromium import browser_context
 from tests.browser.jupyter import ARTIFACTS, PIPELINE, Kernel, jupyter_server, notebook
-from tests.browser.widget_page import measure_swaps, overlay_alpha, overlay_pixels, wait_until
+from tests.browser.widget_page import (
+    check_grid_and_steps,
+    measure_swaps,
+    overlay_alpha,
+    overlay_pixels,
+    wait_until,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -63,4 +69,5 @@ def test_notebook7_hover_slider_and_pins(notebook7):
     wait_until(page, lambda: kernel.eval("len(w.pinned)") == "2")
     assert kernel.eval("[w.words[k] for k in w.pinned]") == "['circle', 'square']"
     w.screenshot(path=str(ARTIFACTS / "notebook7-pinned.png"))
+    check_grid_and_steps(page, "notebook7", "circle")
     assert page.errors == []
