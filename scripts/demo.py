@@ -10,7 +10,6 @@ import argparse
 import pathlib
 
 import matplotlib
-import torch
 
 matplotlib.use("Agg")
 
@@ -28,14 +27,16 @@ def main() -> None:
     parser.add_argument("--seed", default=0, type=int)
     args = parser.parse_args()
     pipe = load_pipeline()
-    prompt = args.prompt or "a red circle to the left of a blue square"
+    prompt = args.prompt or "a green star and a yellow triangle"
     args.out.mkdir(parents=True, exist_ok=True)
-    with daam_widget.trace(pipe) as tc:
-        pipe(prompt, generator=torch.Generator().manual_seed(args.seed))
-    maps = tc.heat_maps(prompt=prompt)
+    widget = daam_widget.DaamWidget(pipe, prompt, seed=args.seed)
+    if widget.error:
+        raise SystemExit(widget.error)
+    maps = widget.heat_maps
+    assert maps is not None
     maps.save(args.out / "maps.safetensors")
     plot_grid(maps, tau=0.4).savefig(args.out / "overlay.png", dpi=100)
-    daam_widget.DaamWidget.from_heat_maps(maps).save_html(args.out / "widget.html")
+    widget.save_html(args.out / "widget.html")  # with every step's maps: the scrubber works in the file
     written = ", ".join(str(args.out / name) for name in ("overlay.png", "maps.safetensors", "widget.html"))
     print(f"{maps!r}\nwrote {written}")
 

@@ -29,7 +29,7 @@ def test_quickstart_runs_on_cpu_in_under_a_minute_and_keeps_its_widget_state(tmp
     assert seconds < 90, "the quickstart should take under a minute on CPU (90 s allowed for a busy machine)"
     state = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     daam = [m["state"] for m in state.values() if m["state"].get("_anywidget_id", "").endswith("DaamWidget")]
-    assert len(daam) == 1 and daam[0]["prompt"] == "a green star above a yellow triangle"
+    assert len(daam) == 1 and daam[0]["prompt"] == "a big purple diamond and a small orange circle"
     assert (tmp_path / "daam-quickstart.html").exists()
     outputs = json.dumps([cell.get("outputs", []) for cell in notebook.cells])
     assert "application/vnd.jupyter.widget-view+json" in outputs and '"output_type": "error"' not in outputs
