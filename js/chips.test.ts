@@ -1,0 +1,26 @@
+// @vitest-environment happy-dom
+import { describe, expect, it } from "vitest";
+import { context } from "./fixtures";
+import { createChips } from "./chips";
+
+describe("chips", () => {
+  it("numbers repeated words without changing their text, and marks and clears pins", () => {
+    const ctx = context({ pinned: [2] });
+    const chips = createChips(ctx);
+    chips.build();
+    const buttons = [...chips.el.querySelectorAll<HTMLButtonElement>(".daam-chip")];
+    expect(buttons.map((b) => [b.textContent, b.dataset.occurrence])).toEqual([["a", "1"], ["dog", undefined], ["a", "2"]]);
+    expect(buttons.map((b) => b.classList.contains("daam-pinned"))).toEqual([false, false, true]);
+    const clear = chips.el.querySelector<HTMLButtonElement>(".daam-clear-pins")!;
+    expect(clear.hidden).toBe(false);
+    clear.click();
+    expect(ctx.model.get("pinned")).toEqual([]);
+  });
+  it("pins a clicked word and shows it", () => {
+    const ctx = context();
+    const chips = createChips(ctx);
+    chips.build();
+    chips.el.querySelectorAll<HTMLButtonElement>(".daam-chip")[1].click();
+    expect([ctx.model.get("pinned"), ctx.model.get("selected")]).toEqual([[1], 1]);
+  });
+});

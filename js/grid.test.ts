@@ -1,0 +1,16 @@
+// @vitest-environment happy-dom
+import { describe, expect, it } from "vitest";
+import { context } from "./fixtures";
+import { createGrid } from "./grid";
+
+describe("grid", () => {
+  it("draws one panel per word, and a click selects it", () => {
+    const ctx = context();
+    const grid = createGrid(ctx);
+    grid.draw();
+    const tiles = grid.el.querySelectorAll<HTMLElement>(".daam-grid-tile");
+    expect([...tiles].map((t) => t.textContent)).toEqual(["a #1", "dog", "a #2"]);
+    tiles[2].click();
+    expect(ctx.model.get("selected")).toBe(2);
+  });
+});

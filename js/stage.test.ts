@@ -1,0 +1,26 @@
+// @vitest-environment happy-dom
+import { describe, expect, it } from "vitest";
+import { context } from "./fixtures";
+import { createMain, legendLines, maskLine } from "./stage";
+
+describe("main view", () => {
+  it("names the shown word, what its colours mean, and its mask's area", () => {
+    const ctx = context({ selected: 1 });
+    const main = createMain(ctx);
+    main.draw();
+    expect(main.el.querySelector(".daam-legend-title")?.textContent).toBe("dog");
+    expect(main.el.querySelector(".daam-legend-detail")?.textContent).toContain("this word's own peak");
+    expect(main.el.querySelector(".daam-area")?.textContent).toBe("mask of “dog”: 25.0 % of the image at τ = 0.40");
+    ctx.model.set("view", "mask");
+    main.draw();
+    expect(main.el.querySelector(".daam-legend-title")?.textContent).toBe("dog: Eq. 7 mask");
+  });
+  it("says which scale the legend's top is on", () => {
+    expect(legendLines("dog", "all 2 steps", "shared", 2, 4)).toEqual({
+      title: "dog",
+      detail: "Eq. 6: attention summed over layers, heads and all 2 steps; one scale for all words (the largest peak)",
+      top: "4.00",
+    });
+    expect(maskLine("a #2", 0.5, 0.25)).toBe("mask of “a #2”: 50.0 % of the image at τ = 0.25");
+  });
+});

@@ -1,0 +1,48 @@
+// @vitest-environment happy-dom
+import { describe, expect, it, vi } from "vitest";
+import { context } from "./fixtures";
+import { createTimeline, massOf, positionOf, stepsAt } from "./timeline";
+
+describe("timeline", () => {
+  it("maps scrubber positions to steps and back", () => {
+    expect(stepsAt("single", 3)).toEqual([3, 4]);
+    expect(stepsAt("cumulative", 3)).toEqual([0, 4]);
+    expect(positionOf([0, 0], 30)).toBe(29);
+    expect(positionOf([3, 4], 30)).toBe(3);
+  });
+  it("reads a word's mass per step and resolution", () => {
+    const mass = new Float32Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(massOf(mass, 2, 2, 3, 1)).toEqual([[2, 5], [8, 11]]);
+  });
+  it("sets the steps from the scrubber, and the last step alone is all steps only with one step", () => {
+    const ctx = context();
+    const timeline = createTimeline(ctx);
+    timeline.draw();
+    const scrubber = timeline.el.querySelector<HTMLInputElement>(".daam-scrubber")!;
+    scrubber.value = "0";
+    scrubber.dispatchEvent(new Event("input"));
+    expect(ctx.model.get("steps")).toEqual([0, 1]);
+    ctx.model.set("step_mode", "cumulative");
+    scrubber.value = "1";
+    scrubber.dispatchEvent(new Event("input"));
+    expect(ctx.model.get("steps")).toEqual([0, 0]);
+  });
+  it("plays every step in order, then stops", () => {
+    vi.useFakeTimers();
+    const ctx = context({ steps: [0, 1] });
+    const timeline = createTimeline(ctx);
+    timeline.draw();
+    const seen: unknown[] = [];
+    ctx.model.on("change:steps", () => seen.push(ctx.model.get("steps")));
+    timeline.el.querySelector<HTMLButtonElement>(".daam-play")!.click();
+    vi.advanceTimersByTime(1000);
+    expect(seen).toEqual([[1, 2]]);
+    expect(ctx.view.playing).toBe(false);
+    vi.useRealTimers();
+  });
+  it("is hidden for maps without a per-step record", () => {
+    const timeline = createTimeline(context({ num_steps: 0, step_maps: null }));
+    timeline.draw();
+    expect(timeline.el.hidden).toBe(true);
+  });
+});
