@@ -7,14 +7,20 @@
   word's mask spreads (its area).
 
 Dependency parsing is optional: ``dependency_pairs`` takes a spaCy ``Language`` the caller loaded; nothing
-here downloads a model.
+here downloads a model. The toy's captions need no parser: their grammar is known (``toy_dependencies``).
+
+Over a dataset run (``python -m daam_widget.run``), ``analyze_run(DIR)`` reads every image's maps once and
+gives the same measures for the whole run (``RunAnalysis``); ``python -m daam_widget.analyze DIR`` writes
+them as CSV tables and figures.
 """
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -114,3 +120,111 @@ def dependency_pairs(maps: HeatMaps, nlp: Any) -> list[tuple[int, int, str]]:
             continue
         pairs.append((index_at[head.idx], index_at[token.idx], token.dep_))
     return pairs
+
+
+def toy_dependencies(maps: HeatMaps) -> list[tuple[int, int, str]] | None:
+    """``(head, dependent, relation)`` word-index pairs of a toy caption, exactly, from the world's grammar
+    (spaCy's English labels); ``None`` when the prompt is not a caption the toy world writes."""
+    from .toy._grammar import caption_dependencies
+
+    return caption_dependencies(maps.words)
+
+
+def parts_of_speech(maps: HeatMaps, nlp: Any = None) -> list[str]:
+    """Each word's Universal POS tag: from ``nlp`` (a loaded spaCy pipeline) when given, else from the toy
+    world's vocabulary (``""`` for a word the toy does not know)."""
+    if nlp is None:
+        from .toy._grammar import PART_OF_SPEECH
+
+        return [PART_OF_SPEECH.get(w.lower(), "") for w in maps.words]
+    tags = {token.idx: token.pos_ for token in nlp(maps.prompt)}
+    return [tags.get(span.start, "") for span in maps.layout.word_spans]
+
+
+@dataclass(frozen=True)
+class WordArea:
+    """One word of one image of a run: its Eq. 7 mask's share of the image (§5.2) and part of speech."""
+
+    file: str
+    word_index: int
+    word: str
+    pos: str
+    area: float
+
+
+@dataclass
+class RunAnalysis:
+    """The paper's measures over every image of a run (``analyze_run``).
+
+    ``areas``: every word's mask area; ``toy_pairs`` / ``parsed_pairs``: head-dependent pairs from the toy's
+    grammar / from the spaCy parse; ``toy_words``: for the toy, each scored word's IoU at each of ``taus``
+    against its object in the generated image, as ``(part, word, {tau: iou})``.
+    """
+
+    tau: float
+    taus: tuple[float, ...]
+    images: int = 0
+    areas: list[WordArea] = field(default_factory=list)
+    toy_pairs: list[PairMeasures] = field(default_factory=list)
+    parsed_pairs: list[PairMeasures] = field(default_factory=list)
+    toy_words: list[tuple[str, str, dict[float, float]]] = field(default_factory=list)
+
+    def area_by(self, key: str = "pos") -> dict[str, dict[str, float]]:
+        """Mean mask area and the number of words, per part of speech (``"pos"``) or per word (``"word"``,
+        lower case), sorted by name."""
+        groups: dict[str, list[float]] = defaultdict(list)
+        for a in self.areas:
+            groups[a.pos if key == "pos" else a.word.lower()].append(a.area)
+        return {k: {"words": len(v), "area": float(np.mean(v))} for k, v in sorted(groups.items())}
+
+    def segmentation(self) -> dict[str, dict[str, Any]]:
+        """For the toy: per part of speech (``noun``, ``color``, ``size``), the words scored and the mIoU
+        at each τ (§4; the nouns' is the paper's measure)."""
+        groups: dict[str, list[dict[float, float]]] = defaultdict(list)
+        for part, _, ious in self.toy_words:
+            groups[part].append(ious)
+        return {
+            part: {"words": len(v), "miou": {t: float(np.mean([x[t] for x in v])) for t in self.taus}}
+            for part, v in groups.items()
+        }
+
+
+def run_maps(out_dir: str | os.PathLike) -> Iterator[tuple[dict[str, Any], HeatMaps]]:
+    """Each index row of a run with its image's maps, loaded one at a time."""
+    from ._run_files import read_index
+
+    for row in read_index(out_dir):
+        yield row, HeatMaps.load(Path(out_dir) / row["file"])
+
+
+def analyze_run(
+    out_dir: str | os.PathLike, *, tau: float = 0.4, nlp: Any = None, taus: Sequence[float] = TAUS
+) -> RunAnalysis:
+    """Every measure over a run's images, reading each maps file once.
+
+    Parts of speech come from ``nlp`` (a spaCy pipeline you loaded) or the toy's vocabulary; pairs from the
+    toy's grammar for the toy's captions, and from ``nlp``'s parse when given. The toy's segmentation scores
+    each noun, colour and size word against its object as the toy's scorer finds it in the generated image
+    (``toy._scoring.find_objects``, as ``toy.evaluate`` does): words whose object was not drawn are skipped.
+    """
+    from .toy._scoring import find_objects, score_objects, score_words
+
+    result = RunAnalysis(tau, tuple(taus))
+    for row, maps in run_maps(out_dir):
+        result.images += 1
+        tags = parts_of_speech(maps, nlp)
+        for k, (word, pos) in enumerate(zip(maps.words, tags, strict=True)):
+            if maps.span(k).available:
+                result.areas.append(WordArea(row["file"], k, word, pos, mask_area(maps, k, tau)))
+        if nlp is not None:
+            result.parsed_pairs += compare_pairs(maps, dependency_pairs(maps, nlp), tau)
+        pairs = toy_dependencies(maps)
+        if pairs is None:
+            continue
+        result.toy_pairs += compare_pairs(maps, pairs, tau)
+        if maps.image is not None and maps.image.shape[:2] == maps.shape:
+            found = find_objects(maps.image)
+            truths = {o.color: found[o.color].region for o in score_objects(found, maps.words) if o.present}
+            for score in score_words(maps, truths, taus):
+                result.toy_words.append((score.part, score.word, score.ious))
+    return result
