@@ -8,6 +8,7 @@
 """
 
 from ._batch import run
+from ._gallery import DaamGallery
 from ._heat_maps import HeatMaps
 from ._image_attribution import attribute_image
 from ._metrics import intersection_over_area, iou, mean_iou, threshold
@@ -16,6 +17,7 @@ from ._widget import DaamWidget
 from ._words import Span
 
 __all__ = [
+    "DaamGallery",
     "DaamWidget",
     "HeatMaps",
     "Span",

@@ -1,0 +1,83 @@
+"""``DaamGallery``: a run's thumbnails a page at a time, filtered by word, opening an image's maps."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import daam_widget
+from daam_widget import DaamGallery, DaamWidget, HeatMaps
+
+PROMPTS = ["a red circle", "a blue square and a red star", "a photo of a green circle"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from daam_widget.toy import load_pipeline
+
+    out = tmp_path_factory.mktemp("gallery-run")
+    daam_widget.run(load_pipeline(), PROMPTS, out, steps=2, progress=False)
+    return out
+
+
+def pngs(grid) -> list[np.ndarray]:
+    data, offset, images = bytes(grid.thumbnails), 0, []
+    for item in grid.items:
+        images.append(np.asarray(Image.open(io.BytesIO(data[offset : offset + item["size"]]))))
+        offset += item["size"]
+    assert offset == len(data)
+    return images
+
+
+def test_a_page_shows_each_image_with_its_prompt(run_dir):
+    g = DaamGallery(run_dir, page_size=2, thumbnail_size=64)
+    assert (g.grid.total, g.grid.matches, g.grid.pages, g.grid.page) == (3, 3, 2, 0)
+    assert [i["prompt"] for i in g.grid.items] == PROMPTS[:2]
+    for item, thumbnail in zip(g.grid.items, pngs(g.grid), strict=True):
+        assert np.array_equal(thumbnail, g.maps(item["row"]).image)  # 64 px toy images are shown as they are
+    g.grid.page = 1
+    assert [i["prompt"] for i in g.grid.items] == PROMPTS[2:] and len(pngs(g.grid)) == 1
+
+
+def test_the_filter_keeps_prompts_holding_every_word(run_dir):
+    g = DaamGallery(run_dir, page_size=2)
+    g.grid.page = 1
+    assert g.filter("RED") == [0, 1] and g.grid.page == 0 and g.grid.matches == 2
+    assert g.filter("circle red") == [0]
+    assert g.filter("re") == [] and g.grid.items == [] and g.grid.pages == 1
+    assert g.filter("") == [0, 1, 2]
+
+
+def test_a_click_opens_the_image_in_a_daam_widget_below_the_grid(run_dir):
+    g = DaamGallery(run_dir)
+    g.grid.selected = 1  # what a click on the second thumbnail sends
+    assert isinstance(g.widget, DaamWidget) and g.children == (g.grid, g.widget)
+    saved = HeatMaps.load(run_dir / g.rows[1]["file"])
+    assert g.widget.prompt == PROMPTS[1] and list(g.widget.words) == list(saved.words)
+    assert g.show(2).prompt == PROMPTS[2]
+    g.grid.selected = None
+    assert g.children == (g.grid,) and g.widget is None
+    with pytest.raises(IndexError, match="not in the run's index"):
+        g.show(3)
+
+
+def test_a_run_of_ten_thousand_images_opens_at_once_reading_one_page(run_dir, tmp_path):
+    (tmp_path / "maps").symlink_to(run_dir / "maps")
+    rows = [json.loads(line) for line in (run_dir / "index.jsonl").read_text().splitlines()]
+    big = [
+        {**rows[k % 3], "index": k, "line": k + 1, "prompt": f"{rows[k % 3]['prompt']} {k}"}
+        for k in range(10_000)
+    ]
+    (tmp_path / "index.jsonl").write_text("".join(json.dumps(r) + "\n" for r in big))
+    started = time.perf_counter()
+    g = DaamGallery(tmp_path, page_size=24)
+    opened = time.perf_counter() - started
+    assert g.grid.total == 10_000 and g.grid.pages == 417 and len(g.grid.items) == 24
+    assert len(g._thumbnails) == 24  # only the shown page's files were read
+    assert opened < 5.0, f"opening took {opened:.2f} s"
+    assert g.filter("9999") == [9999]
