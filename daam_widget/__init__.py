@@ -12,6 +12,7 @@ from ._gallery import DaamGallery
 from ._heat_maps import HeatMaps
 from ._image_attribution import attribute_image
 from ._metrics import intersection_over_area, iou, mean_iou, threshold
+from ._step_maps import StepMaps
 from ._trace import Trace, trace
 from ._widget import DaamWidget
 from ._words import Span
@@ -21,6 +22,7 @@ __all__ = [
     "DaamWidget",
     "HeatMaps",
     "Span",
+    "StepMaps",
     "Trace",
     "attribute_image",
     "intersection_over_area",

@@ -14,7 +14,14 @@ from daam_widget import DaamWidget, HeatMaps, testing
 from daam_widget._words import layout_from_text
 from tests.browser.chromium import CDN_COPIES, browser_context, need_cdn_copies, offline
 from tests.browser.jupyter import ARTIFACTS, PIPELINE, notebook
-from tests.browser.widget_page import ALERT_SPY, check_without_kernel, measure_swaps, nbconvert_html
+from tests.browser.widget_page import (
+    ALERT_SPY,
+    check_without_kernel,
+    measure_scrub,
+    measure_swaps,
+    nbconvert_html,
+    overlay_pixels,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -83,6 +90,43 @@ def test_saved_html_swaps_256_pixel_maps_on_every_hover(offline_context, tmp_pat
     element.locator(".daam-chip").first.wait_for()
     measure_swaps(element, "save_html-256px", "heat")
     measure_swaps(element, "save_html-256px", "both")
+
+
+def with_sd_sized_steps(w: DaamWidget, steps: int = 50, grid: int = 64) -> DaamWidget:
+    """Give a widget a per-step record the size of Stable Diffusion's at 512 px: ``steps`` steps of every
+    word's map on the 64x64 grid (blobs drifting over the steps)."""
+    words = len(w.words)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, grid), torch.linspace(0, 1, grid), indexing="ij")
+    maps = torch.stack(
+        [
+            torch.stack(
+                [torch.exp(-((yy - t / steps) ** 2 + (xx - k / words) ** 2) / 0.02) for k in range(words)]
+            )
+            for t in range(steps)
+        ]
+    )
+    with w.hold_sync():
+        w.num_steps, w.step_grid = steps, (grid, grid)
+        w.step_maps = (maps * 255).round().to(torch.uint8).numpy().tobytes()
+        w.step_scales = np.ones((steps, words), "<f4").tobytes()
+        w.step_mass = np.ones((steps, 1, words), "<f4").tobytes()
+        w.resolutions = ["64x64"]
+    return w
+
+
+def test_saved_html_scrubs_sd_sized_steps(offline_context, tmp_path):
+    context, _ = offline_context
+    w = with_sd_sized_steps(DaamWidget.from_heat_maps(sd_sized_maps()))
+    page = open_page(context, w.save_html(tmp_path / "sd-steps.html"))
+    element = page.locator(".daam")
+    element.locator(".daam-chip").first.wait_for()
+    element.locator(".daam-chip").nth(1).click()
+    page.mouse.move(1, 1)
+    before = overlay_pixels(element)
+    element.locator(".daam-scrubber").fill("10")
+    assert overlay_pixels(element) != before, "step 11 of 50 is drawn"
+    measure_scrub(element, "save_html-sd-50-steps")
+    assert page.errors == []
 
 
 def test_saved_html_shows_the_prompt_as_text_and_runs_nothing(pipe, offline_context, tmp_path):
