@@ -3,6 +3,9 @@ be asserted in a test and tracked, unlike time on a shared machine.
 
     python bench/dispatched_ops.py                  # every family's tiny pipeline, both softmax modes
 
+The last column traces with the per-step record (``per_step=True``, the widget's trace): one ``add_`` per
+layer call, and a few operations per resolution and step when a step is stored.
+
 On a GPU at the sizes people use, a traced generation waits on kernel launches and Python dispatch more
 than on arithmetic, so the operations the tracer adds are what it costs there. torch.profiler on the CPU
 records every aten operation a call dispatches (nested ones included). The figure is the marginal cost:
@@ -28,15 +31,19 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="also list the extra ops of a layer call")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(f"{'pipeline':<8} {'softmax_over':<12} {'layers':>6} {'per layer call':>14} {'per generation':>14}")
+    print(
+        f"{'pipeline':<8} {'softmax_over':<12} {'layers':>6} {'per layer call':>14} {'per generation':>14} "
+        f"{'per_step=True':>13}"
+    )
     for name in args.pipelines.split(","):
         pipe = PIPELINES[name]()
         pipe.set_progress_bar_config(disable=True)
         for mode in ("text", "all"):
             r = extra_ops_per_layer_call(pipe, name, mode)
+            widget = extra_ops_per_layer_call(pipe, name, mode, per_step=True)
             print(
                 f"{name:<8} {mode:<12} {r['layer_calls_per_step']:>6} {r['per_layer_call']:>14.1f} "
-                f"{r['per_generation']:>14.0f}"
+                f"{r['per_generation']:>14.0f} {widget['per_layer_call']:>13.1f}"
             )
             if args.verbose:
                 print("         " + ", ".join(f"{op} {n:g}" for op, n in r["ops"].items()))

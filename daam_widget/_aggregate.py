@@ -87,8 +87,9 @@ class StepRecord:
 
     The widget's time dimension, kept by default, so it must cost little: only ``positions`` (the word
     tokens of the kept rows, not the 77 or 512 padded keys), at each resolution's native grid, in float16.
-    ``steps[t][grid]`` is ``(rows, h*w, positions)``. The step being recorded is summed in float32 and
-    stored in float16 when the next one starts. Bytes per image and step: ``sum(h*w) * positions * 2``;
+    ``steps[t][grid]`` is ``(rows, h*w, positions)``. The step being recorded is summed in float32 over
+    every key (one ``add_`` per layer call) and stored, its words' keys only, in float16 when the next one
+    starts. Bytes per image and step: ``sum(h*w) * positions * 2``;
     SD 1.x/2.x at 512 px (grids 64², 32², 16², 8²) with ten one-token words: 5,440 x 10 x 2 = 108,800.
     """
 
@@ -105,20 +106,26 @@ class StepRecord:
         if step != self._step:
             self._flush()
             self._step = step
-        if self._index is None or self._index.device != probabilities.device:
-            self._index = torch.tensor(self.positions, dtype=torch.long, device=probabilities.device)
-        words = probabilities.index_select(2, self._index)
-        if grid not in self._current:
-            self._current[grid] = words.new_zeros(self.rows, *words.shape[1:])
-        self._current[grid][first_row : first_row + words.shape[0]].add_(words)
+        current = self._current.get(grid)
+        if current is None:
+            current = self._current[grid] = probabilities.new_zeros(self.rows, *probabilities.shape[1:])
+        if first_row == 0 and probabilities.shape[0] == self.rows:
+            current.add_(probabilities)
+        else:
+            current[first_row : first_row + probabilities.shape[0]].add_(probabilities)
 
     def _flush(self) -> None:
-        if self._current:
-            while len(self.steps) <= self._step:
-                self.steps.append({})
-            stored = self.steps[self._step]
-            for g, t in self._current.items():  # a step's second call (Flux's negative) adds to it
-                stored[g] = (stored[g].float() + t).half() if g in stored else t.half()
+        if not self._current:
+            return
+        while len(self.steps) <= self._step:
+            self.steps.append({})
+        stored = self.steps[self._step]
+        for g, t in self._current.items():
+            if self._index is None or self._index.device != t.device:
+                self._index = torch.tensor(self.positions, dtype=torch.long, device=t.device)
+            words = t.index_select(2, self._index)
+            # a step's second call (Flux's negative prompt) adds to what its first stored
+            stored[g] = (stored[g].float() + words).half() if g in stored else words.half()
         self._current = {}
 
     def nbytes(self) -> int:

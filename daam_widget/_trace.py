@@ -14,6 +14,7 @@ denoiser families (UNet, SD3, Flux, PixArt, Sana) is in ``_backbones``:
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any, get_args
@@ -247,12 +248,14 @@ class Trace:
         if generation.negative_rows and not generation.guided:
             return every
         positions: set[int] = set()
-        for negative in (False, True) if generation.negative_rows else (False,):
-            for local in range(generation.num_images):
-                layout = self._layout(generation, local, negative, None)
-                if not layout.spans:
-                    return every
-                positions.update(t for s in layout.word_spans for t in s.tokens)
+        with warnings.catch_warnings():  # what the layout warns of is said when maps are asked for
+            warnings.simplefilter("ignore")
+            for negative in (False, True) if generation.negative_rows else (False,):
+                for local in range(generation.num_images):
+                    layout = self._layout(generation, local, negative, None)
+                    if not layout.spans:
+                        return every
+                    positions.update(t for s in layout.word_spans for t in s.tokens)
         return sorted(positions)
 
     # -- recording ---------------------------------------------------------------------------------
