@@ -75,6 +75,7 @@ def run(
     rank: int | None = None,
     world_size: int | None = None,
     progress: bool = True,
+    summary: bool | None = None,
     **pipe_kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Generate every prompt's images under the tracer and write their maps to ``out_dir``; return the index.
@@ -97,6 +98,8 @@ def run(
         Stop at the first bad line (``PromptFileError``) instead of reporting it and going on.
     model:
         The model's name in the run's settings (default: the pipeline's ``name_or_path``).
+    progress, summary:
+        Show a progress bar (rank 0), and end with a line on what this process did (default: ``progress``).
     rank, world_size:
         This process's share: batches ``rank, rank + world_size, ...``. Default: from the launcher's
         environment.
@@ -185,7 +188,7 @@ def run(
     with locked(out):
         rows = index_rows(out, planned, settings)
         write_index(out, rows)
-    if progress:
+    if progress if summary is None else summary:
         rate = f", {written / elapsed:.2f} images/s" if written and elapsed > 0 else ""
         print(
             f"rank {rank}/{world_size}: wrote {written} images in {elapsed:.1f} s{rate}, {skipped} were "

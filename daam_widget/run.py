@@ -72,7 +72,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="default: cuda:LOCAL_RANK when CUDA is available, else cpu")
     p.add_argument("--dtype", choices=sorted(DTYPES), help="load the model in this dtype")
     p.add_argument("--threads", type=int, help="torch CPU threads per process")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (the summary line stays)")
     return p
 
 
@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             rank=rank,
             world_size=world,
             progress=not args.no_progress,
+            summary=True,
         )
     except (PromptFileError, FileNotFoundError, ValueError, TypeError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -159,6 +159,36 @@ def test_bad_lines_are_reported_with_their_numbers_and_skipped(pipe, tmp_path, c
     assert read_index(tmp_path / "out") == rows and len(maps_files(tmp_path / "out")) == 2
 
 
+def test_a_run_stopped_while_writing_leaves_no_file_under_its_name_and_a_rerun_completes(
+    pipe, tmp_path, monkeypatch
+):
+    """Death in the middle of a write, made certain: the third file's writer dies after half its bytes."""
+    from daam_widget import _files
+
+    save, calls = _files.save_heat_maps, []
+
+    def dies_on_the_third(maps, path):
+        calls.append(path)
+        save(maps, path)
+        if len(calls) == 3:
+            with open(path, "r+b") as f:
+                f.truncate(os.path.getsize(path) // 2)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(_files, "save_heat_maps", dies_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        daam_widget.run(pipe, PROMPTS, tmp_path, steps=STEPS, progress=False)
+    assert len(maps_files(tmp_path)) == 2 and not (tmp_path / "index.jsonl").exists()
+    (partial,) = [p for p in (tmp_path / "maps").iterdir() if p.name.startswith(".")]
+    assert partial.name.endswith(".tmp") and partial.name[1:-4] not in maps_files(tmp_path)
+
+    monkeypatch.setattr(_files, "save_heat_maps", save)
+    rows = daam_widget.run(pipe, PROMPTS, tmp_path, steps=STEPS, progress=False)
+    assert [r["index"] for r in rows] == list(range(len(PROMPTS)))
+    assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == maps_files(tmp_path)  # the .tmp is gone
+    assert all(HeatMaps.load(tmp_path / r["file"]).prompt == r["prompt"] for r in rows)
+
+
 def test_per_step_maps_sum_to_the_image_maps(pipe, tmp_path):
     from daam_widget._files import load_step_maps
 
