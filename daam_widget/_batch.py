@@ -16,6 +16,7 @@ shape (on the toy, CPU: maps within 3e-5 of 17, an image pixel off by 1 level; d
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import sys
@@ -119,8 +120,10 @@ def run(
     allowed = pipeline_arguments(pipe)
     for key in pipe_kwargs:
         if key not in allowed:
+            close = difflib.get_close_matches(key, allowed)
+            hint = f"; did you mean {close[0]!r}?" if close else "."
             raise TypeError(
-                f"{key!r} is not an argument of {type(pipe).__name__}; it takes {', '.join(allowed)}"
+                f"{key!r} is not an argument of {type(pipe).__name__}{hint} It takes {', '.join(allowed)}"
             )
     lines, bad = read_prompts(prompts, allowed)
     _report(bad, strict, rank)

@@ -120,6 +120,11 @@ def test_rerun_skips_what_is_done_and_does_an_edited_line_again(pipe, tmp_path, 
     assert edited[0] == first[0] and edited[2] == first[2] and edited[1]["file"] != first[1]["file"]
 
 
+def test_a_misspelt_pipeline_keyword_is_refused_with_the_close_match(pipe, tmp_path):
+    with pytest.raises(TypeError, match="'guidance_scal' is not an argument of ToyPipeline; did you mean"):
+        daam_widget.run(pipe, PROMPTS[:1], tmp_path, guidance_scal=2.0)
+
+
 def test_a_run_with_other_settings_is_refused_in_the_same_folder(pipe, tmp_path):
     daam_widget.run(pipe, PROMPTS[:1], tmp_path, steps=STEPS, progress=False)
     with pytest.raises(ValueError, match=r"other settings \(call: .*num_inference_steps.*2"):
