@@ -295,6 +295,8 @@ class DaamWidget(anywidget.AnyWidget):
             if "steps" in session.deferred:
                 self.steps = session.deferred.pop("steps")
             self._remember()
+            if session.fallback is not None:  # the static picture shows the new image too
+                session.fallback.update(self._fallback_bundle(), raw=True)
         except Exception as error:
             self._fail(error)
             raise
@@ -369,8 +371,6 @@ class DaamWidget(anywidget.AnyWidget):
             for key in ("selected", "pinned"):
                 if key in session.deferred:
                     setattr(self, key, session.deferred.pop(key))
-        if session.fallback is not None:
-            session.fallback.update(self._fallback_bundle(), raw=True)
 
     def _time_view(self, prompt: str) -> dict[str, Any]:
         tc = self._session.trace

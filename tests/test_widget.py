@@ -4,6 +4,7 @@ import base64
 import io
 import json
 import re
+import types
 
 import numpy as np
 import pytest
@@ -363,3 +364,12 @@ def test_a_misspelt_pipeline_argument_is_refused_with_the_close_match(sd1):
     w = DaamWidget(sd1, "a dog", num_inference_steps=1)
     with pytest.raises(TypeError, match=r"'guidance' is not an argument.*did you mean 'guidance_scale'"):
         w.generate(guidance=3.0)
+
+
+def test_the_static_picture_follows_each_generation(sd1):
+    w = DaamWidget(sd1, "a dog", num_inference_steps=2)
+    updates = []
+    w._session.fallback = types.SimpleNamespace(update=lambda bundle, raw: updates.append(bundle))
+    w.tau = 0.7
+    w.generate(prompt="a red hat")
+    assert len(updates) == 1 and "every word of: a red hat" in updates[0]["text/html"]
