@@ -77,6 +77,8 @@ class _Session:
     shown_steps: tuple[int, int] = (0, 0)
     history: list[_Entry] = field(default_factory=list)
     last_live: float = 0.0
+    live: bool = False
+    """Maps of the run in progress are shown (live frames)."""
     fallback: Any = None
     """The display handle of the static picture shown beside the widget."""
 
@@ -264,7 +266,9 @@ class DaamWidget(anywidget.AnyWidget):
         prompt = session.asked if prompt is None else prompt
         session.asked = prompt
         if not isinstance(prompt, str) or not prompt.strip():
-            raise self._fail(ValueError(f"the prompt must be a non-empty string, not {prompt!r}"))
+            error = ValueError(f"the prompt must be a non-empty string, not {prompt!r}")
+            self._fail(error)
+            raise error
         seed = self.seed if seed is None else int(seed)
         _check_pipeline_arguments(session.pipe, pipe_kwargs)
         session.pipe_kwargs.update(pipe_kwargs)
@@ -276,7 +280,7 @@ class DaamWidget(anywidget.AnyWidget):
             self.progress = (0, int(kwargs.get("num_inference_steps", _default_steps(session.pipe))))
         try:
             with trace(session.pipe, time_resolved=self._time_resolved, per_step=True) as tc:
-                session.last_live = _now()
+                session.last_live, session.live = _now(), False
                 after_step = tc.backbone.denoiser.register_forward_hook(
                     lambda *_: self._after_step(tc, prompt)
                 )
@@ -297,7 +301,10 @@ class DaamWidget(anywidget.AnyWidget):
             self._remember()
             if session.fallback is not None:  # the static picture shows the new image too
                 session.fallback.update(self._fallback_bundle(), raw=True)
-        except Exception as error:
+        except BaseException as error:  # Ctrl-C too: the widget must not stay "generating"
+            if session.live and session.shown is not None:  # the last image's maps, not partial ones
+                self._show(session.shown)
+                session.asked = prompt
             self._fail(error)
             raise
         finally:
@@ -442,7 +449,7 @@ class DaamWidget(anywidget.AnyWidget):
         now = _now()
         if now - session.last_live < LIVE_INTERVAL_S or tc.num_images == 0 or tc.num_steps >= total:
             return
-        session.last_live = now
+        session.last_live, session.live = now, True
         so_far = tc.step_maps(0, prompt=prompt)
         if not so_far.words:
             return
@@ -459,7 +466,7 @@ class DaamWidget(anywidget.AnyWidget):
             self.map_size, self.maps, self.peaks = size, data, peaks
             self.num_steps, self.steps = 0, (0, 0)
 
-    def _fail(self, error: Exception) -> Exception:
+    def _fail(self, error: BaseException) -> BaseException:
         with self.hold_sync():
             self.status = "error"
             self.error = f"{type(error).__name__}: {error}"

@@ -373,3 +373,24 @@ def test_the_static_picture_follows_each_generation(sd1):
     w.tau = 0.7
     w.generate(prompt="a red hat")
     assert len(updates) == 1 and "every word of: a red hat" in updates[0]["text/html"]
+
+
+@pytest.mark.parametrize("exception", [RuntimeError, KeyboardInterrupt])
+def test_an_interrupted_generation_shows_its_error_and_the_last_images_maps(sd1, monkeypatch, exception):
+    monkeypatch.setattr(widget_module, "LIVE_INTERVAL_S", 0.0)
+    w = DaamWidget(sd1, PROMPT, num_inference_steps=2)
+    before = (w.prompt, w.words, w.maps, w.image, w.num_steps)
+    processors = dict(sd1.unet.attn_processors)
+
+    def stop(pipe, step, timestep, kwargs):
+        if step == 2:
+            raise exception("stop")
+        return kwargs
+
+    with pytest.raises(exception):
+        w.generate(prompt="a blue square", num_inference_steps=4, callback_on_step_end=stop)
+    assert w.status == "error" and w.error == f"{exception.__name__}: stop"
+    assert (w.prompt, w.words, w.maps, w.image, w.num_steps) == before, "not the partial maps of the run"
+    assert all(sd1.unet.attn_processors[k] is v for k, v in processors.items())
+    w.generate(num_inference_steps=2, callback_on_step_end=None)
+    assert w.prompt == "a blue square" and w.status == "ready", "generate() retries what was asked"
