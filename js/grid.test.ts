@@ -14,3 +14,12 @@ describe("grid", () => {
     expect(ctx.model.get("selected")).toBe(2);
   });
 });
+
+it("gives each word's panel its attention per step, when the steps were recorded", () => {
+  const grid = createGrid(context());
+  grid.draw();
+  expect(grid.el.querySelectorAll(".daam-grid-mass:not([hidden])").length).toBe(3);
+  const saved = createGrid(context({ num_steps: 0, step_mass: null, step_maps: null }));
+  saved.draw();
+  expect(saved.el.querySelectorAll(".daam-grid-mass:not([hidden])").length).toBe(0);
+});

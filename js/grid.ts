@@ -1,7 +1,9 @@
-/** Every word's map at a glance, as small multiples (the paper's figures); a click opens the word. */
+/** Every word's map at a glance, as small multiples (the paper's figures), each with its attention per
+ * step; a click opens the word. */
 import type { Context } from "./context";
 import { h, paint, stage } from "./dom";
 import { overlay } from "./maps";
+import { drawMass, massSeries } from "./timeline";
 
 export const TILE = 128;
 
@@ -21,8 +23,15 @@ export function createGrid(ctx: Context) {
         tile.img.src = ctx.imageUrl();
         tile.img.hidden = !ctx.imageUrl();
         paint(tile.canvas, overlay(map, mh, mw, settings));
+        const spark = h("canvas", { class: "daam-grid-mass", title: "attention per step, by resolution" });
+        spark.width = TILE;
+        spark.height = 18;
+        const series = massSeries(ctx, k);
+        spark.hidden = series === null;
+        if (series) drawMass(spark, series, model.get("steps"));
         const figure = h("figure", { class: "daam-figure daam-grid-tile", role: "listitem", tabindex: "0" }, [
           tile.box,
+          spark,
           h("figcaption", {}, [ctx.wordName(k)]),
         ]);
         figure.dataset.word = String(k);

@@ -38,6 +38,7 @@ export const CSS = `
 .daam-mass-key { font-size: 12px; color: #555; }
 .daam-grid, .daam-compare, .daam-history-strip, .daam-history-compare { display: flex; flex-wrap: wrap; gap: 10px; }
 .daam-grid-tile { cursor: pointer; }
+.daam-grid-mass { width: 128px; height: 18px; }
 .daam-grid-tile.daam-selected figcaption { font-weight: 700; }
 .daam-figure { display: flex; flex-direction: column; gap: 2px; margin: 0; }
 .daam-figure figcaption { font-size: 12px; max-width: 256px; }

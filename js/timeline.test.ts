@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 import { describe, expect, it, vi } from "vitest";
 import { context } from "./fixtures";
-import { createTimeline, massOf, positionOf, stepsAt } from "./timeline";
+import { createTimeline, massOf, massSeries, positionOf, stepsAt } from "./timeline";
 
 describe("timeline", () => {
   it("maps scrubber positions to steps and back", () => {
@@ -45,4 +45,10 @@ describe("timeline", () => {
     timeline.draw();
     expect(timeline.el.hidden).toBe(true);
   });
+});
+
+it("reads each word's series from the traits: (steps, resolutions, words)", () => {
+  // the fixture's step_mass is 1..12 over 2 steps, 2 resolutions, 3 words
+  expect(massSeries(context(), 2)).toEqual([[3, 6], [9, 12]]);
+  expect(massSeries(context({ step_mass: null }), 0)).toBeNull();
 });

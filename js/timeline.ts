@@ -31,6 +31,39 @@ export function massOf(mass: Float32Array, steps: number, resolutions: number, w
   return out;
 }
 
+/** Draw a word's attention per step as bars stacked by resolution (palette colours); steps outside
+ * `steps` (unless it is all) are faded. */
+export function drawMass(canvas: HTMLCanvasElement, series: number[][], steps: [number, number]): void {
+  const c = canvas.getContext("2d");
+  if (!c) return;
+  c.clearRect(0, 0, canvas.width, canvas.height);
+  const n = series.length;
+  const top = Math.max(1e-30, ...series.map((row) => row.reduce((a, b) => a + b, 0)));
+  const [a, b] = steps;
+  const width = canvas.width / Math.max(n, 1);
+  for (let t = 0; t < n; t++) {
+    const inRange = (a === 0 && b === 0) || (t >= a && t < b);
+    let y = canvas.height;
+    series[t].forEach((value, i) => {
+      const height = (value / top) * (canvas.height - 2);
+      c.fillStyle = `rgba(${PALETTE[i % PALETTE.length].join(",")},${inRange ? 1 : 0.3})`;
+      c.fillRect(t * width + 0.5, y - height, Math.max(width - 1, 1), height);
+      y -= height;
+    });
+  }
+}
+
+/** Every word's series, from the traits; null where the model has no per-step mass. */
+export function massSeries(ctx: Context, k: number): number[][] | null {
+  const { model } = ctx;
+  const n = model.get("num_steps") ?? 0;
+  const r = Math.max(model.get("resolutions").length, 1);
+  const words = model.get("words").length;
+  const mass = decodeFloats(model.get("step_mass"));
+  if (n === 0 || mass.length !== n * r * words || k < 0 || k >= words) return null;
+  return massOf(mass, n, r, words, k);
+}
+
 export function createTimeline(ctx: Context) {
   const { model } = ctx;
   const play = h("button", { class: "daam-play", type: "button", "aria-label": "play the steps" }, ["▶"]);
@@ -93,39 +126,19 @@ export function createTimeline(ctx: Context) {
   stepTo.addEventListener("change", onRange);
 
   function drawChart(): void {
-    const n = total();
     const word = ctx.active();
-    const resolutions = model.get("resolutions");
-    const r = Math.max(resolutions.length, 1);
-    const words = model.get("words").length;
-    const mass = decodeFloats(model.get("step_mass"));
-    chartBox.hidden = word === null || mass.length !== n * r * words || n === 0;
-    if (chartBox.hidden || word === null) return;
-    const series = massOf(mass, n, r, words, word);
-    const top = Math.max(1e-30, ...series.map((row) => row.reduce((a, b) => a + b, 0)));
-    const c = chart.getContext("2d");
+    const series = word === null ? null : massSeries(ctx, word);
+    chartBox.hidden = series === null;
+    if (series === null || word === null) return;
     chartKey.replaceChildren(
       h("span", {}, [`attention of “${ctx.wordName(word)}” per step, by resolution: `]),
-      ...resolutions.map((name, i) => {
+      ...model.get("resolutions").map((name, i) => {
         const swatch = h("span", { class: "daam-swatch" });
         swatch.style.background = `rgb(${PALETTE[i % PALETTE.length].join(",")})`;
         return h("span", {}, [swatch, `${name} `]);
       }),
     );
-    if (!c) return;
-    c.clearRect(0, 0, chart.width, chart.height);
-    const [a, b] = model.get("steps");
-    const width = chart.width / n;
-    for (let t = 0; t < n; t++) {
-      const inRange = (a === 0 && b === 0) || (t >= a && t < b);
-      let y = chart.height;
-      for (let i = 0; i < r; i++) {
-        const height = (series[t][i] / top) * (chart.height - 2);
-        c.fillStyle = `rgba(${PALETTE[i % PALETTE.length].join(",")},${inRange ? 1 : 0.3})`;
-        c.fillRect(t * width + 0.5, y - height, Math.max(width - 1, 1), height);
-        y -= height;
-      }
-    }
+    drawMass(chart, series, model.get("steps"));
   }
 
   function draw(): void {
