@@ -215,6 +215,44 @@ def test_importing_the_command_keeps_daam_widget_run_callable(pipe, tmp_path):
     assert len(daam_widget.run(pipe, PROMPTS[:1], tmp_path, steps=STEPS, progress=False)) == 1
 
 
+def test_the_tracers_options_reach_the_trace(pipe, tmp_path):
+    (row,) = daam_widget.run(pipe, PROMPTS[1:2], tmp_path, seed=4, steps=STEPS, layers=["down_blocks"])
+    with trace(pipe, layers=["down_blocks"]) as tc:
+        pipe(PROMPTS[1], generator=torch.Generator().manual_seed(4), num_inference_steps=STEPS)
+    saved = HeatMaps.load(tmp_path / row["file"])
+    assert same_maps(saved, tc.heat_maps(0, prompt=PROMPTS[1])) and row["settings"]["layers"] == [
+        "down_blocks"
+    ]
+    with trace(pipe) as everything:
+        pipe(PROMPTS[1], generator=torch.Generator().manual_seed(4), num_inference_steps=STEPS)
+    assert not torch.equal(saved.maps, everything.heat_maps(0).maps)
+
+
+def test_the_command_loads_a_pipeline_folder_and_stops_at_a_bad_line_under_strict(pipe, tmp_path, capsys):
+    from daam_widget.run import main
+    from daam_widget.toy._model import WEIGHTS
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text(PROMPTS[0] + "\n")
+    out = ["--out", str(tmp_path / "out"), "--steps", str(STEPS), "--no-progress"]
+    assert main([str(prompts), "--model", str(WEIGHTS), *out]) == 0  # a folder, through from_pretrained
+    (row,) = read_index(tmp_path / "out")
+    assert (
+        row["settings"]["model"] == str(WEIGHTS) and row["settings"]["pipeline"] == "StableDiffusionPipeline"
+    )
+    direct = daam_widget.run(pipe, [PROMPTS[0]], tmp_path / "direct", steps=STEPS, progress=False)
+    assert same_maps(
+        HeatMaps.load(tmp_path / "out" / row["file"]), HeatMaps.load(tmp_path / "direct" / direct[0]["file"])
+    )
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "a red circle"}\n{"prompt": "a red star", "steps": 3}\n')
+    assert main([str(bad), "--strict", *out[:1], str(tmp_path / "strict"), *out[2:]]) == 2
+    err = capsys.readouterr().err
+    assert "error: bad prompt line 2: unknown keyword 'steps'" in err and "--strict" in err
+    assert not (tmp_path / "strict" / "maps").exists()  # stopped before generating anything
+
+
 def cli(*args: str) -> list[str]:
     return [
         sys.executable,
