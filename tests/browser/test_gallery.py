@@ -14,6 +14,7 @@ import pytest
 import daam_widget
 from daam_widget import DaamGallery
 from tests.browser.chromium import browser_context, offline
+from tests.browser.jupyter import ARTIFACTS, Kernel, jupyter_server, notebook
 
 pytestmark = pytest.mark.browser
 
@@ -112,3 +113,51 @@ def test_the_gallery_draws_a_page_filters_pages_and_opens_an_image(browser, gall
         assert gallery.widget is not None and gallery.widget.prompt == PROMPTS[1]
         assert items.nth(1).evaluate("(e) => e.classList.contains('daam-selected')")
         assert errors == [] and network == []
+
+
+GALLERY_CELL = """\
+import torch
+import daam_widget
+from daam_widget import DaamGallery
+from daam_widget.toy import load_pipeline
+
+torch.set_num_threads(1)
+daam_widget.run(load_pipeline(), {prompts!r}, "run", steps=2, progress=False)
+g = DaamGallery("run", page_size=2)
+g
+"""
+
+
+@pytest.mark.slow
+def test_the_gallery_in_jupyterlab_filters_and_opens_an_image_in_a_daam_widget(browser, tmp_path):
+    with jupyter_server(tmp_path, save_widget_state=False) as server, browser_context(browser) as context:
+        (tmp_path / "work" / "gallery.ipynb").write_text(
+            json.dumps(notebook([GALLERY_CELL.format(prompts=PROMPTS)]))
+        )
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server.page("lab/tree/gallery.ipynb"))
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+        idle = "window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'"
+        page.wait_for_function(f"() => {idle}", timeout=120_000)
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        gallery = page.locator(".daam-gallery")
+        gallery.locator(".daam-gallery-item").first.wait_for(timeout=300_000)
+        kernel = Kernel(server, "gallery.ipynb")
+        try:
+            assert gallery.locator(".daam-gallery-prompt").all_text_contents() == PROMPTS[:2]
+            gallery.locator(".daam-gallery-filter").fill("green")
+            gallery.locator(".daam-gallery-filter").press("Enter")
+            page.wait_for_function(
+                "() => document.querySelector('.daam-gallery-count')?.textContent === '1 of 3 images'"
+            )
+            gallery.locator(".daam-gallery-item").first.click()
+            page.locator(".daam .daam-chip").first.wait_for(timeout=60_000)
+            assert kernel.eval("g.widget.prompt") == repr(PROMPTS[2])
+            chips = page.locator(".daam .daam-chip").all_text_contents()
+            assert "green" in chips and "circle" in chips
+            page.screenshot(path=str(ARTIFACTS / "gallery-jupyterlab.png"))
+        finally:
+            kernel.close()
+        assert errors == []
