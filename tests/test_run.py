@@ -253,6 +253,42 @@ def test_the_command_loads_a_pipeline_folder_and_stops_at_a_bad_line_under_stric
     assert not (tmp_path / "strict" / "maps").exists()  # stopped before generating anything
 
 
+@pytest.mark.parametrize("family", ["flux", "sd3", "pixart"])
+def test_a_run_on_a_transformer_pipeline_gives_the_maps_of_a_direct_trace(family, tmp_path):
+    from daam_widget import testing
+
+    make = {"flux": testing.flux_pipeline, "sd3": testing.sd3_pipeline, "pixart": testing.pixart_pipeline}
+    pipe = make[family]()
+    pipe.set_progress_bar_config(disable=True)
+    extra = {"max_sequence_length": 24} if family == "flux" else {}
+    prompts = ["a red dog", "a cat on a hat"]
+    rows = daam_widget.run(
+        pipe,
+        prompts,
+        tmp_path,
+        steps=2,
+        size=(32, 32),
+        images_per_prompt=2,
+        softmax_over="all",
+        progress=False,
+        **extra,
+    )
+    assert [(r["index"], r["image"]) for r in rows] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    g = torch.Generator().manual_seed(1)
+    with trace(pipe, softmax_over="all") as tc:
+        pipe(
+            prompts[1],
+            num_inference_steps=2,
+            height=32,
+            width=32,
+            num_images_per_prompt=2,
+            generator=[g, g],
+            **extra,
+        )
+    for j in range(2):
+        assert same_maps(HeatMaps.load(tmp_path / rows[2 + j]["file"]), tc.heat_maps(j, prompt=prompts[1]))
+
+
 def cli(*args: str) -> list[str]:
     return [
         sys.executable,
@@ -307,6 +343,29 @@ def test_torchrun_with_two_processes_writes_the_same_files_and_maps_as_one(promp
     for row in one:
         a, b = HeatMaps.load(tmp_path / "one" / row["file"]), HeatMaps.load(tmp_path / "two" / row["file"])
         assert same_maps(a, b) and a.settings == b.settings
+
+
+@pytest.mark.slow
+def test_accelerate_launch_splits_the_run_as_torchrun_does(prompt_file, tmp_path):
+    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent))
+    assert accelerate, "accelerate is a dependency"
+    command = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
+    command += ["--mixed_precision", "no", "--dynamo_backend", "no", "-m"]
+    subprocess.run(cli(str(prompt_file), "--out", str(tmp_path / "one")), check=True, env=run_env())
+    done = subprocess.run(
+        [*command, *cli(str(prompt_file), "--out", str(tmp_path / "two"))[2:]],
+        check=True,
+        env=run_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert "rank 0/2:" in done.stderr and "rank 1/2:" in done.stderr
+    one, two = read_index(tmp_path / "one"), read_index(tmp_path / "two")
+    assert one == two and len(one) == 2 * len(PROMPTS)
+    for row in one:
+        assert same_maps(
+            HeatMaps.load(tmp_path / "one" / row["file"]), HeatMaps.load(tmp_path / "two" / row["file"])
+        )
 
 
 def test_a_run_killed_mid_way_and_rerun_completes_with_nothing_duplicated_or_corrupt(prompt_file, tmp_path):
