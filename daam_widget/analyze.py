@@ -23,6 +23,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from matplotlib.figure import Figure
+
 from .analysis import TAUS, PairMeasures, RunAnalysis, analyze_run, summarize_by_relation
 
 
@@ -52,7 +55,8 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) 
 
 
 def write_tables(result: RunAnalysis, out: Path) -> list[Path]:
-    """Every table of ``result`` as CSV (and figure) in ``out``; returns the files written."""
+    """Every table of ``result`` as CSV (with a figure beside each summary) in ``out``; returns the files
+    written. Figures are drawn on ``matplotlib.figure.Figure`` objects: no pyplot state, no backend change."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     write_csv(
@@ -68,6 +72,7 @@ def write_tables(result: RunAnalysis, out: Path) -> list[Path]:
             ([k, int(v["words"]), v["area"]] for k, v in table.items()),
         )
         written.append(out / f"mask_area_by_{key}.csv")
+    written.append(out / "mask_area_by_pos.png")
     _bars(
         out / "mask_area_by_pos.png",
         result.area_by("pos"),
@@ -85,7 +90,7 @@ def write_tables(result: RunAnalysis, out: Path) -> list[Path]:
             ([part, v["words"], *(v["miou"][t] for t in result.taus)] for part, v in segmentation.items()),
         )
         _lines(out / "segmentation_toy.png", segmentation, result.taus)
-        written.append(out / "segmentation_toy.csv")
+        written += [out / "segmentation_toy.csv", out / "segmentation_toy.png"]
     return [out / "words.csv", *written]
 
 
@@ -105,19 +110,14 @@ def _relations(out: Path, source: str, pairs: list[PairMeasures]) -> list[Path]:
         ("iou", "head_in_dependent", "dependent_in_head"),
         f"head-dependent pairs ({source})",
     )
-    return [out / f"pairs_{source}.csv", out / f"relations_{source}.csv"]
+    return [out / f"pairs_{source}.csv", out / f"relations_{source}.csv", out / f"relations_{source}.png"]
 
 
 def _bars(path: Path, table: dict[str, dict[str, float]], columns: str | Sequence[str], title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     columns = [columns] if isinstance(columns, str) else list(columns)
     names = list(table)
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.8 * len(names) * len(columns)), 3.2))
+    fig = Figure(figsize=(max(4.0, 0.8 * len(names) * len(columns)), 3.2))
+    ax = fig.subplots()
     width = 0.8 / len(columns)
     for c, column in enumerate(columns):
         ax.bar(np.arange(len(names)) + c * width, [table[n][column] for n in names], width, label=column)
@@ -130,16 +130,11 @@ def _bars(path: Path, table: dict[str, dict[str, float]], columns: str | Sequenc
         ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _lines(path: Path, segmentation: dict[str, dict[str, Any]], taus: Sequence[float]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    fig = Figure(figsize=(4.5, 3.2))
+    ax = fig.subplots()
     for part, v in segmentation.items():
         ax.plot(list(taus), [v["miou"][t] for t in taus], marker="o", label=f"{part} ({v['words']})")
     ax.set_xlabel("τ")
@@ -148,7 +143,6 @@ def _lines(path: Path, segmentation: dict[str, dict[str, Any]], taus: Sequence[f
     ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
