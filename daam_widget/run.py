@@ -36,7 +36,15 @@ def load_model(model: str, device: str, dtype: str | None) -> Any:
     kwargs: dict[str, Any] = {"torch_dtype": torch_dtype} if torch_dtype else {}
     if os.path.isdir(model):
         kwargs["local_files_only"] = True
-    return DiffusionPipeline.from_pretrained(model, **kwargs).to(device)
+    try:
+        pipe = DiffusionPipeline.from_pretrained(model, **kwargs)
+    except (OSError, ValueError) as error:
+        where = "the folder" if os.path.isdir(model) else "the hub id (not a folder here)"
+        raise SystemExit(
+            f"--model {model}: {where} does not load with DiffusionPipeline.from_pretrained: {str(error).rstrip('.')}. "
+            "--model takes 'toy', a saved pipeline folder or a hub id"
+        ) from None
+    return pipe.to(device)
 
 
 def parse_size(text: str) -> tuple[int, int]:
