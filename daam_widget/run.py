@@ -40,8 +40,9 @@ def load_model(model: str, device: str, dtype: str | None) -> Any:
         pipe = DiffusionPipeline.from_pretrained(model, **kwargs)
     except (OSError, ValueError) as error:
         where = "the folder" if os.path.isdir(model) else "the hub id (not a folder here)"
+        reason = str(error).rstrip(".")
         raise SystemExit(
-            f"--model {model}: {where} does not load with DiffusionPipeline.from_pretrained: {str(error).rstrip('.')}. "
+            f"--model {model}: {where} does not load with DiffusionPipeline.from_pretrained: {reason}. "
             "--model takes 'toy', a saved pipeline folder or a hub id"
         ) from None
     return pipe.to(device)
