@@ -81,3 +81,8 @@ def test_a_run_of_ten_thousand_images_opens_at_once_reading_one_page(run_dir, tm
     assert len(g._thumbnails) == 24  # only the shown page's files were read
     assert opened < 5.0, f"opening took {opened:.2f} s"
     assert g.filter("9999") == [9999]
+
+
+def test_a_folder_without_an_index_says_how_to_finish_the_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="rerun the same command to finish"):
+        DaamGallery(tmp_path)
