@@ -69,7 +69,7 @@ def read_prompts(
         path = Path(source)
         if not path.is_file():
             raise FileNotFoundError(f"no prompt file at {path}")
-        lines: list[Any] = path.read_text(encoding="utf-8").splitlines()
+        lines: list[Any] = path.read_text(encoding="utf-8-sig").splitlines()  # a BOM is not text
         jsonl = path.suffix in (".jsonl", ".ndjson") or next(
             (s.lstrip().startswith("{") for s in lines if s.strip()), False
         )
