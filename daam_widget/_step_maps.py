@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 import numpy as np
@@ -69,6 +70,19 @@ class StepMaps:
         """Eq. 6 over ``steps`` (default: all): ``(words, H, W)`` at the image size."""
         picked = list(steps) if steps is not None else list(range(self.num_steps))
         return upsample_once([self.maps[g][picked].sum(0) for g in self.grids], self.image_size)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the per-step maps, prompt and word alignment to a safetensors file (no pickle)."""
+        from ._files import save_step_maps
+
+        save_step_maps(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> StepMaps:
+        """Read a file written by ``save`` (``python -m daam_widget.run --per-step`` writes them)."""
+        from ._files import load_step_maps
+
+        return load_step_maps(path)
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{h}x{w}" for h, w in self.grids)

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import daam_widget
-from daam_widget import HeatMaps, trace
+from daam_widget import HeatMaps, StepMaps, trace
 from daam_widget._prompts import PromptFileError, read_prompts
 from daam_widget._run_files import read_index
 
@@ -195,10 +195,9 @@ def test_a_run_stopped_while_writing_leaves_no_file_under_its_name_and_a_rerun_c
 
 
 def test_per_step_maps_sum_to_the_image_maps(pipe, tmp_path):
-    from daam_widget._files import load_step_maps
 
     (row,) = daam_widget.run(pipe, PROMPTS[1:2], tmp_path, steps=STEPS, per_step=True, progress=False)
-    steps = load_step_maps(tmp_path / row["steps_file"])
+    steps = StepMaps.load(tmp_path / row["steps_file"])
     maps = HeatMaps.load(tmp_path / row["file"])
     assert steps.num_steps == STEPS and steps.words == maps.words
     total = steps.total()
