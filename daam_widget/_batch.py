@@ -16,7 +16,6 @@ shape (on the toy, CPU: maps within 3e-5 of 17, an image pixel off by 1 level; d
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import sys
@@ -31,7 +30,14 @@ import torch
 from tqdm import tqdm
 
 from ._files import save_step_maps
-from ._prompts import BadLine, PromptFileError, PromptLine, pipeline_arguments, read_prompts
+from ._prompts import (
+    BadLine,
+    PromptFileError,
+    PromptLine,
+    check_pipeline_arguments,
+    pipeline_arguments,
+    read_prompts,
+)
 from ._run_files import (
     MAPS,
     STEPS_SUFFIX,
@@ -118,13 +124,7 @@ def run(
         )
     out = Path(out_dir)
     allowed = pipeline_arguments(pipe)
-    for key in pipe_kwargs:
-        if key not in allowed:
-            close = difflib.get_close_matches(key, allowed)
-            hint = f"; did you mean {close[0]!r}?" if close else "."
-            raise TypeError(
-                f"{key!r} is not an argument of {type(pipe).__name__}{hint} It takes {', '.join(allowed)}"
-            )
+    check_pipeline_arguments(pipe, pipe_kwargs)
     lines, bad = read_prompts(prompts, allowed)
     _report(bad, strict, rank)
     base = dict(pipe_kwargs)

@@ -60,6 +60,24 @@ def pipeline_arguments(pipe: Any) -> list[str]:
     return [n for n, p in parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)][1:]
 
 
+def check_pipeline_arguments(
+    pipe: Any, kwargs: Iterable[str], others: Sequence[str] = (), owner: str | None = None
+) -> None:
+    """Refuse keywords ``pipe.__call__`` does not name: diffusers' pipelines take ``**kwargs`` and would
+    drop a misspelt one (``num_inference_step=5``) without a word. The hint is the closest name among the
+    pipeline's and ``others`` (the keywords of ``owner``, the caller that also takes keywords)."""
+    named = pipeline_arguments(pipe)
+    for key in kwargs:
+        if key not in named:
+            close = difflib.get_close_matches(key, [*named, *others])
+            hint = f"; did you mean {close[0]!r}?" if close else "."
+            where = type(pipe).__name__ + (f" or of {owner}" if owner else "")
+            raise TypeError(
+                f"{key!r} is not an argument of {where}{hint} "
+                f"The pipeline takes: {', '.join(n for n in named if n != 'prompt')}"
+            )
+
+
 def read_prompts(
     source: str | os.PathLike | Iterable[str | Mapping[str, Any]], allowed: Sequence[str] | None = None
 ) -> tuple[list[PromptLine], list[BadLine]]:

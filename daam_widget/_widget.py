@@ -9,7 +9,6 @@ generation.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import os
 import pathlib
@@ -25,6 +24,7 @@ import traitlets as t
 
 from ._heat_maps import HeatMaps
 from ._html_export import fallback_html, standalone_page, static_picture
+from ._prompts import check_pipeline_arguments
 from ._trace import Trace, trace
 from ._widget_data import NO_STEPS, encode_maps, encode_stack, encode_steps, png, spans_state
 
@@ -212,7 +212,7 @@ class DaamWidget(anywidget.AnyWidget):
             k: traits.pop(k) for k in ("selected", "pinned", "resolution", "steps") if k in traits
         }
         if pipe is not None:
-            _check_pipeline_arguments(pipe, kwargs, traits=True)
+            check_pipeline_arguments(pipe, kwargs, others=list(self.class_traits()), owner="DaamWidget")
         self._session = _Session(pipe=pipe, pipe_kwargs=kwargs, asked=prompt, deferred=deferred)
         self._time_resolved = time_resolved
         super().__init__(**traits)
@@ -270,7 +270,7 @@ class DaamWidget(anywidget.AnyWidget):
             self._fail(error)
             raise error
         seed = self.seed if seed is None else int(seed)
-        _check_pipeline_arguments(session.pipe, pipe_kwargs)
+        check_pipeline_arguments(session.pipe, pipe_kwargs, owner="DaamWidget")
         session.pipe_kwargs.update(pipe_kwargs)
         kwargs = dict(session.pipe_kwargs)
         kwargs.setdefault("generator", torch.Generator("cpu").manual_seed(seed))
@@ -596,19 +596,3 @@ def _default_steps(pipe: Any) -> int:
     """The pipeline's default number of inference steps (50 for SD, 28 for SD3 and Flux, 20 for PixArt)."""
     parameter = inspect.signature(type(pipe).__call__).parameters.get("num_inference_steps")
     return int(parameter.default) if parameter is not None and isinstance(parameter.default, int) else 50
-
-
-def _check_pipeline_arguments(pipe: Any, kwargs: dict[str, Any], traits: bool = False) -> None:
-    """Refuse keyword arguments the pipeline's ``__call__`` does not name: diffusers' pipelines take
-    ``**kwargs`` and would drop a misspelt one (``num_inference_step=5``) without a word."""
-    parameters = inspect.signature(type(pipe).__call__).parameters
-    named = [n for n, p in parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)][1:]
-    candidates = named + (list(DaamWidget.class_traits()) if traits else [])
-    for key in kwargs:
-        if key not in named:
-            close = difflib.get_close_matches(key, candidates)
-            hint = f"; did you mean {close[0]!r}?" if close else "."
-            raise TypeError(
-                f"{key!r} is not an argument of {type(pipe).__name__} or of DaamWidget{hint} "
-                f"The pipeline takes: {', '.join(n for n in named if n != 'prompt')}"
-            )

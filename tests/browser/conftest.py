@@ -12,10 +12,10 @@ def browser():
 
 
 def pytest_terminal_summary(terminalreporter):
-    """The hover swap times measured in the browser, shown even when output is captured."""
+    """The hover and scrub times measured in the browser, shown even when output is captured."""
     if not SWAP_REPORTS:
         return
-    terminalreporter.section("hover swap times (event to overlay drawn, 60 swaps each)")
+    terminalreporter.section("hover (60 swaps) and step-scrub (40 moves) times: event to overlay drawn")
     for r in SWAP_REPORTS:
         h, w = r["map_size"]
         terminalreporter.write_line(

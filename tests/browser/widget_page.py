@@ -89,10 +89,14 @@ SCRUB_TIMES = """async (el) => {
 
 def measure_scrub(widget, where: str) -> dict:
     """Step-scrubber moves timed in the page (input event to the overlay drawn; and to the next frame)."""
-    times = widget.evaluate(SCRUB_TIMES)
+    return _report(widget.evaluate(SCRUB_TIMES), where, "scrub", f"scrub-{where}")
+
+
+def _report(times: dict, where: str, view: str, artifact: str) -> dict:
+    """Times of one measurement, printed, kept for the run's summary and saved under ``artifact``.json."""
     report = {
         "where": where,
-        "view": "scrub",
+        "view": view,
         "map_size": times["map_size"],
         "median_swap_ms": statistics.median(times["swaps"]),
         "p95_swap_ms": sorted(times["swaps"])[int(0.95 * len(times["swaps"]))],
@@ -102,12 +106,12 @@ def measure_scrub(widget, where: str) -> dict:
     }
     SWAP_REPORTS.append(report)
     print(
-        f"\nstep scrub ({where}, maps {times['map_size'][0]}x{times['map_size'][1]}): median "
-        f"{report['median_swap_ms']:.2f} ms, p95 {report['p95_swap_ms']:.2f} ms; "
-        f"to next frame {report['median_to_next_frame_ms']:.2f} ms"
+        f"\n{view} ({where}, maps {times['map_size'][0]}x{times['map_size'][1]}): median "
+        f"{report['median_swap_ms']:.2f} ms, p95 {report['p95_swap_ms']:.2f} ms, "
+        f"max {report['max_swap_ms']:.2f} ms; event to next frame {report['median_to_next_frame_ms']:.2f} ms"
     )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / f"scrub-{where}.json").write_text(json.dumps(report, indent=1))
+    (ARTIFACTS / f"{artifact}.json").write_text(json.dumps(report, indent=1))
     return report
 
 
@@ -126,26 +130,8 @@ def measure_swaps(widget, where: str, view: str = "heat") -> dict:
     to ``artifacts/browser/swap-<where>-<view>.json``. Every hover must draw a map; the times are reported,
     not asserted (they measure the machine as much as the widget)."""
     times = widget.evaluate(SWAP_TIMES, view)
-    report = {
-        "where": where,
-        "view": view,
-        "map_size": times["map_size"],
-        "median_swap_ms": statistics.median(times["swaps"]),
-        "p95_swap_ms": sorted(times["swaps"])[int(0.95 * len(times["swaps"]))],
-        "max_swap_ms": max(times["swaps"]),
-        "median_to_next_frame_ms": statistics.median(times["frames"]),
-        "swaps_ms": times["swaps"],
-    }
     assert times["drawn"] == 60, f"{60 - times['drawn']} of 60 hovers drew no map"
-    SWAP_REPORTS.append(report)
-    print(
-        f"\nhover swap ({where}, {view} view, maps {times['map_size'][0]}x{times['map_size'][1]}): median "
-        f"{report['median_swap_ms']:.2f} ms, p95 {report['p95_swap_ms']:.2f} ms, "
-        f"max {report['max_swap_ms']:.2f} ms; event to next frame {report['median_to_next_frame_ms']:.2f} ms"
-    )
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / f"swap-{where}-{view}.json").write_text(json.dumps(report, indent=1))
-    return report
+    return _report(times, where, view, f"swap-{where}-{view}")
 
 
 def nbconvert_html(notebook: pathlib.Path, root: pathlib.Path, execute: bool = False) -> pathlib.Path:
