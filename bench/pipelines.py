@@ -26,7 +26,6 @@ from typing import Any
 
 import torch
 from diffusers import (
-    AutoencoderKL,
     DDIMScheduler,
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
@@ -46,22 +45,9 @@ from transformers import (
     T5EncoderModel,
 )
 
-from daam_widget.testing import clip_tokenizer, sd_pipeline, t5_tokenizer
+from daam_widget.testing import clip_tokenizer, sd_pipeline, t5_tokenizer, vae_by_8
 
 PIPELINES = ("tiny", "tiny8", "sd21", "sdxl", "flux", "flux-3", "sd35m", "sd35m-4")
-
-
-def vae_by_8(latent_channels: int = 4, **config: Any) -> AutoencoderKL:
-    """A tiny VAE with four blocks: latents are 1/8 of the image, as in Stable Diffusion."""
-    return AutoencoderKL(
-        block_out_channels=(8, 8, 16, 16),
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        latent_channels=latent_channels,
-        norm_num_groups=4,
-        layers_per_block=1,
-        **config,
-    )
 
 
 def _clip(hidden: int, projection: bool = False) -> CLIPTextModel:

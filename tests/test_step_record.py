@@ -3,8 +3,10 @@ against the independent per-head computation of tests/slow_daam.py, and what it 
 
 import pytest
 import torch
+from diffusers import StableDiffusionPipeline, UNet2DConditionModel
 
 import daam_widget
+from daam_widget import testing
 from tests.conftest import seeded
 from tests.slow_daam import record_slowly, slow_heat_maps
 
@@ -92,3 +94,32 @@ def test_step_maps_need_the_record(sd1):
         sd1("a red dog", num_inference_steps=2, height=32, width=32)
     with pytest.raises(ValueError, match="per_step=True"):
         tc.step_maps(0)
+
+
+def test_steps_from_the_record_equal_the_time_resolved_sums(sd2):
+    call = dict(prompt=PROMPT, num_inference_steps=4, height=32, width=32)
+    with daam_widget.trace(sd2, per_step=True, time_resolved=True) as tc:
+        sd2(generator=seeded(), output_type="latent", **call)
+    exact = tc.heat_maps(prompt=PROMPT, steps=range(1, 3))  # time_resolved: per-layer sums of each step
+    tc.time_resolved = False  # the same trace read through its per-step record
+    record = tc.heat_maps(prompt=PROMPT, steps=range(1, 3))
+    for k, word in enumerate(exact.words):
+        assert relative_error(torch.from_numpy(record.soft(k)), torch.from_numpy(exact.soft(k))) < 2e-3, word
+
+
+def test_a_512_px_image_with_ten_words_keeps_under_1_mb_per_step(sd2):
+    """SD's layout: 8x latents, 64x64 at 512 px (this tiny UNet's cross-attention grids: 64², 32², 16²)."""
+    pipe = StableDiffusionPipeline(
+        **{**sd2.components, "unet": UNet2DConditionModel.from_config(sd2.unet.config, sample_size=64)}
+        | {"vae": testing.vae_by_8()},
+        requires_safety_checker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    prompt = "a red dog and a blue cat on a hat"
+    assert len(prompt.split()) == 10
+    with daam_widget.trace(pipe, per_step=True) as tc:
+        pipe(prompt, num_inference_steps=2, height=512, width=512, generator=seeded(), output_type="latent")
+    record = tc._generations[0].record
+    tokens = len(pipe.tokenizer(prompt).input_ids) - 2
+    assert record.grids() == [(64, 64), (32, 32), (16, 16)]
+    assert record.bytes_per_step() == (64 * 64 + 32 * 32 + 16 * 16) * tokens * 2 <= 1_000_000

@@ -19,6 +19,7 @@ from ._pipelines import (
     sd35_pipeline,
     sd_pipeline,
     sdxl_pipeline,
+    vae_by_8,
 )
 from ._tokenizers import WORDS, clip_tokenizer, gemma_tokenizer, t5_tokenizer
 
@@ -37,4 +38,5 @@ __all__ = [
     "sd_pipeline",
     "sdxl_pipeline",
     "t5_tokenizer",
+    "vae_by_8",
 ]

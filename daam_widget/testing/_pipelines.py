@@ -81,6 +81,20 @@ def _vae(block_out_channels: tuple[int, ...] = (8, 16), **config: Any) -> Autoen
     )
 
 
+def vae_by_8(latent_channels: int = 4, **config: Any) -> AutoencoderKL:
+    """A tiny VAE with four blocks: latents are 1/8 of the image, as in Stable Diffusion (the pipelines
+    above use two blocks, 1/2, to stay small at small image sizes)."""
+    return AutoencoderKL(
+        block_out_channels=(8, 8, 16, 16),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=latent_channels,
+        norm_num_groups=4,
+        layers_per_block=1,
+        **config,
+    )
+
+
 def _in_eval_mode(**components: Any) -> dict[str, Any]:
     """Config-built models start in train mode, where T5's dropout would make two calls differ."""
     for component in components.values():
