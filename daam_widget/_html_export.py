@@ -38,7 +38,8 @@ def static_picture(maps: HeatMaps, tau: float, columns: int = 6, panel: float = 
 
     from .plotting import plot_overlay
 
-    keys = [k for k, s in enumerate(s for s in maps.spans if s.is_word) if s.available]
+    words = [s for s in maps.spans if s.is_word]
+    keys = [k for k, s in enumerate(words) if s.available]
     panels = len(keys) + 1
     columns = min(columns, panels)
     rows = math.ceil(panels / columns)
@@ -48,9 +49,12 @@ def static_picture(maps: HeatMaps, tau: float, columns: int = 6, panel: float = 
         axes[0].imshow(maps.image)
     axes[0].set_title("image", fontsize=9)
     axes[0].set_axis_off()
+    texts = [w.text.casefold() for w in words]
     for ax, key in zip(axes[1:], keys, strict=True):
         plot_overlay(maps, key, ax=ax, tau=tau, cmap="inferno", alpha=0.6)
-        ax.title.set_fontsize(9)
+        repeats = texts.count(texts[key])
+        number = f" #{texts[: key + 1].count(texts[key])}" if repeats > 1 else ""
+        ax.set_title(f"{words[key].text}{number} (τ = {tau:g})", fontsize=9)
     figure.tight_layout(pad=0.3)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
