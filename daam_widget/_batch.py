@@ -21,7 +21,6 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ._files import save_step_maps
 from ._prompts import (
     BadLine,
     PromptFileError,
@@ -47,7 +45,6 @@ from ._run_files import (
     image_spec,
     index_rows,
     locked,
-    write_atomically,
     write_index,
 )
 from ._trace import trace
@@ -182,8 +179,8 @@ def run(
                 if steps_by_image:
                     step_maps = steps_by_image[j]
                     step_path = out / MAPS / name.replace(SUFFIX, STEPS_SUFFIX)
-                    write_atomically(step_path, partial(save_step_maps, step_maps))
-                write_atomically(out / MAPS / name, maps.save)
+                    step_maps.save(step_path)
+                maps.save(out / MAPS / name)
                 written += 1
                 bar.update()
     bar.close()

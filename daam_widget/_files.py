@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,6 +30,23 @@ from ._step_maps import StepMaps
 from ._words import PromptLayout
 
 FORMAT = "daam-widget/1"
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[Path], object]) -> None:
+    """``write(temporary)`` beside ``path``, flushed to disk, then renamed to ``path``: readers (and a
+    rerun after a crash) see the whole file or none. The file gets the permissions of an ordinary one
+    (safetensors creates its files private)."""
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.tmp")
+    write(temporary)
+    with open(temporary, "rb+") as f:
+        os.fsync(f.fileno())
+    os.chmod(temporary, 0o666 & ~_UMASK)
+    os.replace(temporary, target)
+
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def save_heat_maps(maps: HeatMaps, path: str | os.PathLike) -> None:
@@ -42,7 +61,7 @@ def save_heat_maps(maps: HeatMaps, path: str | os.PathLike) -> None:
         "layout": json.dumps(maps.layout.to_json()),
         "settings": json.dumps(maps.settings, default=str),
     }
-    save_file(tensors, os.fspath(path), metadata=metadata)
+    write_atomically(path, lambda temporary: save_file(tensors, os.fspath(temporary), metadata=metadata))
 
 
 def load_heat_maps(path: str | os.PathLike) -> HeatMaps:
@@ -72,7 +91,7 @@ def save_step_maps(steps: StepMaps, path: str | os.PathLike) -> None:
         "layout": json.dumps(steps.layout.to_json()),
         "image_size": json.dumps(list(steps.image_size)),
     }
-    save_file(tensors, os.fspath(path), metadata=metadata)
+    write_atomically(path, lambda temporary: save_file(tensors, os.fspath(temporary), metadata=metadata))
 
 
 def load_step_maps(path: str | os.PathLike) -> StepMaps:

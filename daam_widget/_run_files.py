@@ -19,10 +19,11 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._files import write_atomically
 from ._prompts import PromptLine
 
 MAPS = "maps"
@@ -48,20 +49,6 @@ def image_name(index: int, image: int, spec: dict[str, Any]) -> str:
     """The maps file name of image ``image`` of prompt ``index`` (its line, from 0)."""
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:8]
     return f"{index:06d}-{image:02d}-{digest}{SUFFIX}"
-
-
-def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """``write(temporary)`` then rename to ``path``: readers see the whole file or none."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    write(temporary)
-    with open(temporary, "rb+") as f:
-        os.fsync(f.fileno())
-    os.chmod(temporary, 0o666 & ~_UMASK)  # safetensors creates its files private
-    os.replace(temporary, path)
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 def write_text_atomically(path: Path, text: str) -> None:

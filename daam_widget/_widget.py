@@ -22,6 +22,7 @@ import anywidget
 import torch
 import traitlets as t
 
+from ._files import write_atomically
 from ._heat_maps import HeatMaps
 from ._html_export import fallback_html, standalone_page, static_picture
 from ._prompts import check_pipeline_arguments
@@ -335,9 +336,7 @@ class DaamWidget(anywidget.AnyWidget):
             state.pop(k, None)
         page = standalone_page(state, buffers, title or f"DAAM: {self.prompt}")
         target = pathlib.Path(path)
-        temporary = target.with_name(f".{target.name}.partial")
-        temporary.write_text(page, encoding="utf-8")
-        os.replace(temporary, target)
+        write_atomically(target, lambda temporary: temporary.write_text(page, encoding="utf-8"))
         return target
 
     def _ipython_display_(self) -> None:

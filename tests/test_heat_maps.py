@@ -1,5 +1,7 @@
 """HeatMaps, the metrics and the file format, on hand-made maps with known answers."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -110,3 +112,26 @@ def test_loading_another_file_says_what_it_expects(tmp_path):
     save_file({"x": np.zeros(2, np.float32)}, str(path))
     with pytest.raises(ValueError, match="is not a daam-widget heat-map file"):
         HeatMaps.load(path)
+
+
+def test_a_saved_file_appears_whole_with_ordinary_permissions(maps, tmp_path, monkeypatch):
+    from daam_widget import _files
+
+    target = tmp_path / "maps.safetensors"
+    maps.save(target)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (target.stat().st_mode & 0o777) == 0o666 & ~umask, "not safetensors' private 0600"
+    before = target.read_bytes()
+    save = _files.save_file
+
+    def dies_half_way(tensors, path, metadata=None):
+        save(tensors, path, metadata=metadata)
+        with open(path, "r+b") as f:
+            f.truncate(os.path.getsize(path) // 2)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_files, "save_file", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        maps.save(target)
+    assert target.read_bytes() == before, "the file under its name is the last whole one"

@@ -170,24 +170,24 @@ def test_a_run_stopped_while_writing_leaves_no_file_under_its_name_and_a_rerun_c
     """Death in the middle of a write, made certain: the third file's writer dies after half its bytes."""
     from daam_widget import _files
 
-    save, calls = _files.save_heat_maps, []
+    save, calls = _files.save_file, []
 
-    def dies_on_the_third(maps, path):
+    def dies_on_the_third(tensors, path, metadata=None):
         calls.append(path)
-        save(maps, path)
+        save(tensors, path, metadata=metadata)
         if len(calls) == 3:
             with open(path, "r+b") as f:
                 f.truncate(os.path.getsize(path) // 2)
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(_files, "save_heat_maps", dies_on_the_third)
+    monkeypatch.setattr(_files, "save_file", dies_on_the_third)
     with pytest.raises(KeyboardInterrupt):
         daam_widget.run(pipe, PROMPTS, tmp_path, steps=STEPS, progress=False)
     assert len(maps_files(tmp_path)) == 2 and not (tmp_path / "index.jsonl").exists()
     (partial,) = [p for p in (tmp_path / "maps").iterdir() if p.name.startswith(".")]
     assert partial.name.endswith(".tmp") and partial.name[1:-4] not in maps_files(tmp_path)
 
-    monkeypatch.setattr(_files, "save_heat_maps", save)
+    monkeypatch.setattr(_files, "save_file", save)
     rows = daam_widget.run(pipe, PROMPTS, tmp_path, steps=STEPS, progress=False)
     assert [r["index"] for r in rows] == list(range(len(PROMPTS)))
     assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == maps_files(tmp_path)  # the .tmp is gone
