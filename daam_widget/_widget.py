@@ -75,7 +75,9 @@ class _Session:
     """Trait changes come from the run itself: they must not re-aggregate."""
     trace: Trace | None = None
     shown: HeatMaps | None = None
-    shown_steps: tuple[int, int] = (0, 0)
+    """The maps ``_show`` drew: every step, at the chosen resolution."""
+    at_steps: tuple[tuple[int, int], HeatMaps] | None = None
+    """``w.heat_maps`` for the steps chosen in the browser, made when asked for."""
     history: list[_Entry] = field(default_factory=list)
     last_live: float = 0.0
     live: bool = False
@@ -243,10 +245,11 @@ class DaamWidget(anywidget.AnyWidget):
     def heat_maps(self) -> HeatMaps | None:
         """The ``HeatMaps`` shown (at the chosen resolution and steps); None before the first generation."""
         session = self._session
-        if session.shown is not None and session.trace is not None and self.steps != session.shown_steps:
-            session.shown = self._maps_at(self.prompt)
-            session.shown_steps = self.steps
-        return session.shown
+        if session.shown is None or session.trace is None or self.steps == (0, 0):
+            return session.shown
+        if session.at_steps is None or session.at_steps[0] != self.steps:
+            session.at_steps = (self.steps, self._maps_at(self.prompt))
+        return session.at_steps[1]
 
     @property
     def trace(self) -> Trace | None:
@@ -310,8 +313,9 @@ class DaamWidget(anywidget.AnyWidget):
             raise
         finally:
             session.generating = False
-        assert session.shown is not None
-        return session.shown
+        shown = self.heat_maps
+        assert shown is not None
+        return shown
 
     def save_maps(self, path: str | os.PathLike | None = None) -> pathlib.Path:
         """Write the shown maps to a safetensors file (default: ``daam_<first words>.safetensors``)."""
@@ -356,7 +360,7 @@ class DaamWidget(anywidget.AnyWidget):
     def _show(self, maps: HeatMaps, prompt: str | None = None) -> None:
         session = self._session
         size, data, peaks = encode_maps(maps, self.max_map_size)
-        session.shown, session.shown_steps = maps, (0, 0)
+        session.shown, session.at_steps = maps, None
         prompt = prompt if prompt is not None else maps.prompt
         time_view = self._time_view(prompt)
         with self.hold_sync():
@@ -452,8 +456,7 @@ class DaamWidget(anywidget.AnyWidget):
         so_far = tc.step_maps(0, prompt=prompt)
         if not so_far.words:
             return
-        grid = so_far.on_grid().sum(0, keepdim=True)
-        size, data, peaks = encode_stack(grid[0], self.max_map_size)
+        size, data, peaks = encode_stack(so_far.on_grid().sum(0), self.max_map_size)
         with self.hold_sync():
             if self.prompt != prompt or list(self.words) != list(so_far.words):
                 self.prompt = prompt

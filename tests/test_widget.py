@@ -380,6 +380,8 @@ def test_an_interrupted_generation_shows_its_error_and_the_last_images_maps(sd1,
     monkeypatch.setattr(widget_module, "LIVE_INTERVAL_S", 0.0)
     w = DaamWidget(sd1, PROMPT, num_inference_steps=2)
     before = (w.prompt, w.words, w.maps, w.image, w.num_steps)
+    w.steps = (0, 1)
+    assert w.heat_maps.settings["steps"] == [0], "w.heat_maps follows the steps shown"
     processors = dict(sd1.unet.attn_processors)
 
     def stop(pipe, step, timestep, kwargs):
