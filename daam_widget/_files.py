@@ -61,14 +61,11 @@ def save_heat_maps(maps: HeatMaps, path: str | os.PathLike) -> None:
         "layout": json.dumps(maps.layout.to_json()),
         "settings": json.dumps(maps.settings, default=str),
     }
-    write_atomically(path, lambda temporary: save_file(tensors, os.fspath(temporary), metadata=metadata))
+    _save(path, tensors, metadata)
 
 
 def load_heat_maps(path: str | os.PathLike) -> HeatMaps:
-    with safe_open(os.fspath(path), framework="numpy") as f:
-        metadata = f.metadata() or {}
-    if metadata.get("format") != FORMAT:
-        raise ValueError(f"{os.fspath(path)!r} is not a daam-widget heat-map file (format {FORMAT!r})")
+    metadata = _metadata(path, FORMAT, "heat-map")
     tensors = load_file(os.fspath(path))
     return HeatMaps(
         torch.from_numpy(tensors["maps"]),
@@ -91,17 +88,27 @@ def save_step_maps(steps: StepMaps, path: str | os.PathLike) -> None:
         "layout": json.dumps(steps.layout.to_json()),
         "image_size": json.dumps(list(steps.image_size)),
     }
-    write_atomically(path, lambda temporary: save_file(tensors, os.fspath(temporary), metadata=metadata))
+    _save(path, tensors, metadata)
 
 
 def load_step_maps(path: str | os.PathLike) -> StepMaps:
-    with safe_open(os.fspath(path), framework="numpy") as f:
-        metadata = f.metadata() or {}
-    if metadata.get("format") != STEPS_FORMAT:
-        raise ValueError(f"{os.fspath(path)!r} is not a daam-widget step-maps file (format {STEPS_FORMAT!r})")
+    metadata = _metadata(path, STEPS_FORMAT, "step-maps")
     maps = {}
     for name, array in load_file(os.fspath(path)).items():
         h, w = (int(x) for x in name.removeprefix("grid/").split("x"))
         maps[(h, w)] = torch.from_numpy(array)
     h, w = json.loads(metadata["image_size"])
     return StepMaps(PromptLayout.from_json(json.loads(metadata["layout"])), maps, (int(h), int(w)))
+
+
+def _save(path: str | os.PathLike, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
+    write_atomically(path, lambda temporary: save_file(tensors, os.fspath(temporary), metadata=metadata))
+
+
+def _metadata(path: str | os.PathLike, expected: str, kind: str) -> dict[str, str]:
+    """The file's metadata, once its ``format`` is ``expected`` (else a ValueError naming the kind)."""
+    with safe_open(os.fspath(path), framework="numpy") as f:
+        metadata = f.metadata() or {}
+    if metadata.get("format") != expected:
+        raise ValueError(f"{os.fspath(path)!r} is not a daam-widget {kind} file (format {expected!r})")
+    return metadata

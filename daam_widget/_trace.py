@@ -428,27 +428,17 @@ class Trace:
             raise ValueError("maps through time need trace(pipe, per_step=True)")
         layout = self._layout(generation, local, False, prompt)
         row = local + generation.negative_row_offset
-        words = [s for s in layout.word_spans]
         grids = record.grids()
         if not grids:
             raise ValueError(self._nothing_recorded(generation, None))
+        column = {p: k for k, p in enumerate(record.positions)}
+        pieces = [  # each word sums its tokens' columns; a word the window cut off has none (a zero map)
+            [column[t] for t in s.tokens if t in column] if s.available else [] for s in layout.word_spans
+        ]
         by_grid = {}
         for grid in grids:
             tokens = record.maps(row, grid, record.positions)
-            columns = {p: k for k, p in enumerate(record.positions)}
-            by_grid[grid] = (
-                torch.stack(
-                    [
-                        tokens[:, [columns[t] for t in span.tokens if t in columns]].sum(1)
-                        if span.available
-                        else torch.zeros(tokens.shape[0], *grid)
-                        for span in words
-                    ],
-                    dim=1,
-                )
-                if words
-                else torch.zeros(tokens.shape[0], 0, *grid)
-            )
+            by_grid[grid] = torch.stack([tokens[:, c].sum(1) for c in pieces], 1) if pieces else tokens[:, :0]
         return StepMaps(layout, by_grid, generation.call.image_size)
 
     def _nothing_recorded(self, generation: Generation, steps: Steps | None) -> str:

@@ -103,7 +103,8 @@ export function createTimeline(ctx: Context) {
     if (timer !== null) return stop();
     ctx.view.playing = true;
     play.textContent = "⏸";
-    let t = model.get("steps")[1] === 0 || positionOf(model.get("steps"), total()) >= total() - 1 ? -1 : positionOf(model.get("steps"), total());
+    const at = positionOf(model.get("steps"), total());
+    let t = at >= total() - 1 ? -1 : at; // from the start when at the last step (or all steps)
     timer = setInterval(() => {
       t += 1;
       if (t >= total()) return stop();

@@ -138,7 +138,7 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
   const onSettings = () => (controls.draw(), drawn());
   const handlers: [string, () => void][] = [
     ["change:image", onData],
-    ["change:maps", () => (mapsChanged(), main.draw(), grid.draw(), pinned.draw(), timeline.draw(), chips.mark())],
+    ["change:maps", () => (onMaps(), chips.mark())],
     ["change:map_size", onData],
     ["change:spans", onData],
     ["change:prompt", () => (chips.build(), status.draw())],
