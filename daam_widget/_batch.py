@@ -16,11 +16,12 @@ shape (on the toy, CPU: maps within 3e-5 of 17, an image pixel off by 1 level; d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,7 @@ def run(
     check_settings(out, settings)
     planned = []
     for line in lines:
-        line_seed = line.seed if line.seed is not None else seed + line.index
+        line_seed = _seed_of(line, seed)
         for j in range(images_per_prompt):
             name = image_name(line.index, j, image_spec(line, line_seed, j, images_per_prompt))
             planned.append((line, line_seed, j, {**base, **line.kwargs}, name))
@@ -165,24 +166,21 @@ def run(
         desc=f"rank {rank}/{world_size}" if world_size > 1 else "daam run",
         disable=not progress or rank != 0,
     )
-    if hasattr(pipe, "set_progress_bar_config"):
-        pipe.set_progress_bar_config(disable=True)
     trace_options = {"layers": layers, "softmax_over": softmax_over, "per_step": per_step}
-    for batch in pending:
-        for line, maps_by_image, steps_by_image in _generate(
-            pipe, batch, seed, images_per_prompt, {**base, **batch[0].kwargs}, trace_options
-        ):
-            for j, maps in enumerate(maps_by_image):
-                name = names[line.index, j]
-                if name in done:
-                    continue
-                if steps_by_image:
-                    step_maps = steps_by_image[j]
-                    step_path = out / MAPS / name.replace(SUFFIX, STEPS_SUFFIX)
-                    step_maps.save(step_path)
-                maps.save(out / MAPS / name)
-                written += 1
-                bar.update()
+    with _quiet_progress(pipe):
+        for batch in pending:
+            for line, maps_by_image, steps_by_image in _generate(
+                pipe, batch, seed, images_per_prompt, {**base, **batch[0].kwargs}, trace_options
+            ):
+                for j, maps in enumerate(maps_by_image):
+                    name = names[line.index, j]
+                    if name in done:
+                        continue
+                    if steps_by_image:
+                        steps_by_image[j].save(out / MAPS / name.replace(SUFFIX, STEPS_SUFFIX))
+                    maps.save(out / MAPS / name)
+                    written += 1
+                    bar.update()
     bar.close()
     elapsed = time.perf_counter() - started
     with locked(out):
@@ -196,6 +194,29 @@ def run(
             file=sys.stderr,
         )
     return rows
+
+
+@contextlib.contextmanager
+def _quiet_progress(pipe: Any) -> Iterator[None]:
+    """The pipeline's own progress bar off while the run's is shown, and the user's setting back after,
+    whatever ends the run."""
+    if not hasattr(pipe, "set_progress_bar_config"):
+        yield
+        return
+    had, before = hasattr(pipe, "_progress_bar_config"), getattr(pipe, "_progress_bar_config", None)
+    pipe.set_progress_bar_config(disable=True)
+    try:
+        yield
+    finally:
+        if had:
+            pipe._progress_bar_config = before
+        else:
+            del pipe._progress_bar_config
+
+
+def _seed_of(line: PromptLine, seed: int) -> int:
+    """Prompt ``k`` uses ``seed + k`` unless its line names a seed."""
+    return line.seed if line.seed is not None else seed + line.index
 
 
 def _report(bad: Sequence[BadLine], strict: bool, rank: int) -> None:
@@ -234,7 +255,7 @@ def _generate(
     """One pipeline call for ``batch`` under the tracer: each prompt with its images' maps (and step maps)."""
     generators = []
     for line in batch:
-        g = torch.Generator().manual_seed(line.seed if line.seed is not None else seed + line.index)
+        g = torch.Generator().manual_seed(_seed_of(line, seed))
         generators += [g] * images_per_prompt
     call = dict(kwargs)
     if batch[0].negative_prompt is not None:

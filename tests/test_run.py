@@ -395,3 +395,21 @@ def test_a_run_killed_mid_way_and_rerun_completes_with_nothing_duplicated_or_cor
     assert [p.name for p in (out / "maps").iterdir() if p.name.startswith(".")] == []
     for row in rows:
         assert HeatMaps.load(out / row["file"]).prompt == row["prompt"]
+
+
+def test_the_pipelines_own_progress_bar_setting_is_left_as_it_was(tmp_path, monkeypatch):
+    from daam_widget import _files
+    from daam_widget.toy import load_pipeline
+
+    pipe = load_pipeline()
+    pipe.set_progress_bar_config(desc="mine", leave=False)
+    daam_widget.run(pipe, PROMPTS[:1], tmp_path / "a", steps=STEPS, progress=False)
+    assert pipe._progress_bar_config == {"desc": "mine", "leave": False}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_files, "save_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        daam_widget.run(pipe, PROMPTS[:1], tmp_path / "b", steps=STEPS, progress=False)
+    assert pipe._progress_bar_config == {"desc": "mine", "leave": False}
