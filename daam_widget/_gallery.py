@@ -7,7 +7,6 @@ Only the index is read when the gallery opens; a page's thumbnails are read when
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from collections import OrderedDict
@@ -16,14 +15,13 @@ from typing import Any
 
 import anywidget
 import ipywidgets
-import numpy as np
 import traitlets as t
-from PIL import Image
 from safetensors import safe_open
 
 from ._heat_maps import HeatMaps
 from ._run_files import read_index
 from ._widget import DaamWidget
+from ._widget_data import png
 
 _STATIC = Path(__file__).parent / "static"
 _WORD = re.compile(r"[^\W_]+")
@@ -137,17 +135,11 @@ class DaamGallery(ipywidgets.VBox):
             return self._thumbnails[row]
         with safe_open(os.fspath(self.out_dir / self.rows[row]["file"]), framework="numpy") as f:
             image = f.get_tensor("image") if "image" in f.keys() else None
-        png = b""
-        if image is not None:
-            picture = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8))
-            picture.thumbnail((self.thumbnail_size, self.thumbnail_size))
-            buffer = io.BytesIO()
-            picture.save(buffer, format="PNG")
-            png = buffer.getvalue()
-        self._thumbnails[row] = png
+        thumbnail = b"" if image is None else png(image, min(self.thumbnail_size, max(image.shape[:2])))
+        self._thumbnails[row] = thumbnail
         if len(self._thumbnails) > 20 * self.page_size:
             self._thumbnails.popitem(last=False)
-        return png
+        return thumbnail
 
     def _on_selected(self, change: dict[str, Any]) -> None:
         row = change["new"]

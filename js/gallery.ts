@@ -4,6 +4,8 @@
  * PNGs end to end in `thumbnails`); a click sets `selected`, which the kernel opens in a DaamWidget.
  */
 import type { AnyModel } from "@anywidget/types";
+import { bytes } from "./context";
+import { h } from "./dom";
 
 export interface GalleryItem {
   /** Position of the image in the run's index. */
@@ -46,11 +48,9 @@ const CSS = `
 .daam-gallery-label { font-size: 11px; color: #777; }
 `;
 
+/** An element with a class and, optionally, text. */
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls: string, text = ""): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = cls;
-  node.textContent = text;
-  return node;
+  return h(tag, cls ? { class: cls } : {}, text ? [text] : []);
 }
 
 export function render({ model, el: root }: { model: GalleryModel; el: HTMLElement }): () => void {
@@ -92,8 +92,7 @@ export function render({ model, el: root }: { model: GalleryModel; el: HTMLEleme
   function drawGrid(): void {
     urls.forEach((u) => URL.revokeObjectURL(u));
     urls = [];
-    const data = model.get("thumbnails");
-    const bytes = data ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array();
+    const data = bytes(model.get("thumbnails"));
     let offset = 0;
     const cells = model.get("items").map((item) => {
       const cell = el("button", "daam-gallery-item");
@@ -101,7 +100,7 @@ export function render({ model, el: root }: { model: GalleryModel; el: HTMLEleme
       cell.dataset.row = String(item.row);
       cell.title = item.prompt;
       if (item.size > 0) {
-        const url = URL.createObjectURL(new Blob([bytes.slice(offset, offset + item.size)], { type: "image/png" }));
+        const url = URL.createObjectURL(new Blob([data.slice(offset, offset + item.size)], { type: "image/png" }));
         urls.push(url);
         const img = el("img", "");
         img.src = url;
