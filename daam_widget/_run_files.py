@@ -97,8 +97,9 @@ def index_rows(
         if line.negative_prompt is not None:
             row["negative_prompt"] = line.negative_prompt
         row |= {"kwargs": kwargs, "file": f"{MAPS}/{name}", "settings": settings}
-        if (out_dir / MAPS / name.replace(SUFFIX, STEPS_SUFFIX)).exists():
-            row["steps_file"] = f"{MAPS}/{name.replace(SUFFIX, STEPS_SUFFIX)}"
+        steps_name = name.replace(SUFFIX, STEPS_SUFFIX)
+        if steps_name in present:
+            row["steps_file"] = f"{MAPS}/{steps_name}"
         rows.append(row)
     return rows
 
