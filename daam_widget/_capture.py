@@ -9,7 +9,8 @@ forward hooks on those keep their outputs: two Python calls. Otherwise a ``Torch
 while the processor runs, sees the query, key, mask and scale it hands to
 ``torch.nn.functional.scaled_dot_product_attention``: it changes and patches nothing, but costs a Python
 call for every torch operation of the processor. A processor that shows neither (xFormers, a
-flash-attention package) reports ``None`` and the family recomputes q and k from the arguments.
+flash-attention package) reports ``None`` and the family recomputes q and k from the arguments, where it
+can. What is done with q and k is ``_probabilities``'.
 ``recording`` installs recorders module by module (``module.set_processor``, which every diffusers
 attention class has, unlike ``set_attn_processor`` on newer transformers) and puts the original processor
 objects, and the hooks, back on every exit path.
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -29,23 +29,10 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
+from ._probabilities import AttentionInputs
+
 _install_lock = threading.Lock()
 _attention = torch.nn.functional.scaled_dot_product_attention
-
-
-@dataclass
-class AttentionInputs:
-    """What a processor passed to ``scaled_dot_product_attention``: ``query`` and ``key`` ``(batch,
-    heads, n, head_dim)`` after its norms and rotary embeddings, the additive or boolean ``mask``, and the
-    ``scale`` (``None``: 1/√head_dim)."""
-
-    query: torch.Tensor
-    key: torch.Tensor
-    mask: torch.Tensor | None
-    scale: float | None
-    layout: tuple[slice, slice] | None = None
-    """Where the image queries and the text keys sit along ``n``; None: as the family says for the
-    processor's attention call (projections give image queries and text keys only)."""
 
 
 AttentionCallback = Callable[[str, Any, dict[str, Any], "AttentionInputs | None"], None]
@@ -180,15 +167,6 @@ def _recorder_type(processor_type: type) -> type[AttentionRecorder]:
     )
 
 
-def cross_attention_layers(model: torch.nn.Module) -> dict[str, Any]:
-    """The cross-attention ``Attention`` modules of ``model`` by name (``...attn2``), in model order."""
-    return {
-        name: module
-        for name, module in model.named_modules()
-        if getattr(module, "is_cross_attention", False) and hasattr(module, "processor")
-    }
-
-
 @contextmanager
 def recording(
     modules: Mapping[str, Any],
@@ -239,192 +217,6 @@ def _restore(modules: Mapping[str, Any], originals: Mapping[str, Any], hooks: li
         hook.remove()
     for name, module in modules.items():
         module.set_processor(originals[name])
-
-
-def attention_probabilities(
-    attn: Any,
-    hidden_states: torch.Tensor,
-    encoder_hidden_states: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    heads: list[int] | None,
-    *,
-    norm_before_heads: bool = False,
-) -> torch.Tensor:
-    """Cross-attention probabilities summed over heads: ``(batch, queries, keys)``, float32.
-
-    Follows the steps diffusers' cross-attention processors take before the softmax (spatial and group
-    norm, the cross-attention norm, q/k norms, the additive mask), so the probabilities are the ones the
-    original processor computes. ``norm_before_heads``: the q/k norms act on the whole projection (Sana)
-    rather than per head. ``heads`` picks heads by index; ``None`` sums all.
-    """
-    if attn.spatial_norm is not None:
-        raise NotImplementedError("cross-attention with a spatial norm is not supported")
-    batch = hidden_states.shape[0]
-    if hidden_states.ndim == 4:
-        hidden_states = hidden_states.flatten(2).transpose(1, 2)
-    if attn.group_norm is not None:
-        hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
-    if attn.norm_cross:
-        encoder_hidden_states = attn.norm_encoder_hidden_states(encoder_hidden_states)
-    query = attn.to_q(hidden_states)
-    key = attn.to_k(encoder_hidden_states)
-    norm_q, norm_k = getattr(attn, "norm_q", None), getattr(attn, "norm_k", None)
-    if norm_before_heads:
-        query = norm_q(query) if norm_q is not None else query
-        key = norm_k(key) if norm_k is not None else key
-    head_dim = key.shape[-1] // attn.heads
-    query = query.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
-    key = key.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
-    if not norm_before_heads:
-        query = norm_q(query) if norm_q is not None else query
-        key = norm_k(key) if norm_k is not None else key
-    mask = None
-    if attention_mask is not None:
-        mask = attn.prepare_attention_mask(attention_mask, key.shape[2], batch)
-        mask = mask.view(batch, attn.heads, -1, mask.shape[-1])
-    return text_probabilities(AttentionInputs(query, key, mask, attn.scale), _ALL, _ALL, _ALL, heads, False)
-
-
-def joint_probabilities(
-    query: torch.Tensor,
-    text_key: torch.Tensor,
-    image_key: torch.Tensor | None,
-    scale: float,
-    heads: list[int] | None,
-) -> torch.Tensor:
-    """Image-query x text-key probabilities of joint attention, summed over heads: ``(batch, queries,
-    text keys)`` float32, from q and k computed again. Tensors are ``(batch, heads, n, head_dim)``, after
-    the processor's norms and rotary embeddings. Without ``image_key`` the softmax runs over the text keys
-    only; with it the result is the text block of the softmax over all keys (see ``text_probabilities``).
-    """
-    if image_key is None:
-        return text_probabilities(
-            AttentionInputs(query, text_key, None, scale), _ALL, _ALL, _ALL, heads, False
-        )
-    keys = torch.cat([image_key, text_key], dim=2)
-    text = slice(image_key.shape[2], None)
-    return text_probabilities(AttentionInputs(query, keys, None, scale), _ALL, _ALL, text, heads, True)
-
-
-def text_probabilities(
-    inputs: AttentionInputs,
-    rows: slice,
-    image: slice,
-    text: slice,
-    heads: list[int] | None,
-    share: bool,
-) -> torch.Tensor:
-    """Image-query x text-key probabilities of ``inputs`` (the processor's own q and k, or q and k
-    computed again), summed over heads: ``(rows, queries, text keys)`` float32.
-
-    ``image`` and ``text`` are where the image queries and the text keys sit along the sequence. The
-    softmax runs over the text keys only. With ``share`` the result is the text block of the model's
-    softmax over all keys: per query and head the text-only softmax times the share of attention that
-    goes to text, which comes from one attention call whose values are 1 on text keys and 0 on the others,
-    so no ``queries x all keys`` tensor is made. On a GPU the cost of this is the number of operations it
-    dispatches, so heads are folded into the batch by views where the strides allow, the scale and an
-    additive mask go into the one batched product (``baddbmm``), and nothing is transposed.
-    """
-    query, key = inputs.query, inputs.key
-    count = len(range(*rows.indices(query.shape[0])))
-    q = _as_batch(query, rows, image, _ALL, heads)
-    text_key = _as_batch(key, rows, text, _ALL, heads, transposed=True)
-    bias = _bias(inputs.mask, query, rows, image, text, heads)
-    scale = inputs.scale if inputs.scale is not None else query.shape[-1] ** -0.5
-    if bias is None:
-        scores = torch.baddbmm(_zero(q), q, text_key, beta=0, alpha=scale)
-    else:
-        scores = torch.baddbmm(bias, q, text_key, alpha=scale)
-    probabilities = scores.softmax(dim=-1)
-    if share:
-        every_key = _as_batch(key, rows, _ALL, _ALL, heads)
-        text_share = torch.nn.functional.scaled_dot_product_attention(
-            q,
-            every_key,
-            _indicator(every_key, text),
-            attn_mask=_bias(inputs.mask, query, rows, image, _ALL, heads),
-            scale=scale,
-        )
-        probabilities = probabilities.mul_(text_share[..., :1])
-    if count == 1:
-        return probabilities.sum(dim=0, keepdim=True)
-    return probabilities.view(count, -1, *probabilities.shape[1:]).sum(dim=1)
-
-
-def _as_batch(
-    x: torch.Tensor,
-    rows: slice,
-    dim2: slice,
-    dim3: slice,
-    heads: list[int] | None,
-    transposed: bool = False,
-    batch: int | None = None,
-) -> torch.Tensor:
-    """``x[rows, heads, dim2, dim3]`` of a ``(batch or 1, heads or 1, n, m)`` tensor (size-1 dimensions
-    broadcast) as ``(rows * heads, n', m')`` float32, or ``(rows * heads, m', n')`` if ``transposed``: one
-    view when no head is picked, the rows' strides merge and the dtype is float32, else copied."""
-    batch, num_heads = batch or x.shape[0], x.shape[1]
-    start, stop, _ = rows.indices(batch)
-    count = stop - start
-    strides = [0 if size == 1 else stride for size, stride in zip(x.shape, x.stride(), strict=True)]
-    (first, last, _), (left, right, _) = dim2.indices(x.shape[2]), dim3.indices(x.shape[3])
-    if heads is None and (count == 1 or strides[0] == num_heads * strides[1]):
-        size = [count * num_heads, last - first, right - left]
-        stride = [strides[1], strides[2], strides[3]]
-        offset = x.storage_offset() + start * strides[0] + first * strides[2] + left * strides[3]
-        if transposed:
-            size[1:], stride[1:] = size[:0:-1], stride[:0:-1]
-        view = x.as_strided(size, stride, offset)
-    else:
-        picked = x.expand(batch, *x.shape[1:])[rows, :, dim2, dim3]
-        if heads is not None:
-            picked = picked.index_select(1, torch.as_tensor(heads, device=x.device))
-        view = picked.reshape(-1, *picked.shape[2:])
-        if transposed:
-            view = view.transpose(1, 2)
-    return view if view.dtype == torch.float32 else view.float()
-
-
-def _bias(
-    mask: torch.Tensor | None,
-    query: torch.Tensor,
-    rows: slice,
-    image: slice,
-    text: slice,
-    heads: list[int] | None,
-) -> torch.Tensor | None:
-    """An attention mask ``(batch or 1, heads or 1, queries or 1, keys)`` as an additive float32 bias
-    ``(rows * heads, image queries or 1, text keys)``."""
-    if mask is None:
-        return None
-    if mask.dtype == torch.bool:
-        mask = torch.zeros(mask.shape, device=mask.device).masked_fill_(~mask, -math.inf)
-    if mask.shape[1] != query.shape[1]:
-        mask = mask.expand(mask.shape[0], query.shape[1], *mask.shape[2:])
-    return _as_batch(mask, rows, image if mask.shape[2] > 1 else _ALL, text, heads, batch=query.shape[0])
-
-
-_zeros: dict[torch.device, torch.Tensor] = {}
-_indicators: dict[tuple[torch.device, int, int, int], torch.Tensor] = {}
-
-
-def _zero(like: torch.Tensor) -> torch.Tensor:
-    """A float32 0 on ``like``'s device, made once: ``baddbmm``'s ignored input."""
-    if like.device not in _zeros:
-        _zeros[like.device] = torch.zeros((), device=like.device)
-    return _zeros[like.device]
-
-
-def _indicator(keys: torch.Tensor, text: slice) -> torch.Tensor:
-    """Values that are 1 on the text keys and 0 on the others, ``(batch, keys, 8)`` (8 identical columns:
-    fused attention kernels want a value width of a multiple of 8), made once per layout."""
-    first, last, _ = text.indices(keys.shape[1])
-    key = (keys.device, keys.shape[1], first, last)
-    if key not in _indicators:
-        indicator = torch.zeros(1, keys.shape[1], 8, device=keys.device)
-        indicator[:, first:last] = 1
-        _indicators[key] = indicator
-    return _indicators[key].expand(keys.shape[0], -1, -1)
 
 
 _ALL = slice(None)

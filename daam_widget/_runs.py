@@ -17,7 +17,8 @@ import torch
 
 from ._aggregate import AttentionSums, StepRecord
 from ._backbones import DenoiserCall
-from ._encodings import Encoding
+from ._encodings import EncoderCall
+from ._text_streams import TextStream
 
 Role = Literal["step", "negative", "extra"]
 
@@ -36,7 +37,8 @@ class Generation:
     guided: bool
     negative_rows: bool
     call: DenoiserCall
-    encodings: list[Encoding]
+    encodings: list[EncoderCall]
+    streams: list[TextStream]
     sums: AttentionSums
     settings: dict[str, Any]
     negative_embeddings: torch.Tensor | None = None

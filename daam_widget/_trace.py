@@ -16,19 +16,19 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from typing import Any, get_args
 
 import torch
 
 from ._aggregate import AttentionSums, StepRecord, upsample_once
 from ._backbones import DenoiserCall, SoftmaxOver, backbone_for
-from ._capture import AttentionInputs, recording
-from ._encodings import Encoding, encoder_hook, ids_behind
+from ._capture import recording
+from ._encodings import EncoderCall, encoder_hook, window_behind
 from ._heat_maps import HeatMaps
+from ._probabilities import AttentionInputs
 from ._runs import Generation
 from ._step_maps import StepMaps
-from ._words import PromptLayout, align_streams
+from ._words import PromptLayout, StreamText, align_streams
 
 Steps = range | slice | tuple[int, int]
 
@@ -139,7 +139,7 @@ class Trace:
         self.softmax_over: SoftmaxOver = softmax_over
         self._streams = self.backbone.streams()
         self._generations: list[Generation] = []
-        self._pending: list[Encoding] = []
+        self._pending: list[EncoderCall] = []
         self._stack: contextlib.ExitStack | None = None
         self._entered = False
 
@@ -224,6 +224,7 @@ class Trace:
             negative_rows=negative_rows,
             call=call,
             encodings=list(self._pending),
+            streams=self.backbone.streams(),
             sums=AttentionSums(2 * num_images if negative_rows else num_images, self.time_resolved),
             settings={
                 "pipeline": type(self.pipe).__name__,
@@ -295,7 +296,7 @@ class Trace:
         generation = self._generations[-1]
         if tuple(output.shape[-2:]) != generation.call.image_size:
             return  # a tile of a tiled decode: the image is not whole here
-        pixels = self.backbone.finish(output.detach().float(), generation.call)
+        pixels = self.backbone.finish(self.backbone.decoded_images(output.detach()).float(), generation.call)
         pixels = ((pixels / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
         generation.images.extend(pixels.permute(0, 2, 3, 1).cpu().numpy())
 
@@ -471,19 +472,16 @@ class Trace:
             text = generation.negative_embeddings
         elif generation.guided:
             text = text[generation.num_images :]
-        windows, num_keys = [], []
-        for stream in self._streams:
-            length = stream.length if stream.length is not None else text.shape[1] - stream.encoding.offset
-            ids = ids_behind(text, local, stream, generation.encodings)
-            # A window longer than the keys had a prefix and lost all but its ends (Sana's instruction).
-            encoding = stream.encoding
-            if ids is not None and len(ids) > length:
-                encoding = replace(encoding, num_keys=length)
-            else:
-                encoding = replace(encoding, prefix="")
-            windows.append((ids, getattr(self.pipe, stream.tokenizer, None), encoding))
-            num_keys.append(length)
-        return align_streams(windows, prompt, num_keys)
+        texts = [
+            StreamText(
+                stream,
+                getattr(self.pipe, stream.tokenizer, None),
+                window_behind(text, local, stream, generation.encodings),
+                stream.num_keys(text.shape[1]),
+            )
+            for stream in generation.streams
+        ]
+        return align_streams(texts, prompt)
 
 
 trace = Trace

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ._text_streams import TextStream, every_position
+
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _SPAN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|[^\w\s]+|_+")
 
@@ -39,8 +41,8 @@ class Span:
 
 
 @dataclass(frozen=True)
-class Stream:
-    """One tokenizer window among the keys: positions ``offset .. offset + num_positions - 1``.
+class StreamKeys:
+    """Where one stream's keys sit in a prompt's layout: positions ``offset .. offset + num_positions - 1``.
 
     ``end_position`` is the window's last non-padding position (``None`` when the ids are unknown).
     """
@@ -66,7 +68,7 @@ class PromptLayout:
 
     text: str
     spans: tuple[Span, ...]
-    streams: tuple[Stream, ...]
+    streams: tuple[StreamKeys, ...]
 
     @property
     def num_positions(self) -> int:
@@ -143,66 +145,73 @@ class PromptLayout:
     def from_json(cls, data: dict[str, Any]) -> PromptLayout:
         spans = tuple(Span(t, a, b, tuple(tok), w, av) for t, a, b, tok, w, av in data["spans"])
         if "streams" in data:
-            streams = tuple(Stream(*s) for s in data["streams"])
+            streams = tuple(StreamKeys(*s) for s in data["streams"])
         else:  # files written before streams existed: one window
-            streams = (Stream("text", 0, data["num_positions"], data["end_position"]),)
+            streams = (StreamKeys("text", 0, data["num_positions"], data["end_position"]),)
         return cls(data["text"], spans, streams)
 
 
 @dataclass(frozen=True)
-class TextEncoding:
-    """How a pipeline turns a prompt into one stream of keys, beyond the tokenizer itself.
+class TokenWindow:
+    """The ids a text encoder saw for one prompt, and its attention mask (1: a token, 0: padding)."""
 
-    ``lowercase``: the pipeline lower-cases and strips the prompt first (PixArt, Sana). ``prefix``: text
-    it puts before the prompt (Sana's instruction). ``num_keys``: how many window positions reach the
-    keys when fewer than the window (Sana keeps ``<bos>`` and the window's last ``num_keys - 1``).
-    """
+    ids: tuple[int, ...]
+    mask: tuple[int, ...]
 
-    name: str = "text"
-    offset: int = 0
-    lowercase: bool = False
-    prefix: str = ""
-    num_keys: int | None = None
+
+@dataclass(frozen=True)
+class StreamText:
+    """What is known of one stream's text for one prompt: the family's rules, the tokenizer (None if the
+    pipeline has none), the window the encoder saw (None if only embeddings were given), and how many
+    keys the stream has in the denoiser."""
+
+    stream: TextStream
+    tokenizer: Any
+    window: TokenWindow | None
+    num_keys: int
+
+
+DEFAULT_STREAM = TextStream("text")
 
 
 def layout_from_text(
     text: str,
     tokenizer: Any,
     input_ids: Sequence[int] | None = None,
-    encoding: TextEncoding = TextEncoding(),
+    stream: TextStream = DEFAULT_STREAM,
     window: int | None = None,
+    num_keys: int | None = None,
 ) -> PromptLayout:
     """Align ``text`` with the tokenizer's window; check it against ``input_ids`` the encoder saw, if given.
 
-    The window is tokenized as the pipelines do (padded to ``window``: ``len(input_ids)``, or the
-    tokenizer's ``model_max_length``; truncated, special tokens added), with character offsets. Raises
-    ValueError when ``text`` does not tokenize to ``input_ids``: the maps would then go to the wrong words.
+    The window is tokenized as the pipeline does (the stream's template around the text; padded to
+    ``window``: ``len(input_ids)``, or the tokenizer's ``model_max_length``; truncated), with character
+    offsets; the stream's key rule says which window positions are its ``num_keys`` keys (default: the
+    window). Raises ValueError when ``text`` does not tokenize to ``input_ids``: the maps would then go to
+    the wrong words.
     """
     if window is None:
         window = len(input_ids) if input_ids is not None else int(tokenizer.model_max_length)
-    prompt = text.lower().strip() if encoding.lowercase else text
-    lead = len(text) - len(text.lstrip()) if encoding.lowercase else 0
-    shift = lead - len(encoding.prefix)  # encoded character -> text character
-    encoded = encoding.prefix + prompt
-    call = dict(add_special_tokens=True, return_offsets_mapping=True, verbose=False)
+    encoded, shift = stream.template.apply(text)
+    call = dict(add_special_tokens=stream.template.special_tokens, return_offsets_mapping=True, verbose=False)
     windowed = tokenizer(encoded, padding="max_length", max_length=window, truncation=True, **call)
     full = tokenizer(encoded, truncation=False, **call)
     ids = list(windowed["input_ids"])
     if input_ids is not None and [int(i) for i in input_ids] != ids:
-        seen = [int(i) for i in input_ids]
+        seen = TokenWindow(tuple(int(i) for i in input_ids), tuple(1 for _ in input_ids))
         raise ValueError(
             f"the prompt {text!r} is not the text the pipeline encoded; it encoded "
-            f"{tokenizer.decode(seen, skip_special_tokens=True)!r}. Pass the prompt of this image (or none)"
+            f"{decoded_text(seen, tokenizer, stream)!r}. Pass the prompt of this image (or none)"
         )
-    keys = _key_positions(window, encoding.num_keys)
-    kept = [_chars(windowed["offset_mapping"][p], shift) for p in keys]
-    content = [c for c in (_chars(o, shift) for o in full["offset_mapping"]) if c is not None]
+    mask = list(windowed["attention_mask"])
+    keys = stream.keys(mask, num_keys if num_keys is not None else window)
+    kept = [_chars(windowed["offset_mapping"][p], shift, len(text)) if p is not None else None for p in keys]
+    content = [c for c in (_chars(o, shift, len(text)) for o in full["offset_mapping"]) if c is not None]
     kept_set = set(kept)
     cut = [c for c in content if c not in kept_set]
     if cut:
-        specials = len(tokenizer("", add_special_tokens=True)["input_ids"])
         warnings.warn(
-            f"the prompt has {len(content)} tokens but the tokenizer keeps {window - specials}; "
+            f"the prompt has {len(content)} tokens but the tokenizer keeps {len(kept_set - {None})}; "
             f"words past the limit are marked unavailable: {text[max(cut[0][0], 0) :]!r}",
             stacklevel=3,
         )
@@ -216,128 +225,115 @@ def layout_from_text(
                 text=match.group(),
                 start=start,
                 end=end,
-                tokens=tuple(encoding.offset + k for k in tokens),
+                tokens=tuple(stream.offset + k for k in tokens),
                 is_word=_WORD.fullmatch(match.group()) is not None,
                 available=bool(tokens) and len(tokens) == needed,
             )
         )
-    mask = windowed["attention_mask"]
-    end_position = max(k for k, p in enumerate(keys) if mask[p])
-    stream = Stream(encoding.name, encoding.offset, len(keys), end_position)
-    return PromptLayout(text, tuple(spans), (stream,))
+    end_position = max(k for k, p in enumerate(keys) if p is not None and mask[p])
+    keys_of_stream = StreamKeys(stream.name, stream.offset, len(keys), end_position)
+    return PromptLayout(text, tuple(spans), (keys_of_stream,))
 
 
-def _key_positions(window: int, num_keys: int | None) -> list[int]:
-    if num_keys is None or num_keys >= window:
-        return list(range(window))
-    return [0, *range(window - num_keys + 1, window)]
-
-
-def _chars(offset: Sequence[int], shift: int) -> tuple[int, int] | None:
-    """A token's character range in the user's text, or None for special, padding and prefix tokens."""
-    a, b = int(offset[0]), int(offset[1])
-    if a == b or b + shift <= 0:
+def _chars(offset: Sequence[int], shift: int, length: int) -> tuple[int, int] | None:
+    """A token's character range in the user's text, or None for special, padding and template tokens."""
+    a, b = int(offset[0]) + shift, int(offset[1]) + shift
+    if a == b or b <= 0 or a >= length:
         return None
-    return a + shift, b + shift
+    return a, b
 
 
-def decoded_text(input_ids: Sequence[int], tokenizer: Any, encoding: TextEncoding = TextEncoding()) -> str:
-    """The prompt text behind ids (lower case where the tokenizer lower-cases), without the prefix."""
-    ids = [int(i) for i in input_ids]
-    start = 1 if ids and ids[0] == tokenizer.bos_token_id else 0
-    ends = (tokenizer.eos_token_id, tokenizer.pad_token_id)
-    stops = [i for i in ends if i is not None and i in ids[start:]]
-    end = min(ids.index(i, start) for i in stops) if stops else len(ids)
-    text = tokenizer.decode(ids[start:end], skip_special_tokens=True)
-    if encoding.prefix and text.startswith(encoding.prefix):
-        text = text[len(encoding.prefix) :]
-    return text.strip() if encoding.lowercase else text
+def decoded_text(window: TokenWindow, tokenizer: Any, stream: TextStream = DEFAULT_STREAM) -> str:
+    """The prompt text behind a window's ids (lower case where the tokenizer lower-cases), without the
+    stream's template."""
+    ids = [i for i, m in zip(window.ids, window.mask, strict=True) if m]
+    template = stream.template
+    if not (template.prefix or template.suffix):  # the tokenizer's own special tokens frame the prompt
+        start = 1 if ids and ids[0] == tokenizer.bos_token_id else 0
+        ends = (tokenizer.eos_token_id, tokenizer.pad_token_id)
+        stops = [i for i in ends if i is not None and i in ids[start:]]
+        ids = ids[start : min(ids.index(i, start) for i in stops) if stops else len(ids)]
+    text = tokenizer.decode(ids, skip_special_tokens=True)
+    prefixes = (template.prefix, _plain(template.prefix, tokenizer)) if template.prefix else ()
+    suffixes = (template.suffix, _plain(template.suffix, tokenizer)) if template.suffix else ()
+    text = next((text[len(p) :] for p in prefixes if text.startswith(p)), text)
+    text = next((text[: len(text) - len(s)] for s in suffixes if text.endswith(s)), text)
+    return text.strip() if template.lowercase else text
+
+
+def _plain(part: str, tokenizer: Any) -> str:
+    """A template part as decoding shows it: its special tokens dropped."""
+    ids = tokenizer(part, add_special_tokens=False)["input_ids"]
+    return str(tokenizer.decode(ids, skip_special_tokens=True))
 
 
 def layout_from_ids(
-    input_ids: Sequence[int], tokenizer: Any, encoding: TextEncoding = TextEncoding()
+    input_ids: Sequence[int], tokenizer: Any, stream: TextStream = DEFAULT_STREAM
 ) -> PromptLayout:
     """The layout of ids whose text is unknown: the text is decoded (lower case, as the tokenizer saw it)."""
-    return align_streams([(input_ids, tokenizer, encoding)], None)
+    pad = getattr(tokenizer, "pad_token_id", None)
+    window = TokenWindow(tuple(int(i) for i in input_ids), tuple(int(i != pad) for i in input_ids))
+    return align_streams([StreamText(stream, tokenizer, window, len(input_ids))], None)
 
 
-Window = tuple["Sequence[int] | None", Any, TextEncoding]
-"""One stream's ids (None if unknown), tokenizer and encoding, for ``align_streams``."""
-
-
-def align_streams(
-    windows: Sequence[Window], prompt: str | None, num_keys: Sequence[int] = ()
-) -> PromptLayout:
+def align_streams(texts: Sequence[StreamText], prompt: str | None) -> PromptLayout:
     """One layout of every stream's window for the same prompt.
 
     With ``prompt`` each window is aligned with it (and checked against its ids). Without it, the text is
     decoded from a window's ids: the first decoded text that every window's tokenizer turns into that
     window's ids gives words in all of them; failing that, words come from the first window with ids
     and the others keep their positions without words (their tokenizers saw the text differently).
-    ``num_keys`` gives each window's number of key positions where ids are unknown.
     """
-    known = [(ids, enc) for ids, _, enc in windows if ids is not None]
+    known = [t for t in texts if t.window is not None and t.tokenizer is not None]
     if prompt is not None or not known:
-        return combine([_aligned(prompt, w, num_keys, i) for i, w in enumerate(windows)])
-    layout = _decoded(windows, num_keys)
-    ids, encoding = known[0]
-    stream = next(s for s in layout.streams if s.name == encoding.name)
-    if stream.end_position == stream.num_positions - 1:
+        return combine([_aligned(prompt, t) for t in texts])
+    layout = _decoded(texts, known)
+    first = known[0]
+    keys = next(s for s in layout.streams if s.name == first.stream.name)
+    if keys.end_position == keys.num_positions - 1 and first.stream.keys is every_position:
         warnings.warn(
-            f"the prompt fills the tokenizer's {len(ids)}-token window, so words past it may have been "
-            "cut; pass prompt=... to heat_maps() to know which",
+            f"the prompt fills the tokenizer's {keys.num_positions}-token window, so words past it may have "
+            "been cut; pass prompt=... to heat_maps() to know which",
             stacklevel=3,
         )
     return layout
 
 
-def _decoded(windows: Sequence[Window], num_keys: Sequence[int]) -> PromptLayout:
-    candidates = [decoded_text(ids, tok, enc) for ids, tok, enc in windows if ids is not None]
+def _decoded(texts: Sequence[StreamText], known: Sequence[StreamText]) -> PromptLayout:
+    candidates = [decoded_text(t.window, t.tokenizer, t.stream) for t in known if t.window is not None]
     for text in dict.fromkeys(candidates):
         try:
-            return combine([_aligned(text, w, num_keys, i) for i, w in enumerate(windows)])
+            return combine([_aligned(text, t) for t in texts])
         except ValueError:
             continue
-    first = next(i for i, w in enumerate(windows) if w[0] is not None)
     try:
-        return combine(
-            [
-                _aligned(candidates[0], w, num_keys, i) if i == first else _unworded(w, num_keys, i)
-                for i, w in enumerate(windows)
-            ]
-        )
+        return combine([_aligned(candidates[0], t) if t is known[0] else _unworded(t) for t in texts])
     except ValueError:
         warnings.warn(
             "the prompt's words could not be read back from the token ids (the pipeline changed the "
             "text before tokenizing it); maps are by token position: pass prompt=... to heat_maps()",
             stacklevel=4,
         )
-        return combine([_unworded(w, num_keys, i) for i, w in enumerate(windows)])
+        return combine([_unworded(t) for t in texts])
 
 
-def _aligned(text: str | None, window: Window, num_keys: Sequence[int], index: int) -> PromptLayout:
-    ids, tokenizer, encoding = window
-    if ids is None and (text is None or tokenizer is None):
-        return _unworded(window, num_keys, index)
-    length = num_keys[index] if index < len(num_keys) else None
-    assert text is not None
-    return layout_from_text(text, tokenizer, ids, encoding, window=None if ids is not None else length)
+def _aligned(prompt: str | None, text: StreamText) -> PromptLayout:
+    if text.tokenizer is None or (text.window is None and prompt is None):
+        return _unworded(text)
+    assert prompt is not None
+    ids = text.window.ids if text.window is not None else None
+    window = None if ids is not None else text.num_keys
+    return layout_from_text(prompt, text.tokenizer, ids, text.stream, window, text.num_keys)
 
 
-def _unworded(window: Window, num_keys: Sequence[int], index: int) -> PromptLayout:
+def _unworded(text: StreamText) -> PromptLayout:
     """A window's positions without words: padding dropped when the ids are known."""
-    ids, tokenizer, encoding = window
-    if ids is None:
-        return layout_without_ids(num_keys[index], encoding)
-    keys = [int(ids[p]) for p in _key_positions(len(ids), encoding.num_keys)]
-    pad = getattr(tokenizer, "pad_token_id", None)
-    end = max((k for k, i in enumerate(keys) if i != pad), default=len(keys) - 1)
-    return PromptLayout("", (), (Stream(encoding.name, encoding.offset, len(keys), end),))
-
-
-def layout_without_ids(num_positions: int, encoding: TextEncoding = TextEncoding()) -> PromptLayout:
-    """The layout when only embeddings were given: positions, no words."""
-    return PromptLayout("", (), (Stream(encoding.name, encoding.offset, num_positions, None),))
+    stream = text.stream
+    if text.window is None:
+        return PromptLayout("", (), (StreamKeys(stream.name, stream.offset, text.num_keys, None),))
+    keys = stream.keys(text.window.mask, text.num_keys)
+    end = max((k for k, p in enumerate(keys) if p is not None and text.window.mask[p]), default=len(keys) - 1)
+    return PromptLayout("", (), (StreamKeys(stream.name, stream.offset, len(keys), end),))
 
 
 def combine(layouts: Sequence[PromptLayout]) -> PromptLayout:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import Backbone, DenoiserCall, SoftmaxOver, TextStream
+from .._text_streams import TextStream
+from ._base import Backbone, DenoiserCall, SoftmaxOver
 from .flux import FluxBackbone
 from .pixart import PixArtBackbone, SanaBackbone
 from .sd3 import SD3Backbone

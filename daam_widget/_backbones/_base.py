@@ -15,29 +15,15 @@ from typing import Any, ClassVar, Literal
 
 import torch
 
-from .._capture import (
-    AttentionInputs,
-    Projections,
-    attention_probabilities,
-    cross_attention_layers,
-    text_probabilities,
-)
-from .._words import TextEncoding
+from .._capture import Projections
+from .._cross_attention import attention_probabilities, cross_attention_layers
+from .._probabilities import AttentionInputs, Constants, probabilities_by_row, text_probabilities
+from .._text_streams import TextStream
 
 SoftmaxOver = Literal["text", "all"]
-
-
-@dataclass(frozen=True)
-class TextStream:
-    """One tokenizer window among the keys: its encoder and tokenizer (pipeline attributes) and extent.
-
-    ``length`` is the number of key positions, ``None`` for "to the end of the text sequence".
-    """
-
-    encoding: TextEncoding
-    encoder: str
-    tokenizer: str
-    length: int | None = None
+Layout = tuple[slice, slice] | list[tuple[slice, slice]]
+"""Where image queries and text keys sit along an attention call's sequence: one pair for every batch row,
+or one per row."""
 
 
 @dataclass
@@ -78,6 +64,7 @@ class Backbone:
     def __init__(self, pipe: Any) -> None:
         self.pipe = pipe
         self.denoiser: Any = getattr(pipe, self.denoiser_attribute)
+        self.constants = Constants()
 
     def attention_layers(self) -> dict[str, Any]:
         """The attention modules with text keys, by module name, in model order."""
@@ -108,16 +95,20 @@ class Backbone:
         heads = list(heads) if heads is not None else None
         if seen is None or seen.query.ndim != 4 or seen.key.shape[1] != seen.query.shape[1]:
             return self.recompute(attn, arguments, rows, call, heads, softmax_over)
-        image, text = seen.layout or self.positions(arguments, call)
-        return text_probabilities(seen, rows, image, text, heads, self.joint and softmax_over == "all")
+        share = self.joint and softmax_over == "all"
+        layout = seen.layout or self.positions(arguments, call)
+        if isinstance(layout, list):
+            return probabilities_by_row(seen, rows, layout, call.text_length, heads, share, self.constants)
+        image, text = layout
+        return text_probabilities(seen, rows, image, text, heads, share, self.constants)
 
     def has_text(self, arguments: dict[str, Any]) -> bool:
         """Whether an attention call has text keys (cross-attention: it was given the text)."""
         return arguments.get("encoder_hidden_states") is not None
 
-    def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> tuple[slice, slice]:
+    def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> Layout:
         """Where the image queries and the text keys sit in the processor's sequence (cross-attention:
-        all queries are image, all keys text)."""
+        all queries are image, all keys text); a list with one pair per batch row where rows differ."""
         return slice(None), slice(None)
 
     def projections(self, attn: Any) -> Projections | None:
@@ -136,11 +127,18 @@ class Backbone:
         softmax_over: SoftmaxOver,
     ) -> torch.Tensor:
         """``probabilities`` for a processor whose attention call was not seen: q and k computed again
-        from the arguments, exactly as the processor does."""
-        raise NotImplementedError
+        from the arguments, exactly as the processor does. Families traced only at the attention call
+        cannot do this: they say which backend shows it."""
+        raise RuntimeError(
+            f"{self.name} is traced where its attention processors call torch's "
+            "scaled_dot_product_attention, and this attention call did not reach it (an attention backend "
+            "such as flash or xFormers computes it elsewhere); trace it with the native backend: "
+            f"pipe.{self.denoiser_attribute}.set_attention_backend('native')"
+        )
 
     def streams(self) -> list[TextStream]:
-        """The tokenizer windows of the keys, in key order."""
+        """The tokenizer windows of the keys, in key order, for the generation that is starting (a family
+        may read the pipeline call's options)."""
         raise NotImplementedError
 
     def latent_call(
@@ -173,6 +171,10 @@ class Backbone:
         except AttributeError:
             return None
 
+    def decoded_images(self, decoded: torch.Tensor) -> torch.Tensor:
+        """The VAE decoder's output as images ``(n, c, H, W)`` (a video VAE's single frame taken out)."""
+        return decoded
+
     def finish(self, images: torch.Tensor, call: DenoiserCall) -> torch.Tensor:
         """What the pipeline does to decoded images ``(n, c, H, W)`` after the VAE; maps get the same."""
         return images
@@ -196,7 +198,7 @@ class Backbone:
 
     def encode_text(self, prompt: str) -> dict[str, Any]:
         """The denoiser's text inputs for ``prompt``, without guidance, as ``denoise`` takes them."""
-        raise NotImplementedError
+        raise NotImplementedError(f"attribute_image does not support {self.name} yet")
 
     def denoise(self, latents: torch.Tensor, timestep: int, text: dict[str, Any]) -> None:
         """One conditional denoiser call on ``latents`` at ``timestep`` (0..999); the output is unused."""

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from diffusers.models.embeddings import apply_rotary_emb
 
-from .._capture import joint_probabilities
-from .._words import TextEncoding
-from ._base import Backbone, DenoiserCall, SoftmaxOver, TextStream, argument
+from .._probabilities import joint_probabilities
+from .._text_streams import TextStream
+from ._base import Backbone, DenoiserCall, SoftmaxOver, argument
 
 PROCESSORS = ("FluxAttnProcessor", "FluxAttnProcessor2_0")
 
@@ -119,7 +119,7 @@ class FluxBackbone(Backbone):
         return False
 
     def streams(self) -> list[TextStream]:
-        return [TextStream(TextEncoding("t5"), "text_encoder_2", "tokenizer_2")]
+        return [TextStream("t5", "text_encoder_2", "tokenizer_2")]
 
     def pixel_multiple(self) -> tuple[int, str]:
         scale = int(self.pipe.vae_scale_factor)

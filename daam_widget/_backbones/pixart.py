@@ -13,15 +13,14 @@ from typing import Any, ClassVar
 
 import torch
 
-from .._words import TextEncoding
-from ._base import CrossAttentionBackbone, DenoiserCall, TextStream, argument
+from .._text_streams import Template, TextStream, first_and_last
+from ._base import CrossAttentionBackbone, DenoiserCall, argument
 
 
 class PixArtBackbone(CrossAttentionBackbone):
     name = "PixArt"
     pipelines: ClassVar[tuple[str, ...]] = ("PixArtAlphaPipeline", "PixArtSigmaPipeline")
     processors: ClassVar[tuple[str, ...]] = ("AttnProcessor2_0",)
-    stream = TextStream(TextEncoding("t5", lowercase=True), "text_encoder", "tokenizer")
 
     def attention_layers(self) -> dict[str, Any]:
         layers = super().attention_layers()
@@ -48,7 +47,7 @@ class PixArtBackbone(CrossAttentionBackbone):
         return guided
 
     def streams(self) -> list[TextStream]:
-        return [self.stream]
+        return [TextStream("t5", template=Template(lowercase=True))]
 
     def finish(self, images: torch.Tensor, call: DenoiserCall) -> torch.Tensor:
         if call.output_size is None:
@@ -85,8 +84,11 @@ class SanaBackbone(PixArtBackbone):
     norm_before_heads = True
 
     def streams(self) -> list[TextStream]:
-        prefix = "\n".join(self._instruction())
-        return [TextStream(TextEncoding("gemma", lowercase=True, prefix=prefix), "text_encoder", "tokenizer")]
+        """The instruction of the running call (the default outside one) before the lower-cased prompt."""
+        call_locals = _pipeline_call_locals(self.pipe)
+        instruction = call_locals.get("complex_human_instruction", self._instruction())
+        template = Template("\n".join(instruction or []), lowercase=True)
+        return [TextStream("gemma", template=template, keys=first_and_last)]
 
     def _instruction(self) -> list[str]:
         """The pipeline's default ``complex_human_instruction``."""

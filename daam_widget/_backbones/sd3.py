@@ -13,9 +13,10 @@ from typing import Any
 
 import torch
 
-from .._capture import Projections, joint_probabilities
-from .._words import TextEncoding
-from ._base import Backbone, DenoiserCall, SoftmaxOver, TextStream, argument
+from .._capture import Projections
+from .._probabilities import joint_probabilities
+from .._text_streams import TextStream
+from ._base import Backbone, DenoiserCall, SoftmaxOver, argument
 
 PROCESSORS = ("JointAttnProcessor2_0",)
 
@@ -83,8 +84,8 @@ class SD3Backbone(Backbone):
     def streams(self) -> list[TextStream]:
         clip = int(getattr(self.pipe, "tokenizer_max_length", 77))
         return [
-            TextStream(TextEncoding("clip"), "text_encoder", "tokenizer", clip),
-            TextStream(TextEncoding("t5", offset=clip), "text_encoder_3", "tokenizer_3"),
+            TextStream("clip", length=clip),
+            TextStream("t5", "text_encoder_3", "tokenizer_3", offset=clip),
         ]
 
     def encode_text(self, prompt: str) -> dict[str, Any]:

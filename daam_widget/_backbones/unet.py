@@ -7,8 +7,8 @@ from typing import Any
 import torch
 
 from .._aggregate import latent_grid
-from .._words import TextEncoding
-from ._base import CrossAttentionBackbone, DenoiserCall, TextStream, argument
+from .._text_streams import TextStream
+from ._base import CrossAttentionBackbone, DenoiserCall, argument
 
 
 class UNetBackbone(CrossAttentionBackbone):
@@ -30,7 +30,7 @@ class UNetBackbone(CrossAttentionBackbone):
         return latent_grid(queries, call.grid)
 
     def streams(self) -> list[TextStream]:
-        return [TextStream(TextEncoding("clip"), "text_encoder", "tokenizer")]
+        return [TextStream("clip")]
 
     def encode_text(self, prompt: str) -> dict[str, Any]:
         device = self.denoiser.device

@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from .._aggregate import latent_grid
-from .._capture import attention_probabilities, cross_attention_layers, recording
+from .._capture import recording
+from .._cross_attention import attention_probabilities, cross_attention_layers
 from ._world import SHAPES, SIZE, ToyObject
 
 COVERAGE_GRID = 16
