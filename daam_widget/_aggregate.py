@@ -19,6 +19,22 @@ import torch
 import torch.nn.functional as F
 
 
+def add_rows(total: torch.Tensor, probabilities: torch.Tensor, first_row: int) -> torch.Tensor:
+    """``total`` ``(rows, queries, keys)`` with ``probabilities`` added to its rows from ``first_row``, in
+    place. Where the two have different numbers of keys (a negative prompt encoded to its own length, in
+    a call of its own) the shorter is taken as zero past its end, and a longer ``probabilities`` gives a
+    new, wider total."""
+    extra = probabilities.shape[-1] - total.shape[-1]
+    if extra > 0:
+        total = F.pad(total, (0, extra))
+    elif extra < 0:
+        probabilities = F.pad(probabilities, (0, -extra))
+    if first_row == 0 and probabilities.shape[0] == total.shape[0]:
+        return total.add_(probabilities)
+    total[first_row : first_row + probabilities.shape[0]].add_(probabilities)
+    return total
+
+
 class AttentionSums:
     """Running sums of attention probabilities, per layer, at native resolution.
 
@@ -45,15 +61,11 @@ class AttentionSums:
         if layer not in self.totals:
             self.totals[layer] = probabilities.new_zeros(self.rows, *probabilities.shape[1:])
             self.grids[layer] = grid
-        total = self.totals[layer]
-        if first_row == 0 and probabilities.shape[0] == self.rows:
-            total.add_(probabilities)
-        else:
-            total[first_row : first_row + probabilities.shape[0]].add_(probabilities)
+        self.totals[layer] = add_rows(self.totals[layer], probabilities, first_row)
         if self.time_resolved:
             if layer not in self.by_step[step]:
                 self.by_step[step][layer] = probabilities.new_zeros(self.rows, *probabilities.shape[1:])
-            self.by_step[step][layer][first_row : first_row + probabilities.shape[0]] = probabilities
+            self.by_step[step][layer] = add_rows(self.by_step[step][layer], probabilities, first_row)
 
     def nbytes(self) -> int:
         tensors = [*self.totals.values(), *(t for step in self.by_step.values() for t in step.values())]
@@ -108,11 +120,8 @@ class StepRecord:
             self._step = step
         current = self._current.get(grid)
         if current is None:
-            current = self._current[grid] = probabilities.new_zeros(self.rows, *probabilities.shape[1:])
-        if first_row == 0 and probabilities.shape[0] == self.rows:
-            current.add_(probabilities)
-        else:
-            current[first_row : first_row + probabilities.shape[0]].add_(probabilities)
+            current = probabilities.new_zeros(self.rows, *probabilities.shape[1:])
+        self._current[grid] = add_rows(current, probabilities, first_row)
 
     def _flush(self) -> None:
         if not self._current:

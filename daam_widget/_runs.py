@@ -43,6 +43,7 @@ class Generation:
     settings: dict[str, Any]
     negative_embeddings: torch.Tensor | None = None
     guided_now: bool = False
+    negative_first: bool = True
     role: Role = "step"
     last_embeddings: torch.Tensor | None = None
     last_timestep: Any = None
@@ -79,16 +80,29 @@ class Generation:
             and _scalar(call.timestep) == _scalar(self.last_timestep)
         )
 
-    def rows_to_record(self) -> tuple[slice, int] | None:
-        """The rows of the current call's batch to record and the kept row they go to; None: skip it."""
+    def rows_to_record(self) -> list[tuple[slice, int]]:
+        """The rows of the current call's batch to record, each with the kept row it goes to; empty:
+        skip the call. Kept rows are [negative, positive] when the negative prompt is kept."""
         n = self.num_images
         if self.role == "extra":
-            return None
+            return []
         if self.role == "negative":
-            return (slice(0, n), 0) if self.negative_rows else None
+            return [(slice(0, n), 0)] if self.negative_rows else []
         if not self.guided_now:
-            return slice(0, n), self.negative_row_offset
-        return (slice(0, 2 * n), 0) if self.negative_rows else (slice(n, 2 * n), 0)
+            return [(slice(0, n), self.negative_row_offset)]
+        negative, positive = (slice(0, n), slice(n, 2 * n))[:: 1 if self.negative_first else -1]
+        if not self.negative_rows:
+            return [(positive, 0)]
+        if self.negative_first:
+            return [(slice(0, 2 * n), 0)]
+        return [(negative, 0), (positive, n)]
+
+    def halves(self, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The negative and positive rows of a guidance batch's ``text``."""
+        n = self.num_images
+        if self.negative_first:
+            return text[:n], text[n:]
+        return text[n:], text[:n]
 
 
 def _scalar(timestep: Any) -> float:

@@ -222,6 +222,7 @@ class Trace:
             num_images=num_images,
             guided=guided,
             negative_rows=negative_rows,
+            negative_first=self.backbone.negative_first,
             call=call,
             encodings=list(self._pending),
             streams=self.backbone.streams(),
@@ -268,7 +269,7 @@ class Trace:
         generation = self._generations[-1]
         if self.steps is not None and generation.steps - 1 not in self.steps:
             return False
-        return generation.rows_to_record() is not None
+        return bool(generation.rows_to_record())
 
     def _on_attention(
         self, layer: str, attn: Any, arguments: dict[str, Any], seen: AttentionInputs | None
@@ -276,19 +277,17 @@ class Trace:
         """Record one attention call that ``_wanted`` let through."""
         generation = self._generations[-1]
         step = generation.steps - 1
-        chosen = generation.rows_to_record()
-        assert chosen is not None
-        rows, first_kept_row = chosen
-        with torch.no_grad():
-            probabilities = self.backbone.probabilities(
-                attn, arguments, seen, rows, generation.call, self.heads, self.softmax_over
-            )
-        if probabilities is None:
-            return
-        grid = self.backbone.layer_grid(generation.call, probabilities.shape[1])
-        generation.sums.add(layer, step, probabilities, grid, first_kept_row)
-        if generation.record is not None:
-            generation.record.add(step, probabilities, grid, first_kept_row)
+        for rows, first_kept_row in generation.rows_to_record():
+            with torch.no_grad():
+                probabilities = self.backbone.probabilities(
+                    attn, arguments, seen, rows, generation.call, self.heads, self.softmax_over
+                )
+            if probabilities is None:
+                return
+            grid = self.backbone.layer_grid(generation.call, probabilities.shape[1])
+            generation.sums.add(layer, step, probabilities, grid, first_kept_row)
+            if generation.record is not None:
+                generation.record.add(step, probabilities, grid, first_kept_row)
 
     def _after_decoder(self, module: torch.nn.Module, args: tuple, output: torch.Tensor) -> None:
         if not self._generations:
@@ -465,23 +464,26 @@ class Trace:
     def _layout(self, generation: Generation, local: int, negative: bool, prompt: str | None) -> PromptLayout:
         """Every stream's layout of image ``local``'s (negative) prompt, combined."""
         text = generation.embeddings
-        if negative and generation.guided:
-            text = text[: generation.num_images]
+        if generation.guided:
+            text = generation.halves(text)[0 if negative else 1]
         elif negative:
             assert generation.negative_embeddings is not None
             text = generation.negative_embeddings
-        elif generation.guided:
-            text = text[generation.num_images :]
         texts = [
             StreamText(
                 stream,
-                getattr(self.pipe, stream.tokenizer, None),
+                _text_tokenizer(getattr(self.pipe, stream.tokenizer, None)),
                 window_behind(text, local, stream, generation.encodings),
                 stream.num_keys(text.shape[1]),
             )
             for stream in generation.streams
         ]
         return align_streams(texts, prompt)
+
+
+def _text_tokenizer(tokenizer: Any) -> Any:
+    """The tokenizer itself where a pipeline holds a processor around it (Flux.2's ``PixtralProcessor``)."""
+    return getattr(tokenizer, "tokenizer", tokenizer)
 
 
 trace = Trace

@@ -9,7 +9,7 @@ from those tensors. Forward pre-hooks tell it which module made each call, and p
 length, the token grid and whether SD3 skip-layer guidance is on.
 
 Layouts (keys of length ``image + text`` are joint attention, otherwise only cross-attention counts):
-SD3 joint attention is [image, text]; Flux's double and single-stream blocks are [text, image];
+SD3 joint attention is [image, text]; Flux's, Flux.2's, Chroma's and Qwen-Image's are [text, image];
 PixArt's and Sana's ``attn2`` take text keys only (an attention module given ``encoder_hidden_states``
 with ``text_len`` keys). Self-attention (PixArt and Sana ``attn1``, SD3.5's image-only ``attn2``) is skipped.
 """
@@ -24,6 +24,14 @@ import math
 import torch
 import torch.nn.functional as F
 from diffusers.models.transformers import transformer_flux
+
+TEXT_FIRST = {
+    "FluxTransformer2DModel",
+    "Flux2Transformer2DModel",
+    "QwenImageTransformer2DModel",
+    "ChromaTransformer2DModel",
+}
+"""Transformers whose joint attention runs over [text, image]; the others over [image, text]."""
 
 
 @dataclasses.dataclass
@@ -72,12 +80,15 @@ def _probs(call, q, k, mask, scale, cross, text_first):
 def record_at_attention(transformer):
     """Yield a list that fills with one ``Call`` per forward call of ``transformer``."""
     calls, state = [], {"module": None, "cross": False, "busy": False}
-    text_first = isinstance(transformer, transformer_flux.FluxTransformer2DModel)
+    text_first = type(transformer).__name__ in TEXT_FIRST
 
     def on_transformer(module, args, kwargs):
         a = _arguments(module.forward, args, kwargs)
-        if a.get("img_ids") is not None:
-            ids = a["img_ids"].reshape(-1, 3)
+        if a.get("img_shapes") is not None:  # Qwen-Image: (frames, h, w) of each image
+            grid = tuple(int(x) for x in a["img_shapes"][0][0][1:])
+        elif a.get("img_ids") is not None:  # (batch or not, tokens, (t,) h, w, ...): Flux and Flux.2
+            ids = a["img_ids"].reshape(-1, a["img_ids"].shape[-1])
+            ids = ids[: a["hidden_states"].shape[1]]
             grid = (int(ids[:, 1].max()) + 1, int(ids[:, 2].max()) + 1)
         else:
             p = module.config.patch_size

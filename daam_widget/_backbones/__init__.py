@@ -6,10 +6,14 @@ from typing import Any
 
 from .._text_streams import TextStream
 from ._base import Backbone, DenoiserCall, SoftmaxOver
+from .chroma import ChromaBackbone
 from .flux import FluxBackbone
+from .flux2 import Flux2Backbone, Flux2KleinBackbone
 from .pixart import PixArtBackbone, SanaBackbone
+from .qwen_image import QwenImageBackbone
 from .sd3 import SD3Backbone
 from .unet import UNetBackbone
+from .z_image import ZImageBackbone
 
 FAMILIES: tuple[type[Backbone], ...] = (
     UNetBackbone,
@@ -17,6 +21,11 @@ FAMILIES: tuple[type[Backbone], ...] = (
     FluxBackbone,
     PixArtBackbone,
     SanaBackbone,
+    QwenImageBackbone,
+    Flux2Backbone,
+    Flux2KleinBackbone,
+    ChromaBackbone,
+    ZImageBackbone,
 )
 
 __all__ = ["FAMILIES", "Backbone", "DenoiserCall", "SoftmaxOver", "TextStream", "backbone_for"]

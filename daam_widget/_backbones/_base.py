@@ -9,6 +9,7 @@ steps, sums, words, results) is the tracer's and the same for every family.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -42,6 +43,8 @@ class DenoiserCall:
     image_size: tuple[int, int]
     counts: bool = True
     output_size: tuple[int, int] | None = None
+    text_lengths: tuple[int, ...] | None = None
+    """Each row's number of text keys where rows differ inside ``embeddings`` (zeros after them)."""
 
     @property
     def text_length(self) -> int:
@@ -60,6 +63,8 @@ class Backbone:
     """Image and text keys share one softmax, so ``softmax_over="all"`` differs from ``"text"``."""
     negative_in_separate_call: ClassVar[bool] = False
     """The unconditional prediction is a second denoiser call in the same step (Flux's true CFG)."""
+    negative_first: ClassVar[bool] = True
+    """A guidance batch is ``[negative, positive]`` (Z-Image's is ``[positive, negative]``)."""
 
     def __init__(self, pipe: Any) -> None:
         self.pipe = pipe
@@ -265,3 +270,17 @@ def rows_of(tensor: torch.Tensor | None, rows: slice, batch: int) -> torch.Tenso
     if tensor is None or tensor.ndim == 0 or tensor.shape[0] != batch:
         return tensor
     return tensor[rows]
+
+
+def pipeline_call_locals(pipe: Any) -> dict[str, Any]:
+    """The local variables of the running ``pipe.__call__``, read from the call stack; empty outside one.
+
+    Some pipelines keep what the tracer needs only there: the size asked for before resolution binning,
+    whether guidance is on in this step, the instruction put before the prompt.
+    """
+    frame = inspect.currentframe()
+    while frame is not None:
+        if frame.f_code.co_name == "__call__" and frame.f_locals.get("self") is pipe:
+            return dict(frame.f_locals)
+        frame = frame.f_back
+    return {}

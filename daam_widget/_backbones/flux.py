@@ -18,7 +18,7 @@ from diffusers.models.embeddings import apply_rotary_emb
 
 from .._probabilities import joint_probabilities
 from .._text_streams import TextStream
-from ._base import Backbone, DenoiserCall, SoftmaxOver, argument
+from ._base import Backbone, DenoiserCall, Layout, SoftmaxOver, argument
 
 PROCESSORS = ("FluxAttnProcessor", "FluxAttnProcessor2_0")
 
@@ -73,7 +73,7 @@ class FluxBackbone(Backbone):
     def has_text(self, arguments: dict[str, Any]) -> bool:
         return True  # single-stream blocks get text and image in one sequence
 
-    def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> tuple[slice, slice]:
+    def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> Layout:
         context = arguments.get("encoder_hidden_states")
         text = int(context.shape[1]) if context is not None else call.text_length  # [text, image]
         return slice(text, None), slice(0, text)

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import torch
 
 from .._text_streams import Template, TextStream, first_and_last
-from ._base import CrossAttentionBackbone, DenoiserCall, argument
+from ._base import CrossAttentionBackbone, DenoiserCall, argument, pipeline_call_locals
 
 
 class PixArtBackbone(CrossAttentionBackbone):
@@ -28,7 +28,7 @@ class PixArtBackbone(CrossAttentionBackbone):
         return layers
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
-        call_locals = _pipeline_call_locals(self.pipe)
+        call_locals = pipeline_call_locals(self.pipe)
         output_size = None
         if call_locals.get("use_resolution_binning") and "orig_height" in call_locals:
             output_size = (int(call_locals["orig_height"]), int(call_locals["orig_width"]))
@@ -43,7 +43,7 @@ class PixArtBackbone(CrossAttentionBackbone):
     def guided(self) -> bool | None:
         guided = super().guided()
         if guided is None:  # PixArt keeps it in its call's locals only
-            guided = _pipeline_call_locals(self.pipe).get("do_classifier_free_guidance")
+            guided = pipeline_call_locals(self.pipe).get("do_classifier_free_guidance")
         return guided
 
     def streams(self) -> list[TextStream]:
@@ -85,7 +85,7 @@ class SanaBackbone(PixArtBackbone):
 
     def streams(self) -> list[TextStream]:
         """The instruction of the running call (the default outside one) before the lower-cased prompt."""
-        call_locals = _pipeline_call_locals(self.pipe)
+        call_locals = pipeline_call_locals(self.pipe)
         instruction = call_locals.get("complex_human_instruction", self._instruction())
         template = Template("\n".join(instruction or []), lowercase=True)
         return [TextStream("gemma", template=template, keys=first_and_last)]
@@ -112,16 +112,3 @@ class SanaBackbone(PixArtBackbone):
 
     def denoise(self, latents: torch.Tensor, timestep: int, text: dict[str, Any]) -> None:
         self.denoiser(latents, timestep=torch.tensor([timestep], device=latents.device), **text)
-
-
-def _pipeline_call_locals(pipe: Any) -> dict[str, Any]:
-    """The local variables of the running ``pipe.__call__``, read from the call stack; empty outside one.
-
-    These pipelines keep the size asked for (before binning) and whether guidance is on only there.
-    """
-    frame = inspect.currentframe()
-    while frame is not None:
-        if frame.f_code.co_name == "__call__" and frame.f_locals.get("self") is pipe:
-            return dict(frame.f_locals)
-        frame = frame.f_back
-    return {}

@@ -16,7 +16,7 @@ import torch
 from .._capture import Projections
 from .._probabilities import joint_probabilities
 from .._text_streams import TextStream
-from ._base import Backbone, DenoiserCall, SoftmaxOver, argument
+from ._base import Backbone, DenoiserCall, Layout, SoftmaxOver, argument
 
 PROCESSORS = ("JointAttnProcessor2_0",)
 
@@ -56,7 +56,7 @@ class SD3Backbone(Backbone):
             attn.norm_added_k is None,
         )
 
-    def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> tuple[slice, slice]:
+    def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> Layout:
         image = int(arguments["hidden_states"].shape[1])  # the sequence is [image, text]
         return slice(0, image), slice(image, None)
 

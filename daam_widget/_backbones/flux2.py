@@ -1,0 +1,102 @@
+"""Flux.2 [dev] and [klein]: double-stream blocks (joint attention over [text, image]) and single-stream
+blocks that get the sequence already concatenated, with fused q/k/v(/MLP) projections.
+
+Both read the prompt through a chat template and stack three hidden layers of the text encoder side by
+side in the features; every position of the padded window is a key (no key mask reaches the
+transformer). [dev]: Mistral Small 3.1 with a system message, guidance-distilled (one call per step).
+[klein]: Qwen3's template; with guidance the negative prompt ("") is a second transformer call after the
+positive one in each step. Latents are patchified 2x2; the token grid comes from the image ids
+``(t, h, w, l)`` of the generated image's tokens (reference images' tokens follow them).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+
+from .._text_streams import Template, TextStream
+from ._base import Backbone, DenoiserCall, Layout
+
+PROCESSORS = ("Flux2AttnProcessor", "Flux2ParallelSelfAttnProcessor")
+
+
+class Flux2Backbone(Backbone):
+    name = "Flux.2"
+    pipelines: ClassVar[tuple[str, ...]] = ("Flux2Pipeline",)
+    joint = True
+
+    def __init__(self, pipe: Any) -> None:
+        super().__init__(pipe)
+        self._grid_of: tuple[Any, tuple[int, int]] | None = None
+
+    def attention_layers(self) -> dict[str, Any]:
+        layers = {
+            name: module
+            for name, module in self.denoiser.named_modules()
+            if name.endswith(".attn") and hasattr(module, "processor")
+        }
+        self.check_processors(layers, PROCESSORS)
+        return layers
+
+    def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
+        latents = kwargs["hidden_states"]
+        grid = self._grid(kwargs.get("img_ids"))
+        scale = 2 * int(self.pipe.vae_scale_factor)  # 2x2 patches
+        return DenoiserCall(
+            batch=int(latents.shape[0]),
+            timestep=kwargs.get("timestep"),
+            embeddings=kwargs["encoder_hidden_states"],
+            grid=grid,
+            image_size=(grid[0] * scale, grid[1] * scale),
+        )
+
+    def _grid(self, image_ids: torch.Tensor | None) -> tuple[int, int]:
+        """(rows, columns) of the generated image's tokens, those of the first time coordinate. Read once
+        per ids tensor: it costs a device sync."""
+        if image_ids is None:
+            raise ValueError("the Flux.2 transformer was called without img_ids; the token grid is unknown")
+        if self._grid_of is None or self._grid_of[0] is not image_ids:
+            ids = image_ids.reshape(-1, image_ids.shape[-1])[: image_ids.shape[-2]]
+            ids = ids[ids[:, 0] == ids[0, 0]]
+            self._grid_of = (image_ids, (int(ids[:, 1].max()) + 1, int(ids[:, 2].max()) + 1))
+        return self._grid_of[1]
+
+    def has_text(self, arguments: dict[str, Any]) -> bool:
+        return True  # single-stream blocks get text and image in one sequence
+
+    def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> Layout:
+        context = arguments.get("encoder_hidden_states")
+        text = int(context.shape[1]) if context is not None else call.text_length
+        return slice(text, text + call.grid[0] * call.grid[1]), slice(0, text)
+
+    def guided(self) -> bool | None:
+        return False
+
+    def streams(self) -> list[TextStream]:
+        from diffusers.pipelines.flux2.pipeline_flux2 import format_input
+
+        tokenizer = self.pipe.tokenizer
+
+        def render(prompt: str) -> str:
+            messages = format_input([prompt], system_message=self.pipe.system_message)[0]
+            return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=False))
+
+        return [TextStream("mistral", template=Template.around(render, special_tokens=False))]
+
+
+class Flux2KleinBackbone(Flux2Backbone):
+    pipelines = ("Flux2KleinPipeline",)
+    negative_in_separate_call = True
+
+    def streams(self) -> list[TextStream]:
+        tokenizer = self.pipe.tokenizer
+
+        def render(prompt: str) -> str:
+            messages = [{"role": "user", "content": prompt}]
+            text = tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True, enable_thinking=False
+            )
+            return str(text)
+
+        return [TextStream("qwen", template=Template.around(render))]

@@ -1,0 +1,96 @@
+"""Z-Image and Z-Image-Turbo: a single-stream DiT whose main layers attend over one sequence per sample,
+[image tokens padded to a multiple of 32, caption tokens padded to a multiple of 32], padded across the
+batch and masked there.
+
+The caption is the valid Qwen3 tokens of the prompt in Qwen3's chat template (second-to-last hidden
+layer); the pads that the transformer appends to it, and to the image, are learned tokens, not masked, so
+each sample's text keys are its caption's own positions in its sequence. The noise and caption refiners
+attend within the image or the caption alone and are not traced. The transformer takes lists (one tensor
+per sample) and a timestep that grows from 0 to 1; guidance batches are ``[positive, negative]``, and
+``cfg_truncation`` can turn guidance off for the last steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+from .._text_streams import Template, TextStream, valid_from
+from ._base import Backbone, DenoiserCall, Layout, argument, pipeline_call_locals
+
+PROCESSORS = ("ZSingleStreamAttnProcessor",)
+_MULTIPLE = 32  # what the transformer pads the image and caption tokens to
+
+
+class ZImageBackbone(Backbone):
+    name = "Z-Image"
+    pipelines = ("ZImagePipeline",)
+    joint = True
+    negative_first = False
+
+    def __init__(self, pipe: Any) -> None:
+        super().__init__(pipe)
+        self._padded: tuple[list[torch.Tensor], torch.Tensor] | None = None
+
+    def attention_layers(self) -> dict[str, Any]:
+        layers = {
+            name: module
+            for name, module in self.denoiser.named_modules()
+            if name.startswith("layers.") and hasattr(module, "processor")
+        }
+        self.check_processors(layers, PROCESSORS)
+        return layers
+
+    def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
+        latents = argument(args, kwargs, 0, "x")
+        captions = argument(args, kwargs, 2, "cap_feats")
+        patch = int(kwargs.get("patch_size", 2))
+        h, w = (int(side) for side in latents[0].shape[-2:])
+        scale = int(self.pipe.vae_scale_factor)
+        return DenoiserCall(
+            batch=len(latents),
+            timestep=1 - argument(args, kwargs, 1, "t"),
+            embeddings=self._embeddings(captions),
+            grid=(h // patch, w // patch),
+            image_size=(h * scale, w * scale),
+            text_lengths=tuple(len(c) for c in captions),
+        )
+
+    def _embeddings(self, captions: list[torch.Tensor]) -> torch.Tensor:
+        """The captions as one ``(batch, longest, features)`` tensor, zeros after each; the same tensor
+        for the same caption tensors (the pipeline makes a new list of them each step)."""
+        if self._padded is None or len(self._padded[0]) != len(captions):
+            self._padded = None
+        elif all(a is b for a, b in zip(self._padded[0], captions, strict=True)):
+            return self._padded[1]
+        self._padded = (list(captions), pad_sequence(captions, batch_first=True))
+        return self._padded[1]
+
+    def has_text(self, arguments: dict[str, Any]) -> bool:
+        return True
+
+    def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> Layout:
+        image = call.grid[0] * call.grid[1]
+        start = image + (-image) % _MULTIPLE
+        assert call.text_lengths is not None
+        return [(slice(0, image), slice(start, start + length)) for length in call.text_lengths]
+
+    def guided(self) -> bool | None:
+        call_locals = pipeline_call_locals(self.pipe)
+        if "apply_cfg" in call_locals:  # this step's choice (cfg_truncation ends guidance early)
+            return bool(call_locals["apply_cfg"])
+        return super().guided()
+
+    def streams(self) -> list[TextStream]:
+        tokenizer = self.pipe.tokenizer
+
+        def render(prompt: str) -> str:
+            messages = [{"role": "user", "content": prompt}]
+            text = tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True, enable_thinking=True
+            )
+            return str(text)
+
+        return [TextStream("qwen", template=Template.around(render), keys=valid_from(0))]
