@@ -40,11 +40,36 @@ class Constants:
     def __init__(self) -> None:
         self._zeros: dict[torch.device, torch.Tensor] = {}
         self._indicators: dict[tuple[torch.device, int, int, int], torch.Tensor] = {}
+        self._bias: tuple[torch.Tensor, tuple, torch.Tensor | None] | None = None
 
     def zero(self, like: torch.Tensor) -> torch.Tensor:
         if like.device not in self._zeros:
             self._zeros[like.device] = torch.zeros((), device=like.device)
         return self._zeros[like.device]
+
+    def bias(
+        self,
+        mask: torch.Tensor | None,
+        query: torch.Tensor,
+        rows: slice,
+        image: slice,
+        text: slice,
+        heads: list[int] | None,
+    ) -> torch.Tensor | None:
+        """``_bias`` of a mask, kept while the same mask comes back with the same selection: a denoiser
+        hands one mask to all its layers."""
+        if mask is None:
+            return None
+        base = mask._base if mask._base is not None else mask  # each layer may get its own view of it
+        selection = (
+            tuple((s.start, s.stop, s.step) for s in (rows, image, text)),
+            (mask.shape, mask.stride(), mask.storage_offset(), mask.dtype),
+            query.shape[1],
+            heads,
+        )
+        if self._bias is None or self._bias[0] is not base or self._bias[1] != selection:
+            self._bias = (base, selection, _bias(mask, query, rows, image, text, heads))
+        return self._bias[2]
 
     def indicator(self, keys: torch.Tensor, text: slice) -> torch.Tensor:
         """Values that are 1 on the text keys and 0 on the others, ``(batch, keys, 8)`` (8 identical
@@ -102,7 +127,7 @@ def text_probabilities(
     count = len(range(*rows.indices(query.shape[0])))
     q = _as_batch(query, rows, image, _ALL, heads)
     text_key = _as_batch(key, rows, text, _ALL, heads, transposed=True)
-    bias = _bias(inputs.mask, query, rows, image, text, heads)
+    bias = constants.bias(inputs.mask, query, rows, image, text, heads)
     scale = inputs.scale if inputs.scale is not None else query.shape[-1] ** -0.5
     if bias is None:
         scores = torch.baddbmm(constants.zero(q), q, text_key, beta=0, alpha=scale)
@@ -141,8 +166,9 @@ def probabilities_by_row(
     for row in range(start, stop):
         image, text = layouts[row]
         single = text_probabilities(inputs, slice(row, row + 1), image, text, heads, share, constants)
-        pieces.append(torch.nn.functional.pad(single, (0, num_keys - single.shape[-1])))
-    return torch.cat(pieces)
+        missing = num_keys - single.shape[-1]
+        pieces.append(torch.nn.functional.pad(single, (0, missing)) if missing else single)
+    return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
 
 
 def _as_batch(

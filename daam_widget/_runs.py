@@ -45,8 +45,7 @@ class Generation:
     guided_now: bool = False
     negative_first: bool = True
     role: Role = "step"
-    last_embeddings: torch.Tensor | None = None
-    last_timestep: Any = None
+    last_call: DenoiserCall | None = None
     steps: int = 0
     images: list[np.ndarray] = field(default_factory=list)
     record: StepRecord | None = None
@@ -67,17 +66,25 @@ class Generation:
     def batch_size(self, guided: bool) -> int:
         return 2 * self.num_images if guided else self.num_images
 
+    def same_text(self, call: DenoiserCall) -> bool:
+        """Whether a call has the text of this run's last step (the same tensor)."""
+        return self.last_call is not None and call.embeddings is self.last_call.embeddings
+
     def continues_with(self, call: DenoiserCall, guided: bool) -> bool:
         """Whether a call with new embeddings is a later step of this run rather than a new run."""
-        return call.batch == self.batch_size(guided) and _scalar(call.timestep) < _scalar(self.last_timestep)
+        return (
+            call.batch == self.batch_size(guided)
+            and self.last_call is not None
+            and call.time < self.last_call.time
+        )
 
     def is_separate_negative(self, call: DenoiserCall) -> bool:
         """A second call at the same timestep with other text: the unconditional prediction (true CFG)."""
         return (
-            self.last_timestep is not None
+            self.last_call is not None
             and call.embeddings is not self.embeddings
             and call.batch == self.num_images
-            and _scalar(call.timestep) == _scalar(self.last_timestep)
+            and call.time == self.last_call.time
         )
 
     def rows_to_record(self) -> list[tuple[slice, int]]:
@@ -103,7 +110,3 @@ class Generation:
         if self.negative_first:
             return text[:n], text[n:]
         return text[n:], text[:n]
-
-
-def _scalar(timestep: Any) -> float:
-    return float(torch.as_tensor(timestep).flatten()[0])

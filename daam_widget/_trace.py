@@ -194,7 +194,7 @@ class Trace:
         if (
             current is None
             or self._pending
-            or (call.embeddings is not current.last_embeddings and not current.continues_with(call, guided))
+            or (not current.same_text(call) and not current.continues_with(call, guided))
         ):
             current = self._start_generation(call, guided)
         if call.batch != current.batch_size(guided):
@@ -204,7 +204,7 @@ class Trace:
             )
         current.role = "step"
         current.guided_now = guided
-        current.last_embeddings, current.last_timestep = call.embeddings, call.timestep
+        current.last_call = call
         current.steps += 1
 
     def _guided_now(self) -> bool:

@@ -289,7 +289,7 @@ class DaamWidget(anywidget.AnyWidget):
                     lambda *_: self._after_step(tc, prompt)
                 )
                 try:
-                    session.pipe(prompt, **kwargs)
+                    session.pipe(prompt=prompt, **kwargs)
                 finally:
                     after_step.remove()
             session.trace = tc

@@ -43,19 +43,23 @@ class Call:
     text_len: int
     skip_layers: bool
     layers: list = dataclasses.field(default_factory=list)
+    caption_lengths: list | None = None
+    """Z-Image: each sample's caption length; its sequence is [image padded to 32, caption padded to 32]."""
 
 
 def _arguments(fn, args, kwargs):
     return inspect.signature(fn).bind(*args, **kwargs).arguments
 
 
-def _probs(call, q, k, mask, scale, cross, text_first):
+def _probs(call, q, k, mask, scale, cross, text_first, module):
     """(probs_text, probs_all) of the image queries over the text keys, or None if there are no text keys.
 
     q, k: (batch, heads, sequence, head_dim); ``cross``: the module was given ``encoder_hidden_states``.
     """
     n, t = call.grid[0] * call.grid[1], call.text_len
     q, k = q.detach().double().cpu(), k.detach().double().cpu()
+    if call.caption_lengths is not None:
+        return _per_sample_probs(call, q, k, mask, scale) if module.startswith("layers.") else None
     if k.shape[2] == n + t:  # joint attention
         image, text = (slice(t, None), slice(None, t)) if text_first else (slice(None, n), slice(n, None))
     elif k.shape[2] == t and q.shape[2] == n and cross:  # cross-attention
@@ -76,6 +80,25 @@ def _probs(call, q, k, mask, scale, cross, text_first):
     return scores[..., text].softmax(-1), scores.softmax(-1)[..., text]
 
 
+def _per_sample_probs(call, q, k, mask, scale):
+    """Z-Image's main layers: per sample, the image queries (the first h*w positions) over its caption's
+    own keys, which start where the image padded to a multiple of 32 ends; zeros after a shorter caption."""
+    n = call.grid[0] * call.grid[1]
+    start = n + (-n) % 32
+    scale = scale if scale is not None else 1 / math.sqrt(q.shape[-1])
+    texts, alls = [], []
+    for b, length in enumerate(call.caption_lengths):
+        scores = q[b, :, :n] @ k[b].transpose(-1, -2) * scale
+        if mask is not None:
+            row = mask[b].detach().cpu().reshape(-1)
+            scores = scores.masked_fill(~row.bool(), -math.inf) if row.dtype == torch.bool else scores + row
+        text = slice(start, start + length)
+        pad = (0, call.text_len - length)
+        texts.append(F.pad(scores[..., text].softmax(-1), pad))
+        alls.append(F.pad(scores.softmax(-1)[..., text], pad))
+    return torch.stack(texts), torch.stack(alls)
+
+
 @contextlib.contextmanager
 def record_at_attention(transformer):
     """Yield a list that fills with one ``Call`` per forward call of ``transformer``."""
@@ -84,6 +107,11 @@ def record_at_attention(transformer):
 
     def on_transformer(module, args, kwargs):
         a = _arguments(module.forward, args, kwargs)
+        if "cap_feats" in a:  # Z-Image: lists of per-sample latents and captions
+            lengths = [len(c) for c in a["cap_feats"]]
+            grid = tuple(int(side) // a.get("patch_size", 2) for side in a["x"][0].shape[-2:])
+            calls.append(Call(grid, max(lengths), False, caption_lengths=lengths))
+            return
         if a.get("img_shapes") is not None:  # Qwen-Image: (frames, h, w) of each image
             grid = tuple(int(x) for x in a["img_shapes"][0][0][1:])
         elif a.get("img_ids") is not None:  # (batch or not, tokens, (t,) h, w, ...): Flux and Flux.2
@@ -110,7 +138,7 @@ def record_at_attention(transformer):
             if state["module"] is not None and not state["busy"]:
                 assert not is_causal
                 q, k = (query, key) if heads_second else (query.transpose(1, 2), key.transpose(1, 2))
-                probs = _probs(calls[-1], q, k, attn_mask, scale, state["cross"], text_first)
+                probs = _probs(calls[-1], q, k, attn_mask, scale, state["cross"], text_first, state["module"])
                 if probs is not None:
                     calls[-1].layers.append((state["module"], *probs))
             busy, state["busy"] = state["busy"], True  # dispatch_attention_fn may call SDPA itself

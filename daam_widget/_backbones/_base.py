@@ -9,6 +9,7 @@ steps, sums, words, results) is the tracer's and the same for every family.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +46,16 @@ class DenoiserCall:
     output_size: tuple[int, int] | None = None
     text_lengths: tuple[int, ...] | None = None
     """Each row's number of text keys where rows differ inside ``embeddings`` (zeros after them)."""
+    rising: bool = False
+    """The timestep grows through a run (Z-Image's runs from 0 to 1)."""
+
+    @functools.cached_property
+    def time(self) -> float:
+        """The timestep as a number that decreases through a run (read once: it costs a device sync)."""
+        t = self.timestep
+        if isinstance(t, torch.Tensor):
+            t = (t if t.numel() == 1 else t.reshape(-1)[0]).item()
+        return -float(t) if self.rising else float(t)
 
     @property
     def text_length(self) -> int:

@@ -51,11 +51,12 @@ class ZImageBackbone(Backbone):
         scale = int(self.pipe.vae_scale_factor)
         return DenoiserCall(
             batch=len(latents),
-            timestep=1 - argument(args, kwargs, 1, "t"),
+            timestep=argument(args, kwargs, 1, "t"),
             embeddings=self._embeddings(captions),
             grid=(h // patch, w // patch),
             image_size=(h * scale, w * scale),
             text_lengths=tuple(len(c) for c in captions),
+            rising=True,
         )
 
     def _embeddings(self, captions: list[torch.Tensor]) -> torch.Tensor:

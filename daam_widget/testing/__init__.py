@@ -10,7 +10,16 @@ core), and the count of operations tracing adds per traced attention-layer call.
 ...     pipe("a red dog", num_inference_steps=2, height=32, width=32, max_sequence_length=24)
 """
 
-from ._dispatched_ops import CALLS, PIPELINES, extra_ops_per_layer_call
+from ._catalog import CALLS, PIPELINES
+from ._dispatched_ops import extra_ops_per_layer_call
+from ._llm_pipelines import (
+    chroma_pipeline,
+    flux2_klein_pipeline,
+    flux2_pipeline,
+    qwen_image_pipeline,
+    z_image_pipeline,
+)
+from ._llm_tokenizers import mistral_small_3_tokenizer, qwen2_5_vl_tokenizer, qwen3_tokenizer
 from ._pipelines import (
     flux_pipeline,
     pixart_pipeline,
@@ -27,11 +36,18 @@ __all__ = [
     "CALLS",
     "PIPELINES",
     "WORDS",
+    "chroma_pipeline",
     "clip_tokenizer",
     "extra_ops_per_layer_call",
+    "flux2_klein_pipeline",
+    "flux2_pipeline",
     "flux_pipeline",
     "gemma_tokenizer",
+    "mistral_small_3_tokenizer",
     "pixart_pipeline",
+    "qwen2_5_vl_tokenizer",
+    "qwen3_tokenizer",
+    "qwen_image_pipeline",
     "sana_pipeline",
     "sd3_pipeline",
     "sd35_pipeline",
@@ -39,4 +55,5 @@ __all__ = [
     "sdxl_pipeline",
     "t5_tokenizer",
     "vae_by_8",
+    "z_image_pipeline",
 ]

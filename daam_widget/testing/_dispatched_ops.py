@@ -8,39 +8,13 @@ records every aten operation a call dispatches (nested ones included), determini
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
 from .._trace import trace
-from ._pipelines import (
-    flux_pipeline,
-    pixart_pipeline,
-    sana_pipeline,
-    sd3_pipeline,
-    sd_pipeline,
-    sdxl_pipeline,
-)
-
-PIPELINES: dict[str, Callable[[], Any]] = {
-    "sd2": lambda: sd_pipeline("sd2"),
-    "sdxl": sdxl_pipeline,
-    "sd3": sd3_pipeline,
-    "flux": flux_pipeline,
-    "pixart": pixart_pipeline,
-    "sana": sana_pipeline,
-}
-"""One tiny pipeline of each family, by name."""
-
-CALLS: dict[str, dict[str, Any]] = {
-    "sd3": {"max_sequence_length": 24},
-    "flux": {"max_sequence_length": 24},
-    "pixart": {"max_sequence_length": 24, "use_resolution_binning": False, "clean_caption": False},
-    "sana": {"height": 64, "width": 64, "use_resolution_binning": False},
-}
-"""Call options that keep each family's tiny pipeline fast (short T5 windows, no resolution binning)."""
+from ._catalog import CALLS
 
 
 def aten_ops(fn: Any) -> Counter[str]:

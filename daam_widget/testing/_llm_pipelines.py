@@ -5,8 +5,8 @@ Each is the real pipeline class with the real transformer, VAE and text-encoder 
 (hidden sizes 32, 2 heads of 16, 2 to 4 encoder layers) and a tokenizer from ``_llm_tokenizers`` (or
 ``t5_tokenizer``). As in ``_pipelines``, every VAE scales by 2 (image = 2 x latent) and the transformers
 patch latents 2 x 2, so heights and widths are multiples of 4 (a 32 x 48 image is 8 x 12 = 96 image
-tokens). Called with ``LLM_CALLS[name]``, 2 steps at 32 x 48 pixels take well under a second on one CPU
-core.
+tokens). Called with ``CALLS[name]`` (``_catalog``), 2 steps at 32 x 48 pixels take well under a second
+on one CPU core.
 """
 
 from __future__ import annotations
@@ -45,17 +45,6 @@ with quiet_pipeline_imports():
         ZImagePipeline,
         ZImageTransformer2DModel,
     )
-
-LLM_CALLS: dict[str, dict[str, Any]] = {
-    "qwen_image": {},
-    "z_image": {"max_sequence_length": 32},
-    "flux2": {"max_sequence_length": 64, "text_encoder_out_layers": (1, 2, 3)},
-    "flux2_klein": {"max_sequence_length": 48, "text_encoder_out_layers": (1, 2, 3)},
-    "chroma": {"max_sequence_length": 32},
-}
-"""Call options that make each family's tiny pipeline work and stay fast: short padded token windows
-(Qwen-Image pads to the longest prompt only), and Flux.2's stacked encoder layers that exist in a 4-layer
-encoder. Pass ``prompt=`` by keyword: Flux.2's first positional argument is ``image``."""
 
 _HIDDEN = 32
 """Every text encoder's hidden size, and the transformers' inner size (2 heads of 16)."""

@@ -1,0 +1,59 @@
+"""Every tiny pipeline of ``daam_widget.testing`` by name, with the call options that keep it fast.
+
+The one list that the tests, the dispatched-operations bench and the docs' table of supported pipelines
+are checked against (``tests/test_families.py``): every denoiser family of the tracer has a tiny pipeline
+here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ._llm_pipelines import (
+    chroma_pipeline,
+    flux2_klein_pipeline,
+    flux2_pipeline,
+    qwen_image_pipeline,
+    z_image_pipeline,
+)
+from ._pipelines import (
+    flux_pipeline,
+    pixart_pipeline,
+    sana_pipeline,
+    sd3_pipeline,
+    sd35_pipeline,
+    sd_pipeline,
+    sdxl_pipeline,
+)
+
+PIPELINES: dict[str, Callable[[], Any]] = {
+    "sd2": lambda: sd_pipeline("sd2"),
+    "sdxl": sdxl_pipeline,
+    "sd3": sd3_pipeline,
+    "sd35": sd35_pipeline,
+    "flux": flux_pipeline,
+    "pixart": pixart_pipeline,
+    "sana": sana_pipeline,
+    "qwen_image": qwen_image_pipeline,
+    "flux2": flux2_pipeline,
+    "flux2_klein": flux2_klein_pipeline,
+    "chroma": chroma_pipeline,
+    "z_image": z_image_pipeline,
+}
+"""One tiny pipeline of each family (two where a family's variants differ in what is traced), by name."""
+
+CALLS: dict[str, dict[str, Any]] = {
+    "sd3": {"max_sequence_length": 24},
+    "sd35": {"max_sequence_length": 24},
+    "flux": {"max_sequence_length": 24},
+    "pixart": {"max_sequence_length": 24, "use_resolution_binning": False, "clean_caption": False},
+    "sana": {"height": 64, "width": 64, "use_resolution_binning": False},
+    "z_image": {"max_sequence_length": 32},
+    "flux2": {"max_sequence_length": 64, "text_encoder_out_layers": (1, 2, 3)},
+    "flux2_klein": {"max_sequence_length": 48, "text_encoder_out_layers": (1, 2, 3)},
+    "chroma": {"max_sequence_length": 32},
+}
+"""Call options that keep each tiny pipeline fast (short token windows, no resolution binning) or make it
+work (Flux.2's stacked encoder layers must exist in a 4-layer encoder). Pass ``prompt=`` by keyword:
+Flux.2's first positional argument is ``image``."""
