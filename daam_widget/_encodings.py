@@ -59,18 +59,20 @@ def window_behind(
 ) -> TokenWindow | None:
     """The window behind row ``local`` of ``text`` ``(rows, keys, features)`` in ``stream``'s keys, if one
     of ``calls`` made it: its keys equal the encoder's output at the positions the key rule names (in
-    their first features: SDXL and Flux.2 put several outputs side by side). ``num_images_per_prompt``
-    repeats are allowed for."""
+    their first features: SDXL and Flux.2 put several outputs side by side), where the window has tokens.
+    ``num_images_per_prompt`` repeats are allowed for."""
     keys = stream.num_keys(text.shape[1])
     part = text[local, stream.offset : stream.offset + keys]
     for call in calls:
         if call.encoder != stream.encoder or text.shape[0] % call.ids.shape[0]:
             continue
         row = local // (text.shape[0] // call.ids.shape[0])
-        positions = stream.keys(call.mask[row].tolist(), keys)
+        mask = call.mask[row].tolist()
+        positions = stream.keys(mask, keys)
         if any(p is not None and p >= call.ids.shape[1] for p in positions):
             continue
-        picked = [k for k, p in enumerate(positions) if p is not None]
+        # padding is compared only where it is a token: pipelines may zero it (AuraFlow)
+        picked = [k for k, p in enumerate(positions) if p is not None and mask[p]]
         index = torch.tensor([positions[k] for k in picked], dtype=torch.long)
         for output in call.candidates:
             if output.shape[-1] > part.shape[-1] or output.shape[1] != call.ids.shape[1]:

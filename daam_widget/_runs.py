@@ -46,6 +46,9 @@ class Generation:
     negative_first: bool = True
     role: Role = "step"
     last_call: DenoiserCall | None = None
+    """The last call that was a step."""
+    running_call: DenoiserCall | None = None
+    """The call running now: a step, or the negative prompt's call of a step."""
     steps: int = 0
     images: list[np.ndarray] = field(default_factory=list)
     record: StepRecord | None = None

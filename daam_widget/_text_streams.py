@@ -34,6 +34,16 @@ def first_and_last(mask: Sequence[int], num_keys: int) -> list[int | None]:
     return [0, *range(window - num_keys + 1, window)]
 
 
+def from_position(start: int) -> KeyRule:
+    """The window from position ``start`` on, padding included (Kandinsky 5 drops its template's first 40
+    positions)."""
+
+    def rule(mask: Sequence[int], num_keys: int) -> list[int | None]:
+        return list(range(start, start + num_keys))
+
+    return rule
+
+
 def valid_from(start: int) -> KeyRule:
     """The window's tokens (mask 1) from position ``start`` on, then keys without a token: pipelines that
     drop a template's first ``start`` tokens and re-pad each prompt (Qwen-Image: 34; Z-Image: 0)."""
@@ -55,6 +65,8 @@ class Template:
     suffix: str = ""
     lowercase: bool = False
     special_tokens: bool = True
+    padding_side: str | None = None
+    """Where the pipeline pads the window when the tokenizer's own side is not it (CogView4: left)."""
 
     def apply(self, prompt: str) -> tuple[str, int]:
         """The tokenizer's text, and what to add to one of its character indices to index ``prompt``."""

@@ -190,6 +190,7 @@ class Trace:
         ):
             current.role = "negative"
             current.negative_embeddings = call.embeddings
+            current.running_call = call
             return
         if (
             current is None
@@ -204,7 +205,7 @@ class Trace:
             )
         current.role = "step"
         current.guided_now = guided
-        current.last_call = call
+        current.last_call = current.running_call = call
         current.steps += 1
 
     def _guided_now(self) -> bool:
@@ -277,14 +278,15 @@ class Trace:
         """Record one attention call that ``_wanted`` let through."""
         generation = self._generations[-1]
         step = generation.steps - 1
+        call = generation.running_call or generation.call
         for rows, first_kept_row in generation.rows_to_record():
             with torch.no_grad():
                 probabilities = self.backbone.probabilities(
-                    attn, arguments, seen, rows, generation.call, self.heads, self.softmax_over
+                    attn, arguments, seen, rows, call, self.heads, self.softmax_over
                 )
             if probabilities is None:
                 return
-            grid = self.backbone.layer_grid(generation.call, probabilities.shape[1])
+            grid = self.backbone.layer_grid(call, probabilities.shape[1])
             generation.sums.add(layer, step, probabilities, grid, first_kept_row)
             if generation.record is not None:
                 generation.record.add(step, probabilities, grid, first_kept_row)

@@ -194,7 +194,8 @@ def layout_from_text(
         window = len(input_ids) if input_ids is not None else int(tokenizer.model_max_length)
     encoded, shift = stream.template.apply(text)
     call = dict(add_special_tokens=stream.template.special_tokens, return_offsets_mapping=True, verbose=False)
-    windowed = tokenizer(encoded, padding="max_length", max_length=window, truncation=True, **call)
+    side = {"padding_side": stream.template.padding_side} if stream.template.padding_side else {}
+    windowed = tokenizer(encoded, padding="max_length", max_length=window, truncation=True, **call, **side)
     full = tokenizer(encoded, truncation=False, **call)
     ids = list(windowed["input_ids"])
     if input_ids is not None and [int(i) for i in input_ids] != ids:

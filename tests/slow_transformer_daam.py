@@ -30,8 +30,32 @@ TEXT_FIRST = {
     "Flux2Transformer2DModel",
     "QwenImageTransformer2DModel",
     "ChromaTransformer2DModel",
+    "CogView3PlusTransformer2DModel",
+    "CogView4Transformer2DModel",
 }
 """Transformers whose joint attention runs over [text, image]; the others over [image, text]."""
+REGISTERS = {"AuraFlowTransformer2DModel": 8}
+"""Learned tokens before the text: [registers, text, image]."""
+TEXT_LAST = {"HiDreamImageTransformer2DModel"}
+"""[image padded to a fixed length, text]: the text keys are the last ones."""
+TEXT_THEN_GLYPHS = {"HunyuanImageTransformer2DModel"}
+"""[image, text, the glyph encoder's (ByT5's) masked padding]."""
+CAPTION_FIRST = {"Lumina2Transformer2DModel": True, "ZImageTransformer2DModel": False}
+"""Main layers over one sequence per sample: [caption, image] or [image padded to 32, caption]."""
+
+
+def _joint_layout(kind, n, t, keys):
+    """(image queries, text keys) of a joint attention call over ``keys`` keys, or None."""
+    registers = REGISTERS.get(kind, 0)
+    if kind in TEXT_LAST:
+        return (slice(None, n), slice(keys - t, keys)) if keys >= n + t else None
+    if kind in TEXT_THEN_GLYPHS:
+        return (slice(None, n), slice(n, n + t)) if keys >= n + t else None
+    if keys != n + t + registers:
+        return None
+    if kind in TEXT_FIRST or registers:
+        return slice(registers + t, registers + t + n), slice(registers, registers + t)
+    return slice(None, n), slice(n, n + t)
 
 
 @dataclasses.dataclass
@@ -43,15 +67,16 @@ class Call:
     text_len: int
     skip_layers: bool
     layers: list = dataclasses.field(default_factory=list)
+    kind: str = ""
     caption_lengths: list | None = None
-    """Z-Image: each sample's caption length; its sequence is [image padded to 32, caption padded to 32]."""
+    """Lumina2 and Z-Image: each sample's caption length in its own sequence (see ``CAPTION_FIRST``)."""
 
 
 def _arguments(fn, args, kwargs):
     return inspect.signature(fn).bind(*args, **kwargs).arguments
 
 
-def _probs(call, q, k, mask, scale, cross, text_first, module):
+def _probs(call, q, k, mask, scale, cross, module):
     """(probs_text, probs_all) of the image queries over the text keys, or None if there are no text keys.
 
     q, k: (batch, heads, sequence, head_dim); ``cross``: the module was given ``encoder_hidden_states``.
@@ -60,8 +85,9 @@ def _probs(call, q, k, mask, scale, cross, text_first, module):
     q, k = q.detach().double().cpu(), k.detach().double().cpu()
     if call.caption_lengths is not None:
         return _per_sample_probs(call, q, k, mask, scale) if module.startswith("layers.") else None
-    if k.shape[2] == n + t:  # joint attention
-        image, text = (slice(t, None), slice(None, t)) if text_first else (slice(None, n), slice(n, None))
+    joint = _joint_layout(call.kind, n, t, k.shape[2])
+    if joint is not None:
+        image, text = joint
     elif k.shape[2] == t and q.shape[2] == n and cross:  # cross-attention
         image, text = slice(None), slice(None)
     else:
@@ -81,18 +107,21 @@ def _probs(call, q, k, mask, scale, cross, text_first, module):
 
 
 def _per_sample_probs(call, q, k, mask, scale):
-    """Z-Image's main layers: per sample, the image queries (the first h*w positions) over its caption's
-    own keys, which start where the image padded to a multiple of 32 ends; zeros after a shorter caption."""
+    """Lumina2's and Z-Image's main layers: per sample, its image queries over its caption's own keys
+    (Lumina2: [caption, image]; Z-Image: [image padded to a multiple of 32, caption]); zeros after a
+    shorter caption."""
     n = call.grid[0] * call.grid[1]
-    start = n + (-n) % 32
     scale = scale if scale is not None else 1 / math.sqrt(q.shape[-1])
     texts, alls = [], []
     for b, length in enumerate(call.caption_lengths):
-        scores = q[b, :, :n] @ k[b].transpose(-1, -2) * scale
+        if CAPTION_FIRST[call.kind]:
+            image, text = slice(length, length + n), slice(0, length)
+        else:
+            image, text = slice(0, n), slice(n + (-n) % 32, n + (-n) % 32 + length)
+        scores = q[b, :, image] @ k[b].transpose(-1, -2) * scale
         if mask is not None:
             row = mask[b].detach().cpu().reshape(-1)
             scores = scores.masked_fill(~row.bool(), -math.inf) if row.dtype == torch.bool else scores + row
-        text = slice(start, start + length)
         pad = (0, call.text_len - length)
         texts.append(F.pad(scores[..., text].softmax(-1), pad))
         alls.append(F.pad(scores.softmax(-1)[..., text], pad))
@@ -103,25 +132,39 @@ def _per_sample_probs(call, q, k, mask, scale):
 def record_at_attention(transformer):
     """Yield a list that fills with one ``Call`` per forward call of ``transformer``."""
     calls, state = [], {"module": None, "cross": False, "busy": False}
-    text_first = type(transformer).__name__ in TEXT_FIRST
+    kind = type(transformer).__name__
 
     def on_transformer(module, args, kwargs):
         a = _arguments(module.forward, args, kwargs)
+        hidden = a.get("hidden_states")
         if "cap_feats" in a:  # Z-Image: lists of per-sample latents and captions
             lengths = [len(c) for c in a["cap_feats"]]
             grid = tuple(int(side) // a.get("patch_size", 2) for side in a["x"][0].shape[-2:])
-            calls.append(Call(grid, max(lengths), False, caption_lengths=lengths))
+            calls.append(Call(grid, max(lengths), False, kind=kind, caption_lengths=lengths))
             return
         if a.get("img_shapes") is not None:  # Qwen-Image: (frames, h, w) of each image
             grid = tuple(int(x) for x in a["img_shapes"][0][0][1:])
         elif a.get("img_ids") is not None:  # (batch or not, tokens, (t,) h, w, ...): Flux and Flux.2
             ids = a["img_ids"].reshape(-1, a["img_ids"].shape[-1])
-            ids = ids[: a["hidden_states"].shape[1]]
+            ids = ids[: hidden.shape[1]]
             grid = (int(ids[:, 1].max()) + 1, int(ids[:, 2].max()) + 1)
+        elif hidden.ndim == 5:  # Kandinsky 5: (batch, frames, h, w, channels), 1x2x2 patches
+            _, ph, pw = module.config.patch_size
+            grid = (hidden.shape[2] // ph, hidden.shape[3] // pw)
         else:
             p = module.config.patch_size
-            grid = (a["hidden_states"].shape[-2] // p, a["hidden_states"].shape[-1] // p)
-        calls.append(Call(grid, a["encoder_hidden_states"].shape[1], a.get("skip_layers") is not None))
+            p = p[-1] if isinstance(p, (tuple, list)) else p
+            grid = (hidden.shape[-2] // p, hidden.shape[-1] // p)
+        if a.get("encoder_hidden_states_llama3") is not None:  # HiDream: T5, then two Llama segments
+            text = a["encoder_hidden_states_t5"].shape[1] + 2 * a["encoder_hidden_states_llama3"].shape[2]
+        else:
+            text = a["encoder_hidden_states"].shape[1]
+            if a.get("encoder_hidden_states_t5") is not None:  # HunyuanDiT: BERT, then mT5
+                text += a["encoder_hidden_states_t5"].shape[1]
+        lengths = None
+        if kind in CAPTION_FIRST:
+            lengths = [int(x) for x in a["encoder_attention_mask"].sum(1)]
+        calls.append(Call(grid, text, a.get("skip_layers") is not None, kind=kind, caption_lengths=lengths))
 
     def on_attention(name):
         def hook(module, args, kwargs):
@@ -138,7 +181,7 @@ def record_at_attention(transformer):
             if state["module"] is not None and not state["busy"]:
                 assert not is_causal
                 q, k = (query, key) if heads_second else (query.transpose(1, 2), key.transpose(1, 2))
-                probs = _probs(calls[-1], q, k, attn_mask, scale, state["cross"], text_first, state["module"])
+                probs = _probs(calls[-1], q, k, attn_mask, scale, state["cross"], state["module"])
                 if probs is not None:
                     calls[-1].layers.append((state["module"], *probs))
             busy, state["busy"] = state["busy"], True  # dispatch_attention_fn may call SDPA itself

@@ -16,14 +16,19 @@ from tests.slow_transformer_daam import record_at_attention, slow_transformer_ma
 
 PROMPT = "A red dog, on a hat"
 WORDS = ("A", "red", "dog", "on", "a", "hat")
-NEW = ["qwen_image", "flux2", "flux2_klein", "chroma", "z_image"]
-GUIDANCE = {  # what turns guidance on, and where the positive prediction is: (batch row, call filter)
+BATCH = ({}, 1, None)  # guidance in one batch [negative, positive]: the positive row is 1
+SECOND_CALL = ({}, 0, lambda i, c: i % 2 == 0)  # the negative prompt in a second call after the positive
+GUIDANCE = {  # what turns guidance on, and where the positive prediction is: (options, batch row, calls)
     "qwen_image": ({"true_cfg_scale": 2.0, "negative_prompt": "a blue cat"}, 0, lambda i, c: i % 2 == 0),
     "flux2": ({}, 0, None),
     "flux2_klein": ({"guidance_scale": 4.0}, 0, lambda i, c: i % 2 == 0),
     "chroma": ({"guidance_scale": 4.0}, 0, lambda i, c: i % 2 == 0),
-    "z_image": ({"guidance_scale": 4.0}, 0, None),
+    "z_image": ({"guidance_scale": 4.0}, 0, None),  # one batch, [positive, negative]
+    "cogview3plus": BATCH,
+    "auraflow": BATCH,
+    "hunyuandit": BATCH,
 }
+NEW = list(GUIDANCE)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +46,7 @@ def family(request, pipes):
 
 
 def _call(name, **overrides):
-    call = dict(prompt=PROMPT, num_inference_steps=2, height=32, width=48, output_type="np")
+    call = dict(prompt=PROMPT, num_inference_steps=2, height=32, width=48, output_type="np")  # non-square
     call.update(testing.CALLS.get(name, {}))
     call.update(overrides)
     return call
@@ -74,7 +79,7 @@ def test_maps_equal_the_oracle_with_guidance_in_both_softmax_modes(family, mode)
     error = _max_relative_error(maps.maps, slow[list(maps.positions)])
     print(f"{name} softmax_over={mode}: max relative error {error:.2e}")
     assert error < 1e-5
-    assert maps.words == WORDS and maps.shape == (32, 48)
+    assert maps.words == WORDS and maps.shape == (call["height"], call["width"])
     assert maps.settings["num_steps"] == 2 and tc.num_images == 1
 
 
@@ -122,7 +127,7 @@ def test_processors_and_hooks_restored_when_generation_is_interrupted(family, ex
     assert not pipe.text_encoder._forward_hooks and not pipe.vae.decoder._forward_hooks
 
 
-@pytest.mark.parametrize("name", ["qwen_image", "flux2_klein", "chroma", "z_image"])
+@pytest.mark.parametrize("name", [name for name in NEW if name != "flux2"])
 def test_the_negative_prompt_is_counted_once_and_kept_apart(pipes, name):
     pipe = pipes.setdefault(name, testing.PIPELINES[name]())
     options, _, positive_calls = GUIDANCE[name]
@@ -132,8 +137,8 @@ def test_the_negative_prompt_is_counted_once_and_kept_apart(pipes, name):
     assert maps.settings["num_steps"] == 2 and maps.words == WORDS
     expected = "a blue cat".split() if "negative_prompt" in options else []
     assert list(negative.words) == expected
-    if positive_calls is None:  # one guidance batch: [positive, negative]
-        slow_negative = _oracle(pipe, call, 1, negative.shape)
+    if positive_calls is None:  # one guidance batch: the negative row is the other one
+        slow_negative = _oracle(pipe, call, 1 - GUIDANCE[name][1], negative.shape)
     else:
         slow_negative = _oracle(
             pipe, call, 0, negative.shape, calls_filter=lambda i, c: not positive_calls(i, c)

@@ -6,9 +6,16 @@ from typing import Any
 
 from .._text_streams import TextStream
 from ._base import Backbone, DenoiserCall, SoftmaxOver
+from .auraflow import AuraFlowBackbone
 from .chroma import ChromaBackbone
+from .cogview import CogView3PlusBackbone, CogView4Backbone
 from .flux import FluxBackbone
 from .flux2 import Flux2Backbone, Flux2KleinBackbone
+from .hidream import HiDreamBackbone
+from .hunyuandit import HunyuanDiTBackbone
+from .hunyuanimage import HunyuanImageBackbone
+from .kandinsky5 import Kandinsky5Backbone
+from .lumina2 import Lumina2Backbone
 from .pixart import PixArtBackbone, SanaBackbone
 from .qwen_image import QwenImageBackbone
 from .sd3 import SD3Backbone
@@ -26,6 +33,14 @@ FAMILIES: tuple[type[Backbone], ...] = (
     Flux2KleinBackbone,
     ChromaBackbone,
     ZImageBackbone,
+    CogView3PlusBackbone,
+    CogView4Backbone,
+    AuraFlowBackbone,
+    Lumina2Backbone,
+    Kandinsky5Backbone,
+    HunyuanDiTBackbone,
+    HiDreamBackbone,
+    HunyuanImageBackbone,
 )
 
 __all__ = ["FAMILIES", "Backbone", "DenoiserCall", "SoftmaxOver", "TextStream", "backbone_for"]

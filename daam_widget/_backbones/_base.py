@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -81,6 +82,7 @@ class Backbone:
         self.pipe = pipe
         self.denoiser: Any = getattr(pipe, self.denoiser_attribute)
         self.constants = Constants()
+        self._joined: tuple[list[torch.Tensor], torch.Tensor] | None = None
 
     def attention_layers(self) -> dict[str, Any]:
         """The attention modules with text keys, by module name, in model order."""
@@ -173,6 +175,17 @@ class Backbone:
             **fields,
         )
 
+    def joined_text(self, parts: Sequence[torch.Tensor], join: Any) -> torch.Tensor:
+        """``join(parts)``: one ``(batch, keys, features)`` text tensor of a call whose text comes in
+        parts (per sample, per encoder); the same tensor while the same parts come back, so that a run's
+        steps keep one text and the join costs nothing after the first step."""
+        if self._joined is None or len(self._joined[0]) != len(parts):
+            self._joined = None
+        elif all(a is b for a, b in zip(self._joined[0], parts, strict=True)):
+            return self._joined[1]
+        self._joined = (list(parts), join(parts))
+        return self._joined[1]
+
     def layer_grid(self, call: DenoiserCall, queries: int) -> tuple[int, int]:
         """The (h, w) of a layer with ``queries`` image queries (transformers: the call's grid)."""
         h, w = call.grid
@@ -181,11 +194,13 @@ class Backbone:
         return call.grid
 
     def guided(self) -> bool | None:
-        """Whether the batch is ``[unconditional, conditional]`` now; None if the pipeline does not say."""
+        """Whether the batch is ``[unconditional, conditional]`` now; None if the pipeline does not say
+        (as a property, or a local variable of its running call)."""
         try:
             return bool(self.pipe.do_classifier_free_guidance)
         except AttributeError:
-            return None
+            guided = pipeline_call_locals(self.pipe).get("do_classifier_free_guidance")
+            return None if guided is None else bool(guided)
 
     def decoded_images(self, decoded: torch.Tensor) -> torch.Tensor:
         """The VAE decoder's output as images ``(n, c, H, W)`` (a video VAE's single frame taken out)."""
@@ -271,6 +286,48 @@ class CrossAttentionBackbone(Backbone):
         )
 
 
+class JointBackbone(Backbone):
+    """A family whose attention modules each run one attention call over image and text tokens side by
+    side, traced at that call: the modules are those whose names match ``layer_pattern``; the sequence is
+    ``[text, image]`` (``text_first``) or ``[image, text]``, with ``registers`` learned tokens before the
+    text; the denoiser takes ``hidden_states`` ``(batch, channels, h, w)`` latents cut into ``patch_size``
+    patches, ``encoder_hidden_states`` and ``timestep``."""
+
+    joint = True
+    layer_pattern: ClassVar[str]
+    processors: ClassVar[tuple[str, ...]]
+    text_first: ClassVar[bool] = True
+    registers: ClassVar[int] = 0
+
+    def attention_layers(self) -> dict[str, Any]:
+        layers = {
+            name: module
+            for name, module in self.denoiser.named_modules()
+            if re.fullmatch(self.layer_pattern, name) and hasattr(module, "processor")
+        }
+        self.check_processors(layers, self.processors)
+        return layers
+
+    def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
+        patch = self.denoiser.config.patch_size
+        return self.latent_call(
+            argument(args, kwargs, 0, "hidden_states"),
+            argument(args, kwargs, 2, "timestep"),
+            argument(args, kwargs, 1, "encoder_hidden_states"),
+            patch=int(patch[-1] if isinstance(patch, (tuple, list)) else patch),
+        )
+
+    def has_text(self, arguments: dict[str, Any]) -> bool:
+        return True
+
+    def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> Layout:
+        image, text = call.grid[0] * call.grid[1], call.text_length
+        if self.text_first:
+            start = self.registers + text
+            return slice(start, start + image), slice(self.registers, start)
+        return slice(0, image), slice(image + self.registers, image + self.registers + text)
+
+
 def argument(args: tuple, kwargs: dict[str, Any], index: int, name: str) -> Any:
     """A forward argument given by position or by name."""
     return args[index] if len(args) > index else kwargs.get(name)
@@ -295,3 +352,11 @@ def pipeline_call_locals(pipe: Any) -> dict[str, Any]:
             return dict(frame.f_locals)
         frame = frame.f_back
     return {}
+
+
+def side_by_side(parts: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Texts ``(batch, n_i, d_i)`` one after the other along the positions, zero-padded to the widest:
+    one tensor whose positions are the keys of several encoders, each matched by value in its first
+    ``d_i`` features."""
+    width = max(p.shape[-1] for p in parts)
+    return torch.cat([torch.nn.functional.pad(p, (0, width - p.shape[-1])) for p in parts], dim=1)

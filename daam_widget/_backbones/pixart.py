@@ -40,12 +40,6 @@ class PixArtBackbone(CrossAttentionBackbone):
             output_size=output_size,
         )
 
-    def guided(self) -> bool | None:
-        guided = super().guided()
-        if guided is None:  # PixArt keeps it in its call's locals only
-            guided = pipeline_call_locals(self.pipe).get("do_classifier_free_guidance")
-        return guided
-
     def streams(self) -> list[TextStream]:
         return [TextStream("t5", template=Template(lowercase=True))]
 

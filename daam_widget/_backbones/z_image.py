@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from .._text_streams import Template, TextStream, valid_from
@@ -29,10 +28,6 @@ class ZImageBackbone(Backbone):
     pipelines = ("ZImagePipeline",)
     joint = True
     negative_first = False
-
-    def __init__(self, pipe: Any) -> None:
-        super().__init__(pipe)
-        self._padded: tuple[list[torch.Tensor], torch.Tensor] | None = None
 
     def attention_layers(self) -> dict[str, Any]:
         layers = {
@@ -52,22 +47,12 @@ class ZImageBackbone(Backbone):
         return DenoiserCall(
             batch=len(latents),
             timestep=argument(args, kwargs, 1, "t"),
-            embeddings=self._embeddings(captions),
+            embeddings=self.joined_text(captions, lambda parts: pad_sequence(parts, batch_first=True)),
             grid=(h // patch, w // patch),
             image_size=(h * scale, w * scale),
             text_lengths=tuple(len(c) for c in captions),
             rising=True,
         )
-
-    def _embeddings(self, captions: list[torch.Tensor]) -> torch.Tensor:
-        """The captions as one ``(batch, longest, features)`` tensor, zeros after each; the same tensor
-        for the same caption tensors (the pipeline makes a new list of them each step)."""
-        if self._padded is None or len(self._padded[0]) != len(captions):
-            self._padded = None
-        elif all(a is b for a, b in zip(self._padded[0], captions, strict=True)):
-            return self._padded[1]
-        self._padded = (list(captions), pad_sequence(captions, batch_first=True))
-        return self._padded[1]
 
     def has_text(self, arguments: dict[str, Any]) -> bool:
         return True

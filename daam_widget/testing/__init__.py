@@ -30,19 +30,23 @@ from ._pipelines import (
     sdxl_pipeline,
     vae_by_8,
 )
+from ._t5_pipelines import auraflow_pipeline, cogview3plus_pipeline, hunyuandit_pipeline
 from ._tokenizers import WORDS, clip_tokenizer, gemma_tokenizer, t5_tokenizer
 
 __all__ = [
     "CALLS",
     "PIPELINES",
     "WORDS",
+    "auraflow_pipeline",
     "chroma_pipeline",
     "clip_tokenizer",
+    "cogview3plus_pipeline",
     "extra_ops_per_layer_call",
     "flux2_klein_pipeline",
     "flux2_pipeline",
     "flux_pipeline",
     "gemma_tokenizer",
+    "hunyuandit_pipeline",
     "mistral_small_3_tokenizer",
     "pixart_pipeline",
     "qwen2_5_vl_tokenizer",

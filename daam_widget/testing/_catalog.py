@@ -26,6 +26,7 @@ from ._pipelines import (
     sd_pipeline,
     sdxl_pipeline,
 )
+from ._t5_pipelines import auraflow_pipeline, cogview3plus_pipeline, hunyuandit_pipeline
 
 PIPELINES: dict[str, Callable[[], Any]] = {
     "sd2": lambda: sd_pipeline("sd2"),
@@ -40,6 +41,9 @@ PIPELINES: dict[str, Callable[[], Any]] = {
     "flux2_klein": flux2_klein_pipeline,
     "chroma": chroma_pipeline,
     "z_image": z_image_pipeline,
+    "cogview3plus": cogview3plus_pipeline,
+    "auraflow": auraflow_pipeline,
+    "hunyuandit": hunyuandit_pipeline,
 }
 """One tiny pipeline of each family (two where a family's variants differ in what is traced), by name."""
 
@@ -53,6 +57,9 @@ CALLS: dict[str, dict[str, Any]] = {
     "flux2": {"max_sequence_length": 64, "text_encoder_out_layers": (1, 2, 3)},
     "flux2_klein": {"max_sequence_length": 48, "text_encoder_out_layers": (1, 2, 3)},
     "chroma": {"max_sequence_length": 32},
+    "cogview3plus": {"max_sequence_length": 24},
+    "auraflow": {"max_sequence_length": 24},
+    "hunyuandit": {"height": 64, "width": 96, "use_resolution_binning": False},
 }
 """Call options that keep each tiny pipeline fast (short token windows, no resolution binning) or make it
 work (Flux.2's stacked encoder layers must exist in a 4-layer encoder). Pass ``prompt=`` by keyword:
