@@ -46,9 +46,21 @@ FAMILIES: tuple[type[Backbone], ...] = (
 __all__ = ["FAMILIES", "Backbone", "DenoiserCall", "SoftmaxOver", "TextStream", "backbone_for"]
 
 
+UNMAPPABLE = {
+    "GlmImagePipeline": (
+        "GLM-Image cannot have prompt-word maps: its DiT's text keys are ByT5 embeddings of the prompt's "
+        "quoted text only, and the prompt itself drives an autoregressive model whose image tokens "
+        "condition the DiT"
+    ),
+}
+"""Pipelines refused with the reason, where no family could give prompt-word maps."""
+
+
 def backbone_for(pipe: Any) -> Backbone:
     """The family adapter of ``pipe``, chosen by its class (or a base class); a clear error otherwise."""
     names = {c.__name__ for c in type(pipe).__mro__}
+    for name in names & set(UNMAPPABLE):
+        raise TypeError(UNMAPPABLE[name])
     for family in FAMILIES:
         if names & set(family.pipelines):
             return family(pipe)
