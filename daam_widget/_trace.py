@@ -47,6 +47,12 @@ def _steps_filter(steps: Steps | None) -> range | None:
     return steps
 
 
+def _matching(names: Sequence[str], prefixes: str | Sequence[str]) -> list[str]:
+    """The layer names that start with one of ``prefixes`` (a string is one prefix), in order."""
+    prefixes = [prefixes] if isinstance(prefixes, str) else list(prefixes)
+    return [n for n in names if any(n.startswith(p) for p in prefixes)]
+
+
 class Trace:
     """Record DAAM heat maps of what ``pipe`` generates inside the ``with`` block.
 
@@ -116,7 +122,7 @@ class Trace:
         else:
             if isinstance(layers, str):
                 layers = [layers]
-            self.layer_names = [n for n in available if any(n.startswith(p) for p in layers)]
+            self.layer_names = _matching(available, layers)
             if not self.layer_names:
                 raise ValueError(
                     f"layers={list(layers)!r} matches no cross-attention layer; layer names are: "
@@ -149,7 +155,7 @@ class Trace:
         if self._entered:
             raise RuntimeError("a Trace is entered once; make a new one with daam_widget.trace(pipe)")
         with contextlib.ExitStack() as stack:
-            needs_image_keys = self.backbone.joint and self.softmax_over == "all"
+            needs_image_keys = self.backbone.shares_softmax(self.softmax_over)
             projections = None if needs_image_keys else self.backbone.projections
             stack.enter_context(
                 recording(self._modules, self._on_attention, projections=projections, wanted=self._wanted)
@@ -365,8 +371,7 @@ class Trace:
         row = local + (0 if negative else generation.negative_row_offset)
         names = self.layer_names
         if layers is not None:
-            prefixes = [layers] if isinstance(layers, str) else list(layers)
-            names = [n for n in names if any(n.startswith(p) for p in prefixes)]
+            names = _matching(names, layers)
         chosen_steps = _steps_filter(steps)
         record = generation.record
         from_record = chosen_steps is not None and not self.time_resolved and record is not None

@@ -111,14 +111,19 @@ class Backbone:
         if not self.has_text(arguments):
             return None
         heads = list(heads) if heads is not None else None
+        share = self.shares_softmax(softmax_over)
         if seen is None or seen.query.ndim != 4 or seen.key.shape[1] != seen.query.shape[1]:
-            return self.recompute(attn, arguments, rows, call, heads, softmax_over)
-        share = self.joint and softmax_over == "all"
+            return self.recompute(attn, arguments, rows, call, heads, share)
         layout = seen.layout or self.positions(arguments, call)
         if isinstance(layout, list):
             return probabilities_by_row(seen, rows, layout, call.text_length, heads, share, self.constants)
         image, text = layout
         return text_probabilities(seen, rows, image, text, heads, share, self.constants)
+
+    def shares_softmax(self, softmax_over: SoftmaxOver) -> bool:
+        """Whether the maps are the text block of a softmax over image and text keys: the one place that
+        decides what ``softmax_over="all"`` means on this family."""
+        return self.joint and softmax_over == "all"
 
     def has_text(self, arguments: dict[str, Any]) -> bool:
         """Whether an attention call has text keys (cross-attention: it was given the text)."""
@@ -142,10 +147,11 @@ class Backbone:
         rows: slice,
         call: DenoiserCall,
         heads: list[int] | None,
-        softmax_over: SoftmaxOver,
+        share: bool,
     ) -> torch.Tensor:
         """``probabilities`` for a processor whose attention call was not seen: q and k computed again
-        from the arguments, exactly as the processor does. Families traced only at the attention call
+        from the arguments, exactly as the processor does; ``share``: the text block of the softmax over
+        all keys (``shares_softmax``). Families traced only at the attention call
         cannot do this: they say which backend shows it."""
         raise RuntimeError(
             f"{self.name} is traced where its attention processors call torch's "
@@ -277,7 +283,7 @@ class CrossAttentionBackbone(Backbone):
         rows: slice,
         call: DenoiserCall,
         heads: list[int] | None,
-        softmax_over: SoftmaxOver,
+        share: bool,
     ) -> torch.Tensor:
         hidden, context = arguments["hidden_states"], arguments["encoder_hidden_states"]
         mask = rows_of(arguments.get("attention_mask"), rows, hidden.shape[0])

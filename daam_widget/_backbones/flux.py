@@ -18,7 +18,7 @@ from diffusers.models.embeddings import apply_rotary_emb
 
 from .._probabilities import joint_probabilities
 from .._text_streams import TextStream
-from ._base import Backbone, DenoiserCall, Layout, SoftmaxOver, argument
+from ._base import Backbone, DenoiserCall, Layout, argument
 
 PROCESSORS = ("FluxAttnProcessor", "FluxAttnProcessor2_0")
 
@@ -85,7 +85,7 @@ class FluxBackbone(Backbone):
         rows: slice,
         call: DenoiserCall,
         heads: list[int] | None,
-        softmax_over: SoftmaxOver,
+        share: bool,
     ) -> torch.Tensor:
         if arguments.get("attention_mask") is not None:
             raise NotImplementedError("Flux attention with an attention_mask is not supported")
@@ -112,7 +112,7 @@ class FluxBackbone(Backbone):
         image_rows, text_rows = slice(n_text, None), slice(0, n_text)
         query = prepare(attn.to_q(image), attn.norm_q, image_rows)
         text_key = prepare(text_key, text_norm, text_rows)
-        image_key = prepare(attn.to_k(image), attn.norm_k, image_rows) if softmax_over == "all" else None
+        image_key = prepare(attn.to_k(image), attn.norm_k, image_rows) if share else None
         return joint_probabilities(query, text_key, image_key, 1 / math.sqrt(attn.head_dim), heads)
 
     def guided(self) -> bool | None:

@@ -16,7 +16,7 @@ import torch
 from .._capture import Projections
 from .._probabilities import joint_probabilities
 from .._text_streams import TextStream
-from ._base import Backbone, DenoiserCall, Layout, SoftmaxOver, argument
+from ._base import Backbone, DenoiserCall, Layout, argument
 
 PROCESSORS = ("JointAttnProcessor2_0",)
 
@@ -67,7 +67,7 @@ class SD3Backbone(Backbone):
         rows: slice,
         call: DenoiserCall,
         heads: list[int] | None,
-        softmax_over: SoftmaxOver,
+        share: bool,
     ) -> torch.Tensor:
         hidden = arguments["hidden_states"][rows]
         head_dim = attn.to_k.out_features // attn.heads
@@ -78,7 +78,7 @@ class SD3Backbone(Backbone):
 
         query = split(attn.to_q(hidden), attn.norm_q)
         text_key = split(attn.add_k_proj(arguments["encoder_hidden_states"][rows]), attn.norm_added_k)
-        image_key = split(attn.to_k(hidden), attn.norm_k) if softmax_over == "all" else None
+        image_key = split(attn.to_k(hidden), attn.norm_k) if share else None
         return joint_probabilities(query, text_key, image_key, 1 / math.sqrt(head_dim), heads)
 
     def streams(self) -> list[TextStream]:
