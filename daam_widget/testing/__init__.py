@@ -20,6 +20,7 @@ from ._llm_pipelines import (
     z_image_pipeline,
 )
 from ._llm_tokenizers import mistral_small_3_tokenizer, qwen2_5_vl_tokenizer, qwen3_tokenizer
+from ._multi_encoder_pipelines import hidream_pipeline, hunyuanimage_pipeline, llama3_tokenizer
 from ._pipelines import (
     flux_pipeline,
     pixart_pipeline,
@@ -46,7 +47,10 @@ __all__ = [
     "flux2_pipeline",
     "flux_pipeline",
     "gemma_tokenizer",
+    "hidream_pipeline",
     "hunyuandit_pipeline",
+    "hunyuanimage_pipeline",
+    "llama3_tokenizer",
     "mistral_small_3_tokenizer",
     "pixart_pipeline",
     "qwen2_5_vl_tokenizer",

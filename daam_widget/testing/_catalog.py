@@ -17,6 +17,7 @@ from ._llm_pipelines import (
     qwen_image_pipeline,
     z_image_pipeline,
 )
+from ._multi_encoder_pipelines import hidream_pipeline, hunyuanimage_pipeline
 from ._pipelines import (
     flux_pipeline,
     pixart_pipeline,
@@ -44,6 +45,8 @@ PIPELINES: dict[str, Callable[[], Any]] = {
     "cogview3plus": cogview3plus_pipeline,
     "auraflow": auraflow_pipeline,
     "hunyuandit": hunyuandit_pipeline,
+    "hidream": hidream_pipeline,
+    "hunyuanimage": hunyuanimage_pipeline,
 }
 """One tiny pipeline of each family (two where a family's variants differ in what is traced), by name."""
 
@@ -60,6 +63,8 @@ CALLS: dict[str, dict[str, Any]] = {
     "cogview3plus": {"max_sequence_length": 24},
     "auraflow": {"max_sequence_length": 24},
     "hunyuandit": {"height": 64, "width": 96, "use_resolution_binning": False},
+    "hidream": {"max_sequence_length": 24},
+    "hunyuanimage": {"height": 64, "width": 128},
 }
 """Call options that keep each tiny pipeline fast (short token windows, no resolution binning) or make it
 work (Flux.2's stacked encoder layers must exist in a 4-layer encoder). Pass ``prompt=`` by keyword:
