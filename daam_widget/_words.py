@@ -250,10 +250,10 @@ def decoded_text(window: TokenWindow, tokenizer: Any, stream: TextStream = DEFAU
     ids = [i for i, m in zip(window.ids, window.mask, strict=True) if m]
     template = stream.template
     if not (template.prefix or template.suffix):  # the tokenizer's own special tokens frame the prompt
+        ids = [i for i in ids if i != tokenizer.pad_token_id]  # on either side (CogView4 pads on the left)
         start = 1 if ids and ids[0] == tokenizer.bos_token_id else 0
-        ends = (tokenizer.eos_token_id, tokenizer.pad_token_id)
-        stops = [i for i in ends if i is not None and i in ids[start:]]
-        ids = ids[start : min(ids.index(i, start) for i in stops) if stops else len(ids)]
+        eos = tokenizer.eos_token_id
+        ids = ids[start : ids.index(eos, start) if eos is not None and eos in ids[start:] else len(ids)]
     text = tokenizer.decode(ids, skip_special_tokens=True)
     prefixes = (template.prefix, _plain(template.prefix, tokenizer)) if template.prefix else ()
     suffixes = (template.suffix, _plain(template.suffix, tokenizer)) if template.suffix else ()

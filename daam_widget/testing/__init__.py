@@ -11,6 +11,14 @@ core), and the count of operations tracing adds per traced attention-layer call.
 """
 
 from ._catalog import CALLS, PIPELINES
+from ._chat_pipelines import (
+    cogview4_pipeline,
+    glm4_tokenizer,
+    kandinsky5_pipeline,
+    kandinsky5_tokenizer,
+    lumina2_pipeline,
+    lumina2_tokenizer,
+)
 from ._dispatched_ops import extra_ops_per_layer_call
 from ._llm_pipelines import (
     chroma_pipeline,
@@ -42,15 +50,21 @@ __all__ = [
     "chroma_pipeline",
     "clip_tokenizer",
     "cogview3plus_pipeline",
+    "cogview4_pipeline",
     "extra_ops_per_layer_call",
     "flux2_klein_pipeline",
     "flux2_pipeline",
     "flux_pipeline",
     "gemma_tokenizer",
+    "glm4_tokenizer",
     "hidream_pipeline",
     "hunyuandit_pipeline",
     "hunyuanimage_pipeline",
+    "kandinsky5_pipeline",
+    "kandinsky5_tokenizer",
     "llama3_tokenizer",
+    "lumina2_pipeline",
+    "lumina2_tokenizer",
     "mistral_small_3_tokenizer",
     "pixart_pipeline",
     "qwen2_5_vl_tokenizer",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ._chat_pipelines import cogview4_pipeline, kandinsky5_pipeline, lumina2_pipeline
 from ._llm_pipelines import (
     chroma_pipeline,
     flux2_klein_pipeline,
@@ -47,6 +48,9 @@ PIPELINES: dict[str, Callable[[], Any]] = {
     "hunyuandit": hunyuandit_pipeline,
     "hidream": hidream_pipeline,
     "hunyuanimage": hunyuanimage_pipeline,
+    "lumina2": lumina2_pipeline,
+    "cogview4": cogview4_pipeline,
+    "kandinsky5": kandinsky5_pipeline,
 }
 """One tiny pipeline of each family (two where a family's variants differ in what is traced), by name."""
 
@@ -65,6 +69,9 @@ CALLS: dict[str, dict[str, Any]] = {
     "hunyuandit": {"height": 64, "width": 96, "use_resolution_binning": False},
     "hidream": {"max_sequence_length": 24},
     "hunyuanimage": {"height": 64, "width": 128},
+    "lumina2": {"height": 64, "width": 96, "max_sequence_length": 64},
+    "cogview4": {},
+    "kandinsky5": {"height": 64, "width": 96},
 }
 """Call options that keep each tiny pipeline fast (short token windows, no resolution binning) or make it
 work (Flux.2's stacked encoder layers must exist in a 4-layer encoder). Pass ``prompt=`` by keyword:
