@@ -21,18 +21,21 @@ import torch.nn.functional as F
 
 def add_rows(total: torch.Tensor, probabilities: torch.Tensor, first_row: int) -> torch.Tensor:
     """``total`` ``(rows, queries, keys)`` with ``probabilities`` added to its rows from ``first_row``, in
-    place. Where the two have different numbers of keys (a negative prompt encoded to its own length, in
-    a call of its own) the shorter is taken as zero past its end, and a longer ``probabilities`` gives a
-    new, wider total."""
+    place. Probabilities with fewer keys (a sample's own caption, a negative prompt encoded to its own
+    length) are zero past their keys; more keys than the total give a new, wider total."""
     extra = probabilities.shape[-1] - total.shape[-1]
     if extra > 0:
         total = F.pad(total, (0, extra))
-    elif extra < 0:
-        probabilities = F.pad(probabilities, (0, -extra))
-    if first_row == 0 and probabilities.shape[0] == total.shape[0]:
+    rows = probabilities.shape[0]
+    if first_row == 0 and rows == total.shape[0] and extra == 0:
         return total.add_(probabilities)
-    total[first_row : first_row + probabilities.shape[0]].add_(probabilities)
+    total[first_row : first_row + rows, :, : probabilities.shape[-1]].add_(probabilities)
     return total
+
+
+def zeros_for(probabilities: torch.Tensor, rows: int, keys: int) -> torch.Tensor:
+    """A zero total ``(rows, queries, keys)`` for probabilities like these, at least as wide as they."""
+    return probabilities.new_zeros(rows, probabilities.shape[1], max(keys, probabilities.shape[-1]))
 
 
 class AttentionSums:
@@ -46,8 +49,9 @@ class AttentionSums:
     and step: 16 layers, 26,944 latent pixels, 77 tokens, 4 bytes).
     """
 
-    def __init__(self, rows: int, time_resolved: bool = False) -> None:
+    def __init__(self, rows: int, time_resolved: bool = False, keys: int = 0) -> None:
         self.rows = rows
+        self.keys = keys
         self.time_resolved = time_resolved
         self.totals: dict[str, torch.Tensor] = {}
         self.grids: dict[str, tuple[int, int]] = {}
@@ -59,12 +63,12 @@ class AttentionSums:
         """Add one layer's probabilities of one step, ``(rows, queries, tokens)`` float32 with queries in
         row-major ``grid`` order, from kept row ``first_row``."""
         if layer not in self.totals:
-            self.totals[layer] = probabilities.new_zeros(self.rows, *probabilities.shape[1:])
+            self.totals[layer] = zeros_for(probabilities, self.rows, self.keys)
             self.grids[layer] = grid
         self.totals[layer] = add_rows(self.totals[layer], probabilities, first_row)
         if self.time_resolved:
             if layer not in self.by_step[step]:
-                self.by_step[step][layer] = probabilities.new_zeros(self.rows, *probabilities.shape[1:])
+                self.by_step[step][layer] = zeros_for(probabilities, self.rows, self.keys)
             self.by_step[step][layer] = add_rows(self.by_step[step][layer], probabilities, first_row)
 
     def nbytes(self) -> int:
@@ -105,8 +109,9 @@ class StepRecord:
     SD 1.x/2.x at 512 px (grids 64², 32², 16², 8²) with ten one-token words: 5,440 x 10 x 2 = 108,800.
     """
 
-    def __init__(self, rows: int, positions: Sequence[int]) -> None:
+    def __init__(self, rows: int, positions: Sequence[int], keys: int = 0) -> None:
         self.rows = rows
+        self.keys = keys
         self.positions = tuple(int(p) for p in positions)
         self.steps: list[dict[tuple[int, int], torch.Tensor]] = []
         self._index: torch.Tensor | None = None
@@ -120,7 +125,7 @@ class StepRecord:
             self._step = step
         current = self._current.get(grid)
         if current is None:
-            current = probabilities.new_zeros(self.rows, *probabilities.shape[1:])
+            current = zeros_for(probabilities, self.rows, self.keys)
         self._current[grid] = add_rows(current, probabilities, first_row)
 
     def _flush(self) -> None:

@@ -46,6 +46,8 @@ def encoder_hook(name: str, encoder: torch.nn.Module, pending: list[EncoderCall]
         hidden_states = getattr(output, "hidden_states", None) or ()
         outputs = [output[0], *hidden_states]
         candidates = [t for t in outputs if isinstance(t, torch.Tensor) and t.ndim == 3]
+        if candidates and candidates[0].shape[:2] == ids.shape[::-1] != ids.shape:  # sequence first (ChatGLM)
+            candidates = [t.transpose(0, 1) for t in candidates]
         if final_norm is not None and hidden_states:
             with torch.no_grad():
                 candidates += [final_norm(h) for h in hidden_states[:-1]]

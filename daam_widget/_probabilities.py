@@ -160,15 +160,16 @@ def probabilities_by_row(
 ) -> torch.Tensor:
     """``text_probabilities`` where each batch row has its own layout (``layouts[row]``: image queries and
     text keys, as when each sample's text has its own length inside one padded sequence): ``(rows,
-    queries, num_keys)``, each row's keys first and zeros after them."""
+    queries, num_keys)``, each row's keys first and zeros after them (one row: its own keys only)."""
     start, stop, _ = rows.indices(inputs.query.shape[0])
     pieces = []
     for row in range(start, stop):
         image, text = layouts[row]
         single = text_probabilities(inputs, slice(row, row + 1), image, text, heads, share, constants)
-        missing = num_keys - single.shape[-1]
-        pieces.append(torch.nn.functional.pad(single, (0, missing)) if missing else single)
-    return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+        pieces.append(single)
+    if len(pieces) == 1:
+        return pieces[0]  # the sums take fewer keys as zeros past them
+    return torch.cat([torch.nn.functional.pad(p, (0, num_keys - p.shape[-1])) for p in pieces])
 
 
 def _as_batch(

@@ -233,7 +233,9 @@ class Trace:
             call=call,
             encodings=list(self._pending),
             streams=self.backbone.streams(),
-            sums=AttentionSums(2 * num_images if negative_rows else num_images, self.time_resolved),
+            sums=AttentionSums(
+                2 * num_images if negative_rows else num_images, self.time_resolved, call.text_length
+            ),
             settings={
                 "pipeline": type(self.pipe).__name__,
                 "scheduler": type(self.pipe.scheduler).__name__,
@@ -245,7 +247,9 @@ class Trace:
             },
         )
         if self.per_step:
-            generation.record = StepRecord(generation.sums.rows, self._word_positions(generation))
+            generation.record = StepRecord(
+                generation.sums.rows, self._word_positions(generation), call.text_length
+            )
         self._generations.append(generation)
         self._pending.clear()
         return generation
@@ -490,7 +494,9 @@ class Trace:
 
 def _text_tokenizer(tokenizer: Any) -> Any:
     """The tokenizer itself where a pipeline holds a processor around it (Flux.2's ``PixtralProcessor``)."""
-    return getattr(tokenizer, "tokenizer", tokenizer)
+    from transformers import ProcessorMixin
+
+    return tokenizer.tokenizer if isinstance(tokenizer, ProcessorMixin) else tokenizer
 
 
 trace = Trace

@@ -193,7 +193,8 @@ def layout_from_text(
     if window is None:
         window = len(input_ids) if input_ids is not None else int(tokenizer.model_max_length)
     encoded, shift = stream.template.apply(text)
-    call = dict(add_special_tokens=stream.template.special_tokens, return_offsets_mapping=True, verbose=False)
+    fast = bool(getattr(tokenizer, "is_fast", False))
+    call = dict(add_special_tokens=stream.template.special_tokens, return_offsets_mapping=fast, verbose=False)
     side = {"padding_side": stream.template.padding_side} if stream.template.padding_side else {}
     windowed = tokenizer(encoded, padding="max_length", max_length=window, truncation=True, **call, **side)
     full = tokenizer(encoded, truncation=False, **call)
@@ -206,8 +207,16 @@ def layout_from_text(
         )
     mask = list(windowed["attention_mask"])
     keys = stream.keys(mask, num_keys if num_keys is not None else window)
-    kept = [_chars(windowed["offset_mapping"][p], shift, len(text)) if p is not None else None for p in keys]
-    content = [c for c in (_chars(o, shift, len(text)) for o in full["offset_mapping"]) if c is not None]
+    window_offsets, full_offsets = (
+        (windowed["offset_mapping"], full["offset_mapping"])
+        if fast
+        else (
+            _searched_offsets(tokenizer, encoded, ids),
+            _searched_offsets(tokenizer, encoded, full["input_ids"]),
+        )
+    )
+    kept = [_chars(window_offsets[p], shift, len(text)) if p is not None else None for p in keys]
+    content = [c for c in (_chars(o, shift, len(text)) for o in full_offsets) if c is not None]
     kept_set = set(kept)
     cut = [c for c in content if c not in kept_set]
     if cut:
@@ -236,6 +245,32 @@ def layout_from_text(
     return PromptLayout(text, tuple(spans), (keys_of_stream,))
 
 
+def _added_ids(tokenizer: Any) -> list[int]:
+    """The ids a tokenizer adds around any text (CLIP's start and end, T5's end, ChatGLM's [gMASK] sop)."""
+    return [int(i) for i in tokenizer("", add_special_tokens=True)["input_ids"]]
+
+
+def _searched_offsets(tokenizer: Any, text: str, ids: Sequence[int]) -> list[tuple[int, int]]:
+    """Character offsets of ``ids`` in ``text`` for a tokenizer that cannot report them (a slow,
+    Python tokenizer such as Kolors' ChatGLM one): each token's text, found in order, case-insensitively;
+    ``(0, 0)`` for special tokens and for pieces that are not found as they are."""
+    special = {*tokenizer.all_special_ids, *_added_ids(tokenizer)}
+    folded = text.casefold()
+    offsets, cursor = [], 0
+    for i in ids:
+        piece = (
+            "" if i in special else tokenizer.convert_tokens_to_string([tokenizer.convert_ids_to_tokens(i)])
+        )
+        piece = piece.strip().casefold()
+        start = folded.find(piece, cursor) if piece else -1
+        if start < 0:
+            offsets.append((0, 0))
+            continue
+        offsets.append((start, start + len(piece)))
+        cursor = start + len(piece)
+    return offsets
+
+
 def _chars(offset: Sequence[int], shift: int, length: int) -> tuple[int, int] | None:
     """A token's character range in the user's text, or None for special, padding and template tokens."""
     a, b = int(offset[0]) + shift, int(offset[1]) + shift
@@ -249,11 +284,9 @@ def decoded_text(window: TokenWindow, tokenizer: Any, stream: TextStream = DEFAU
     stream's template."""
     ids = [i for i, m in zip(window.ids, window.mask, strict=True) if m]
     template = stream.template
-    if not (template.prefix or template.suffix):  # the tokenizer's own special tokens frame the prompt
-        ids = [i for i in ids if i != tokenizer.pad_token_id]  # on either side (CogView4 pads on the left)
-        start = 1 if ids and ids[0] == tokenizer.bos_token_id else 0
-        eos = tokenizer.eos_token_id
-        ids = ids[start : ids.index(eos, start) if eos is not None and eos in ids[start:] else len(ids)]
+    if not (template.prefix or template.suffix):  # the tokenizer's own tokens frame the prompt
+        framing = {tokenizer.pad_token_id, *_added_ids(tokenizer)}  # padding on either side (CogView4: left)
+        ids = [i for i in ids if i not in framing]
     text = tokenizer.decode(ids, skip_special_tokens=True)
     prefixes = (template.prefix, _plain(template.prefix, tokenizer)) if template.prefix else ()
     suffixes = (template.suffix, _plain(template.suffix, tokenizer)) if template.suffix else ()

@@ -12,6 +12,7 @@ import daam_widget
 from daam_widget import testing
 from daam_widget._backbones import FAMILIES, backbone_for
 from tests.conftest import seeded
+from tests.slow_daam import record_slowly, slow_heat_maps
 from tests.slow_transformer_daam import record_at_attention, slow_transformer_maps
 
 PROMPT = "A red dog, on a hat"
@@ -32,6 +33,7 @@ GUIDANCE = {  # what turns guidance on, and where the positive prediction is: (o
     "lumina2": SECOND_CALL,
     "cogview4": SECOND_CALL,
     "kandinsky5": SECOND_CALL,
+    "kolors": BATCH,
 }
 NEW = list(GUIDANCE)
 
@@ -63,7 +65,16 @@ def _run(pipe, call, **options):
     return tc, out
 
 
+def _denoiser(pipe):
+    return pipe.unet if hasattr(pipe, "unet") else pipe.transformer
+
+
 def _oracle(pipe, call, row, size, mode="text", calls_filter=None):
+    if hasattr(pipe, "unet"):  # cross-attention only: the two modes are one
+        with record_slowly(pipe.unet) as store:
+            pipe(generator=seeded(), **call)
+        latent = tuple(side // pipe.vae_scale_factor for side in size)
+        return slow_heat_maps(store, row, latent, size)
     with record_at_attention(pipe.transformer) as calls:
         pipe(generator=seeded(), **call)
     return slow_transformer_maps(calls, row, size, mode=mode, calls_filter=calls_filter)
@@ -106,7 +117,7 @@ def test_words_are_found_through_the_chat_template_without_the_prompt(family):
 
 def test_traced_image_is_bit_identical_and_processors_restored(family):
     name, pipe = family
-    modules = {n: m for n, m in pipe.transformer.named_modules() if hasattr(m, "processor")}
+    modules = {n: m for n, m in _denoiser(pipe).named_modules() if hasattr(m, "processor")}
     before = {n: m.processor for n, m in modules.items()}
     call = _call(name, **GUIDANCE[name][0])
     plain = _images(pipe(generator=seeded(), **call))
@@ -118,7 +129,7 @@ def test_traced_image_is_bit_identical_and_processors_restored(family):
 @pytest.mark.parametrize("exception", [RuntimeError, KeyboardInterrupt])
 def test_processors_and_hooks_restored_when_generation_is_interrupted(family, exception):
     name, pipe = family
-    modules = {n: m for n, m in pipe.transformer.named_modules() if hasattr(m, "processor")}
+    modules = {n: m for n, m in _denoiser(pipe).named_modules() if hasattr(m, "processor")}
     before = {n: m.processor for n, m in modules.items()}
     traced = daam_widget.trace(pipe)
     last = traced._modules[traced.layer_names[-1]]
@@ -133,7 +144,7 @@ def test_processors_and_hooks_restored_when_generation_is_interrupted(family, ex
     finally:
         handle.remove()
     assert all(modules[n].processor is before[n] for n in modules)
-    assert not pipe.transformer._forward_pre_hooks
+    assert not _denoiser(pipe)._forward_pre_hooks
     assert not pipe.text_encoder._forward_hooks and not pipe.vae.decoder._forward_hooks
 
 

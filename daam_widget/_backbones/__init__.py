@@ -15,6 +15,7 @@ from .hidream import HiDreamBackbone
 from .hunyuandit import HunyuanDiTBackbone
 from .hunyuanimage import HunyuanImageBackbone
 from .kandinsky5 import Kandinsky5Backbone
+from .kolors import KolorsBackbone
 from .lumina2 import Lumina2Backbone
 from .pixart import PixArtBackbone, SanaBackbone
 from .qwen_image import QwenImageBackbone
@@ -41,6 +42,7 @@ FAMILIES: tuple[type[Backbone], ...] = (
     HunyuanDiTBackbone,
     HiDreamBackbone,
     HunyuanImageBackbone,
+    KolorsBackbone,
 )
 
 __all__ = ["FAMILIES", "Backbone", "DenoiserCall", "SoftmaxOver", "TextStream", "backbone_for"]

@@ -82,7 +82,7 @@ class Backbone:
         self.pipe = pipe
         self.denoiser: Any = getattr(pipe, self.denoiser_attribute)
         self.constants = Constants()
-        self._joined: tuple[list[torch.Tensor], torch.Tensor] | None = None
+        self._once: dict[str, list[tuple[list[torch.Tensor], Any]]] = {}
 
     def attention_layers(self) -> dict[str, Any]:
         """The attention modules with text keys, by module name, in model order."""
@@ -181,16 +181,18 @@ class Backbone:
             **fields,
         )
 
-    def joined_text(self, parts: Sequence[torch.Tensor], join: Any) -> torch.Tensor:
-        """``join(parts)``: one ``(batch, keys, features)`` text tensor of a call whose text comes in
-        parts (per sample, per encoder); the same tensor while the same parts come back, so that a run's
-        steps keep one text and the join costs nothing after the first step."""
-        if self._joined is None or len(self._joined[0]) != len(parts):
-            self._joined = None
-        elif all(a is b for a, b in zip(self._joined[0], parts, strict=True)):
-            return self._joined[1]
-        self._joined = (list(parts), join(parts))
-        return self._joined[1]
+    def once_per(self, name: str, parts: Sequence[torch.Tensor], make: Any) -> Any:
+        """``make(parts)``, made again only when other tensors come: what a family derives from a
+        denoiser call's inputs (the text joined from parts, the lengths in a mask) is then the same
+        object through a run's steps (which keeps the run's text one tensor) and costs nothing after its
+        first step. The last two values are kept per ``name`` (a step's positive and negative calls)."""
+        kept = self._once.setdefault(name, [])
+        for tensors, value in kept:
+            if len(tensors) == len(parts) and all(a is b for a, b in zip(tensors, parts, strict=False)):
+                return value
+        value = make(parts)
+        kept[:] = [*kept[-1:], (list(parts), value)]
+        return value
 
     def layer_grid(self, call: DenoiserCall, queries: int) -> tuple[int, int]:
         """The (h, w) of a layer with ``queries`` image queries (transformers: the call's grid)."""

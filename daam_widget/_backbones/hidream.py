@@ -42,7 +42,7 @@ class HiDreamBackbone(Backbone):
         return self.latent_call(
             kwargs["hidden_states"],
             kwargs["timesteps"],
-            self.joined_text((t5, llama), lambda parts: side_by_side([t5, llama[-1], llama[-1]])),
+            self.once_per("text", (t5, llama), lambda parts: side_by_side([t5, llama[-1], llama[-1]])),
             patch=int(self.denoiser.config.patch_size),
         )
 

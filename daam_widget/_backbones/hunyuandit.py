@@ -35,7 +35,7 @@ class HunyuanDiTBackbone(Backbone):
         return self.latent_call(
             argument(args, kwargs, 0, "hidden_states"),
             argument(args, kwargs, 1, "timestep"),
-            self.joined_text((bert, t5), side_by_side),
+            self.once_per("text", (bert, t5), side_by_side),
             patch=int(self.denoiser.config.patch_size),
         )
 

@@ -35,7 +35,7 @@ class HunyuanImageBackbone(Backbone):
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
         glyphs = kwargs.get("encoder_attention_mask_2")
-        if glyphs is not None and bool(glyphs.any()):
+        if glyphs is not None and self.once_per("glyphs", (glyphs,), lambda parts: bool(parts[0].any())):
             raise NotImplementedError(
                 "HunyuanImage-2.1 with quoted text in the prompt is not traced yet: its glyph tokens go "
                 "before the prompt's among the keys; remove the quotation marks to trace it"

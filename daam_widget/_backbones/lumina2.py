@@ -40,7 +40,7 @@ class Lumina2Backbone(Backbone):
             argument(args, kwargs, 1, "timestep"),
             argument(args, kwargs, 2, "encoder_hidden_states"),
             patch=int(self.denoiser.config.patch_size),
-            text_lengths=tuple(int(n) for n in mask.sum(1).tolist()),
+            text_lengths=self.once_per("lengths", (mask,), lambda parts: tuple(parts[0].sum(1).tolist())),
             rising=True,
         )
 

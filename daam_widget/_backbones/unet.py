@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -16,7 +16,7 @@ class UNetBackbone(CrossAttentionBackbone):
     tokenizers split text the same way, so the first tokenizer indexes them."""
 
     name = "Stable Diffusion 1.x, 2.x and SDXL"
-    pipelines = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")
+    pipelines: ClassVar[tuple[str, ...]] = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")
     denoiser_attribute = "unet"
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:

@@ -47,7 +47,7 @@ class ZImageBackbone(Backbone):
         return DenoiserCall(
             batch=len(latents),
             timestep=argument(args, kwargs, 1, "t"),
-            embeddings=self.joined_text(captions, lambda parts: pad_sequence(parts, batch_first=True)),
+            embeddings=self.once_per("text", captions, lambda parts: pad_sequence(parts, batch_first=True)),
             grid=(h // patch, w // patch),
             image_size=(h * scale, w * scale),
             text_lengths=tuple(len(c) for c in captions),

@@ -20,6 +20,7 @@ from ._chat_pipelines import (
     lumina2_tokenizer,
 )
 from ._dispatched_ops import extra_ops_per_layer_call
+from ._kolors_pipeline import chatglm_tokenizer, kolors_pipeline
 from ._llm_pipelines import (
     chroma_pipeline,
     flux2_klein_pipeline,
@@ -47,6 +48,7 @@ __all__ = [
     "PIPELINES",
     "WORDS",
     "auraflow_pipeline",
+    "chatglm_tokenizer",
     "chroma_pipeline",
     "clip_tokenizer",
     "cogview3plus_pipeline",
@@ -62,6 +64,7 @@ __all__ = [
     "hunyuanimage_pipeline",
     "kandinsky5_pipeline",
     "kandinsky5_tokenizer",
+    "kolors_pipeline",
     "llama3_tokenizer",
     "lumina2_pipeline",
     "lumina2_tokenizer",

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._chat_pipelines import cogview4_pipeline, kandinsky5_pipeline, lumina2_pipeline
+from ._kolors_pipeline import kolors_pipeline
 from ._llm_pipelines import (
     chroma_pipeline,
     flux2_klein_pipeline,
@@ -51,6 +52,7 @@ PIPELINES: dict[str, Callable[[], Any]] = {
     "lumina2": lumina2_pipeline,
     "cogview4": cogview4_pipeline,
     "kandinsky5": kandinsky5_pipeline,
+    "kolors": kolors_pipeline,
 }
 """One tiny pipeline of each family (two where a family's variants differ in what is traced), by name."""
 

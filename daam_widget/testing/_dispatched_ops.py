@@ -25,10 +25,15 @@ def aten_ops(fn: Any) -> Counter[str]:
 
 
 def extra_ops(
-    pipe: Any, name: str, steps: int, softmax_over: str, per_step: bool = False
+    pipe: Any,
+    name: str,
+    steps: int,
+    softmax_over: str,
+    per_step: bool = False,
+    layers: list[str] | None = None,
 ) -> tuple[Counter[str], int]:
     """The extra aten operations of a traced call of ``steps`` steps over an untraced one, and the
-    attention-layer calls the trace recorded."""
+    attention-layer calls the trace recorded (``layers``: trace only these)."""
     call = {"prompt": "a red dog on a hat", "num_inference_steps": steps, "height": 32, "width": 32}
     call.update(CALLS.get(name, {}))
     layer_calls = 0
@@ -38,7 +43,8 @@ def extra_ops(
 
     def traced() -> None:
         nonlocal layer_calls
-        with trace(pipe, softmax_over=softmax_over, per_step=per_step) as tc:  # type: ignore[arg-type]
+        options: dict[str, Any] = {"softmax_over": softmax_over, "per_step": per_step, "layers": layers}
+        with trace(pipe, **options) as tc:
             untraced()
         layer_calls = len(tc.layer_names) * tc.num_steps
 
@@ -51,23 +57,36 @@ def extra_ops(
 def extra_ops_per_layer_call(
     pipe: Any, name: str, softmax_over: str = "text", per_step: bool = False
 ) -> dict[str, Any]:
-    """Extra aten operations per traced layer call and per generation, for ``pipe`` called as ``CALLS[name]``.
+    """Extra aten operations per traced layer call, per step and per generation, for ``pipe`` called as
+    ``CALLS[name]``.
 
-    The marginal cost: the extra operations of a traced call over an untraced one grow by the same amount
-    with each step; that growth over 2 more steps, divided by the layer calls they add, is what each traced
-    layer call costs. What a trace costs once (hooks, reading the text encoders' outputs) is apart.
-    ``per_step`` traces with the per-step record (the widget's trace).
-    Returns ``per_layer_call``, ``per_generation``, ``layer_calls_per_step`` and ``ops`` (per layer call,
-    by operation name).
+    The marginal cost of a layer call: the extra operations of a traced call over an untraced one grow by
+    the same amount with each step; the growth over 2 more steps with every layer traced, less the growth
+    with one layer traced, divided by the layer calls that makes, is what each traced layer call costs. So
+    what a trace costs once per step (reading the denoiser call) or once (hooks, the text encoders'
+    outputs) is apart, however few layers the tiny pipeline has. ``per_step`` traces with the per-step
+    record (the widget's trace). Returns ``per_layer_call``, ``per_step`` (besides the layer calls),
+    ``per_generation``, ``layer_calls_per_step`` and ``ops`` (per layer call, by operation name).
     """
-    short, short_calls = extra_ops(pipe, name, 2, softmax_over, per_step)
-    long, long_calls = extra_ops(pipe, name, 4, softmax_over, per_step)
-    per_call = (long.total() - short.total()) / (long_calls - short_calls)
-    growth = long.copy()
-    growth.subtract(short)
+    first = [trace(pipe).layer_names[0]]
+    runs = {
+        (steps, layers is None): extra_ops(pipe, name, steps, softmax_over, per_step, layers)
+        for steps in (2, 4)
+        for layers in (None, first)
+    }
+    growth, growth_one = runs[4, True][0].copy(), runs[4, False][0].copy()
+    growth.subtract(runs[2, True][0])
+    growth_one.subtract(runs[2, False][0])
+    calls = runs[4, True][1] - runs[2, True][1] - (runs[4, False][1] - runs[2, False][1])
+    per_layer: Counter[str] = growth.copy()
+    per_layer.subtract(growth_one)
+    per_call = per_layer.total() / calls
+    per_step_cost = growth_one.total() / 2 - per_call
+    short, short_calls = runs[2, True]
     return {
         "per_layer_call": per_call,
-        "per_generation": short.total() - per_call * short_calls,
-        "layer_calls_per_step": (long_calls - short_calls) // 2,
-        "ops": {op: n / (long_calls - short_calls) for op, n in growth.most_common() if n},
+        "per_step": per_step_cost,
+        "per_generation": short.total() - per_call * short_calls - per_step_cost * 2,
+        "layer_calls_per_step": (runs[4, True][1] - runs[2, True][1]) // 2,
+        "ops": {op: n / calls for op, n in per_layer.most_common() if n},
     }
