@@ -67,12 +67,15 @@ class Template:
     special_tokens: bool = True
     padding_side: str | None = None
     """Where the pipeline pads the window when the tokenizer's own side is not it (CogView4: left)."""
+    padded_suffix: bool = False
+    """The pipeline pads ``prefix + prompt`` and appends the suffix after the padding (Krea-2)."""
 
     def apply(self, prompt: str) -> tuple[str, int]:
-        """The tokenizer's text, and what to add to one of its character indices to index ``prompt``."""
+        """The tokenizer's text (without a suffix that comes after the padding), and what to add to one of
+        its character indices to index ``prompt``."""
         body = prompt.lower().strip() if self.lowercase else prompt
         lead = len(prompt) - len(prompt.lstrip()) if self.lowercase else 0
-        return self.prefix + body + self.suffix, lead - len(self.prefix)
+        return self.prefix + body + ("" if self.padded_suffix else self.suffix), lead - len(self.prefix)
 
     @classmethod
     def around(cls, render: Callable[[str], str], **options: Any) -> Template:

@@ -195,8 +195,19 @@ def layout_from_text(
     encoded, shift = stream.template.apply(text)
     fast = bool(getattr(tokenizer, "is_fast", False))
     call = dict(add_special_tokens=stream.template.special_tokens, return_offsets_mapping=fast, verbose=False)
-    side = {"padding_side": stream.template.padding_side} if stream.template.padding_side else {}
-    windowed = tokenizer(encoded, padding="max_length", max_length=window, truncation=True, **call, **side)
+    template = stream.template
+    side = {"padding_side": template.padding_side} if template.padding_side else {}
+    tail = tokenizer(template.suffix, add_special_tokens=False)["input_ids"] if template.padded_suffix else []
+    windowed = dict(
+        tokenizer(
+            encoded, padding="max_length", max_length=window - len(tail), truncation=True, **call, **side
+        )
+    )
+    if tail:  # the suffix after the padding: tokens, but not the prompt's
+        windowed["input_ids"] = [*windowed["input_ids"], *tail]
+        windowed["attention_mask"] = [*windowed["attention_mask"], *[1] * len(tail)]
+        if fast:
+            windowed["offset_mapping"] = [*windowed["offset_mapping"], *[(0, 0)] * len(tail)]
     full = tokenizer(encoded, truncation=False, **call)
     ids = list(windowed["input_ids"])
     if input_ids is not None and [int(i) for i in input_ids] != ids:

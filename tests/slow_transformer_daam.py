@@ -32,6 +32,8 @@ TEXT_FIRST = {
     "ChromaTransformer2DModel",
     "CogView3PlusTransformer2DModel",
     "CogView4Transformer2DModel",
+    "OvisImageTransformer2DModel",
+    "Krea2Transformer2DModel",
 }
 """Transformers whose joint attention runs over [text, image]; the others over [image, text]."""
 REGISTERS = {"AuraFlowTransformer2DModel": 8}
@@ -148,6 +150,9 @@ def record_at_attention(transformer):
             ids = a["img_ids"].reshape(-1, a["img_ids"].shape[-1])
             ids = ids[: hidden.shape[1]]
             grid = (int(ids[:, 1].max()) + 1, int(ids[:, 2].max()) + 1)
+        elif a.get("position_ids") is not None:  # Krea-2: rotary positions, the image rows (0, row, column)
+            rows = a["position_ids"][a["encoder_hidden_states"].shape[1] :]
+            grid = (int(rows[:, 1].max()) + 1, int(rows[:, 2].max()) + 1)
         elif hidden.ndim == 5:  # Kandinsky 5: (batch, frames, h, w, channels), 1x2x2 patches
             _, ph, pw = module.config.patch_size
             grid = (hidden.shape[2] // ph, hidden.shape[3] // pw)

@@ -34,6 +34,8 @@ GUIDANCE = {  # what turns guidance on, and where the positive prediction is: (o
     "cogview4": SECOND_CALL,
     "kandinsky5": SECOND_CALL,
     "kolors": BATCH,
+    "ovis_image": SECOND_CALL,
+    "krea2": SECOND_CALL,
 }
 NEW = list(GUIDANCE)
 

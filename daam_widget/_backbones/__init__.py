@@ -9,6 +9,7 @@ from ._base import Backbone, DenoiserCall, SoftmaxOver
 from .auraflow import AuraFlowBackbone
 from .chroma import ChromaBackbone
 from .cogview import CogView3PlusBackbone, CogView4Backbone
+from .ernie_image import ErnieImageBackbone
 from .flux import FluxBackbone
 from .flux2 import Flux2Backbone, Flux2KleinBackbone
 from .hidream import HiDreamBackbone
@@ -16,7 +17,10 @@ from .hunyuandit import HunyuanDiTBackbone
 from .hunyuanimage import HunyuanImageBackbone
 from .kandinsky5 import Kandinsky5Backbone
 from .kolors import KolorsBackbone
+from .krea2 import Krea2Backbone
 from .lumina2 import Lumina2Backbone
+from .nucleusmoe import NucleusMoEBackbone
+from .ovis_image import OvisImageBackbone
 from .pixart import PixArtBackbone, SanaBackbone
 from .qwen_image import QwenImageBackbone
 from .sd3 import SD3Backbone
@@ -43,6 +47,10 @@ FAMILIES: tuple[type[Backbone], ...] = (
     HiDreamBackbone,
     HunyuanImageBackbone,
     KolorsBackbone,
+    OvisImageBackbone,
+    ErnieImageBackbone,
+    NucleusMoEBackbone,
+    Krea2Backbone,
 )
 
 __all__ = ["FAMILIES", "Backbone", "DenoiserCall", "SoftmaxOver", "TextStream", "backbone_for"]

@@ -11,7 +11,7 @@ prompt as a second transformer call after the positive one in each step.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from diffusers.models.embeddings import apply_rotary_emb
@@ -20,14 +20,13 @@ from .._probabilities import joint_probabilities
 from .._text_streams import TextStream
 from ._base import Backbone, DenoiserCall, Layout, argument
 
-PROCESSORS = ("FluxAttnProcessor", "FluxAttnProcessor2_0")
-
 
 class FluxBackbone(Backbone):
     name = "Flux.1"
     pipelines = ("FluxPipeline",)
     joint = True
     negative_in_separate_call = True
+    processors: ClassVar[tuple[str, ...]] = ("FluxAttnProcessor", "FluxAttnProcessor2_0")
 
     def __init__(self, pipe: Any) -> None:
         super().__init__(pipe)
@@ -39,7 +38,7 @@ class FluxBackbone(Backbone):
             for name, module in self.denoiser.named_modules()
             if name.endswith(".attn") and hasattr(module, "processor")
         }
-        self.check_processors(layers, PROCESSORS)
+        self.check_processors(layers, self.processors)
         if any(getattr(m, "fused_projections", False) for m in layers.values()):
             raise TypeError(
                 "Flux.1 with fused q/k/v projections is not supported; call "

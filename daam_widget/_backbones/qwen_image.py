@@ -10,21 +10,20 @@ a video VAE that decodes ``(batch, 3, 1, H, W)``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from .._text_streams import Template, TextStream, valid_from
 from ._base import Backbone, DenoiserCall, Layout
 
-PROCESSORS = ("QwenDoubleStreamAttnProcessor2_0",)
-
 
 class QwenImageBackbone(Backbone):
     name = "Qwen-Image"
-    pipelines = ("QwenImagePipeline",)
+    pipelines: ClassVar[tuple[str, ...]] = ("QwenImagePipeline",)
     joint = True
     negative_in_separate_call = True
+    processors: ClassVar[tuple[str, ...]] = ("QwenDoubleStreamAttnProcessor2_0",)
 
     def attention_layers(self) -> dict[str, Any]:
         layers = {
@@ -32,7 +31,7 @@ class QwenImageBackbone(Backbone):
             for name, module in self.denoiser.named_modules()
             if name.endswith(".attn") and hasattr(module, "processor")
         }
-        self.check_processors(layers, PROCESSORS)
+        self.check_processors(layers, self.processors)
         return layers
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:

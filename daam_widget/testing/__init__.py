@@ -40,6 +40,7 @@ from ._pipelines import (
     sdxl_pipeline,
     vae_by_8,
 )
+from ._qwen3_pipelines import krea2_pipeline, ovis_image_pipeline
 from ._t5_pipelines import auraflow_pipeline, cogview3plus_pipeline, hunyuandit_pipeline
 from ._tokenizers import WORDS, clip_tokenizer, gemma_tokenizer, t5_tokenizer
 
@@ -65,10 +66,12 @@ __all__ = [
     "kandinsky5_pipeline",
     "kandinsky5_tokenizer",
     "kolors_pipeline",
+    "krea2_pipeline",
     "llama3_tokenizer",
     "lumina2_pipeline",
     "lumina2_tokenizer",
     "mistral_small_3_tokenizer",
+    "ovis_image_pipeline",
     "pixart_pipeline",
     "qwen2_5_vl_tokenizer",
     "qwen3_tokenizer",

@@ -29,6 +29,7 @@ from ._pipelines import (
     sd_pipeline,
     sdxl_pipeline,
 )
+from ._qwen3_pipelines import krea2_pipeline, ovis_image_pipeline
 from ._t5_pipelines import auraflow_pipeline, cogview3plus_pipeline, hunyuandit_pipeline
 
 PIPELINES: dict[str, Callable[[], Any]] = {
@@ -53,6 +54,8 @@ PIPELINES: dict[str, Callable[[], Any]] = {
     "cogview4": cogview4_pipeline,
     "kandinsky5": kandinsky5_pipeline,
     "kolors": kolors_pipeline,
+    "ovis_image": ovis_image_pipeline,
+    "krea2": krea2_pipeline,
 }
 """One tiny pipeline of each family (two where a family's variants differ in what is traced), by name."""
 
@@ -74,6 +77,8 @@ CALLS: dict[str, dict[str, Any]] = {
     "lumina2": {"height": 64, "width": 96, "max_sequence_length": 64},
     "cogview4": {},
     "kandinsky5": {"height": 64, "width": 96},
+    "ovis_image": {"max_sequence_length": 32},
+    "krea2": {"max_sequence_length": 24},
 }
 """Call options that keep each tiny pipeline fast (short token windows, no resolution binning) or make it
 work (Flux.2's stacked encoder layers must exist in a 4-layer encoder). Pass ``prompt=`` by keyword:

@@ -1,0 +1,34 @@
+"""Ovis-Image: Flux.1's architecture ([text, image] in double- and single-stream blocks) on Qwen3.
+
+The prompt goes after a system sentence into Qwen3's chat template; the pipeline drops the template's
+first 28 positions (the user turn's opening and the sentence) and zeroes the padding's features, so the
+keys are the prompt's tokens, the template's closing tokens and padding, unmasked. The negative prompt is a
+second call after the positive one.
+"""
+
+from __future__ import annotations
+
+from .._text_streams import Template, TextStream, from_position
+from ._base import Backbone
+from .flux import FluxBackbone
+
+
+class OvisImageBackbone(FluxBackbone):
+    name = "Ovis-Image"
+    pipelines = ("OvisImagePipeline",)
+    processors = ("OvisImageAttnProcessor",)
+    recompute = Backbone.recompute  # traced at the attention call only
+    encode_text = Backbone.encode_text
+
+    def streams(self) -> list[TextStream]:
+        tokenizer, system = self.pipe.tokenizer, self.pipe.system_prompt
+
+        def render(prompt: str) -> str:
+            messages = [{"role": "user", "content": system + prompt}]
+            text = tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True, enable_thinking=False
+            )
+            return str(text)
+
+        keys = from_position(int(self.pipe.user_prompt_begin_id))
+        return [TextStream("qwen", template=Template.around(render, special_tokens=False), keys=keys)]
