@@ -145,7 +145,9 @@ def record_at_attention(transformer):
             calls.append(Call(grid, max(lengths), False, kind=kind, caption_lengths=lengths))
             return
         if a.get("img_shapes") is not None:  # Qwen-Image: (frames, h, w) of each image
-            grid = tuple(int(x) for x in a["img_shapes"][0][0][1:])
+            first = a["img_shapes"][0]
+            first = first[0] if isinstance(first[0], (tuple, list)) else first  # NucleusMoE: one per sample
+            grid = tuple(int(x) for x in first[1:])
         elif a.get("img_ids") is not None:  # (batch or not, tokens, (t,) h, w, ...): Flux and Flux.2
             ids = a["img_ids"].reshape(-1, a["img_ids"].shape[-1])
             ids = ids[: hidden.shape[1]]
@@ -162,6 +164,8 @@ def record_at_attention(transformer):
             grid = (hidden.shape[-2] // p, hidden.shape[-1] // p)
         if a.get("encoder_hidden_states_llama3") is not None:  # HiDream: T5, then two Llama segments
             text = a["encoder_hidden_states_t5"].shape[1] + 2 * a["encoder_hidden_states_llama3"].shape[2]
+        elif a.get("text_bth") is not None:  # ERNIE-Image: texts padded to the longest
+            text = a["text_bth"].shape[1]
         else:
             text = a["encoder_hidden_states"].shape[1]
             if a.get("encoder_hidden_states_t5") is not None:  # HunyuanDiT: BERT, then mT5

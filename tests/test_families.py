@@ -36,6 +36,8 @@ GUIDANCE = {  # what turns guidance on, and where the positive prediction is: (o
     "kolors": BATCH,
     "ovis_image": SECOND_CALL,
     "krea2": SECOND_CALL,
+    "nucleusmoe": SECOND_CALL,
+    "ernie_image": BATCH,
 }
 NEW = list(GUIDANCE)
 

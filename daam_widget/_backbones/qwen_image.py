@@ -39,7 +39,10 @@ class QwenImageBackbone(Backbone):
         shapes = kwargs.get("img_shapes")
         if not shapes:
             raise ValueError("the Qwen-Image transformer was called without img_shapes; the grid is unknown")
-        _, h, w = shapes[0][0]
+        first = (
+            shapes[0][0] if isinstance(shapes[0][0], (tuple, list)) else shapes[0]
+        )  # per image, or per sample
+        _, h, w = first
         scale = 2 * int(self.pipe.vae_scale_factor)  # 2x2 packing
         return DenoiserCall(
             batch=int(latents.shape[0]),

@@ -20,6 +20,7 @@ from ._chat_pipelines import (
     lumina2_tokenizer,
 )
 from ._dispatched_ops import extra_ops_per_layer_call
+from ._image_first_pipelines import ernie_image_pipeline, nucleusmoe_pipeline, qwen3_vl_tokenizer
 from ._kolors_pipeline import chatglm_tokenizer, kolors_pipeline
 from ._llm_pipelines import (
     chroma_pipeline,
@@ -54,6 +55,7 @@ __all__ = [
     "clip_tokenizer",
     "cogview3plus_pipeline",
     "cogview4_pipeline",
+    "ernie_image_pipeline",
     "extra_ops_per_layer_call",
     "flux2_klein_pipeline",
     "flux2_pipeline",
@@ -71,10 +73,12 @@ __all__ = [
     "lumina2_pipeline",
     "lumina2_tokenizer",
     "mistral_small_3_tokenizer",
+    "nucleusmoe_pipeline",
     "ovis_image_pipeline",
     "pixart_pipeline",
     "qwen2_5_vl_tokenizer",
     "qwen3_tokenizer",
+    "qwen3_vl_tokenizer",
     "qwen_image_pipeline",
     "sana_pipeline",
     "sd3_pipeline",

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._chat_pipelines import cogview4_pipeline, kandinsky5_pipeline, lumina2_pipeline
+from ._image_first_pipelines import ernie_image_pipeline, nucleusmoe_pipeline
 from ._kolors_pipeline import kolors_pipeline
 from ._llm_pipelines import (
     chroma_pipeline,
@@ -56,6 +57,8 @@ PIPELINES: dict[str, Callable[[], Any]] = {
     "kolors": kolors_pipeline,
     "ovis_image": ovis_image_pipeline,
     "krea2": krea2_pipeline,
+    "nucleusmoe": nucleusmoe_pipeline,
+    "ernie_image": ernie_image_pipeline,
 }
 """One tiny pipeline of each family (two where a family's variants differ in what is traced), by name."""
 
