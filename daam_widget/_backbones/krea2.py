@@ -36,9 +36,12 @@ class Krea2Backbone(Backbone):
         return layers
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
-        latents, text = kwargs["hidden_states"], kwargs["encoder_hidden_states"]
-        rows = kwargs["position_ids"][text.shape[1] :]
-        grid = self.once_per("grid", (rows,), lambda parts: _grid(parts[0]))
+        latents, text, positions = (
+            kwargs["hidden_states"],
+            kwargs["encoder_hidden_states"],
+            kwargs["position_ids"],
+        )
+        grid = self.once_per("grid", (positions,), lambda parts: _grid(parts[0][text.shape[1] :]))
         scale = int(self.pipe.vae_scale_factor) * int(self.pipe.patch_size)
         return DenoiserCall(
             batch=int(latents.shape[0]),

@@ -16,6 +16,9 @@ from torch.profiler import ProfilerActivity, profile
 from .._trace import trace
 from ._catalog import CALLS
 
+SHORT, LONG = 2, 3
+"""The steps of the two traced calls whose difference is a step's cost."""
+
 
 def aten_ops(fn: Any) -> Counter[str]:
     """The aten operations ``fn()`` dispatches, by name, nested ones included."""
@@ -61,7 +64,7 @@ def extra_ops_per_layer_call(
     ``CALLS[name]``.
 
     The marginal cost of a layer call: the extra operations of a traced call over an untraced one grow by
-    the same amount with each step; the growth over 2 more steps with every layer traced, less the growth
+    the same amount with each step; the growth over one more step with every layer traced, less the growth
     with one layer traced, divided by the layer calls that makes, is what each traced layer call costs. So
     what a trace costs once per step (reading the denoiser call) or once (hooks, the text encoders'
     outputs) is apart, however few layers the tiny pipeline has. ``per_step`` traces with the per-step
@@ -71,22 +74,22 @@ def extra_ops_per_layer_call(
     first = [trace(pipe).layer_names[0]]
     runs = {
         (steps, layers is None): extra_ops(pipe, name, steps, softmax_over, per_step, layers)
-        for steps in (2, 4)
+        for steps in (SHORT, LONG)
         for layers in (None, first)
     }
-    growth, growth_one = runs[4, True][0].copy(), runs[4, False][0].copy()
-    growth.subtract(runs[2, True][0])
-    growth_one.subtract(runs[2, False][0])
-    calls = runs[4, True][1] - runs[2, True][1] - (runs[4, False][1] - runs[2, False][1])
+    growth, growth_one = runs[LONG, True][0].copy(), runs[LONG, False][0].copy()
+    growth.subtract(runs[SHORT, True][0])
+    growth_one.subtract(runs[SHORT, False][0])
+    calls = runs[LONG, True][1] - runs[SHORT, True][1] - (runs[LONG, False][1] - runs[SHORT, False][1])
     per_layer: Counter[str] = growth.copy()
     per_layer.subtract(growth_one)
     per_call = per_layer.total() / calls
-    per_step_cost = growth_one.total() / 2 - per_call
-    short, short_calls = runs[2, True]
+    per_step_cost = growth_one.total() / (LONG - SHORT) - per_call
+    short, short_calls = runs[SHORT, True]
     return {
         "per_layer_call": per_call,
         "per_step": per_step_cost,
-        "per_generation": short.total() - per_call * short_calls - per_step_cost * 2,
-        "layer_calls_per_step": (runs[4, True][1] - runs[2, True][1]) // 2,
+        "per_generation": short.total() - per_call * short_calls - per_step_cost * SHORT,
+        "layer_calls_per_step": (runs[LONG, True][1] - runs[SHORT, True][1]) // (LONG - SHORT),
         "ops": {op: n / calls for op, n in per_layer.most_common() if n},
     }
