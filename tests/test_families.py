@@ -236,3 +236,21 @@ def test_glm_image_is_refused_with_why_it_has_no_word_maps():
         TypeError, match="GLM-Image cannot have prompt-word maps: its DiT's text keys are ByT5"
     ):
         daam_widget.trace(glm_image)
+
+
+def test_z_image_turbo_without_guidance_traces_its_single_row(pipes):
+    pipe = pipes.setdefault("z_image", testing.PIPELINES["z_image"]())
+    call = _call("z_image", guidance_scale=0.0)  # Z-Image-Turbo's setting
+    tc, _ = _run(pipe, call)
+    maps = tc.heat_maps()
+    assert maps.words == WORDS and maps.settings["num_steps"] == 2
+    slow = _oracle(pipe, call, 0, maps.shape)
+    assert _max_relative_error(maps.maps, slow[list(maps.positions)]) < 1e-5
+
+
+def test_every_tiny_pipeline_is_tested_against_the_oracle():
+    from tests.test_transformer_pipelines import FAMILIES as EARLIER_TRANSFORMERS
+
+    unets = {"sd2", "sdxl"}  # tests/test_trace.py, against tests/slow_daam.py
+    tested = set(GUIDANCE) | unets | {name.removesuffix("_sigma") for name in EARLIER_TRANSFORMERS}
+    assert set(testing.PIPELINES) <= tested
