@@ -84,9 +84,20 @@ class Backbone:
         self.constants = Constants()
         self._once: dict[str, list[tuple[list[torch.Tensor], Any]]] = {}
 
+    layer_pattern: ClassVar[str]
+    """A regular expression that the names of the attention modules with text keys match in whole."""
+    processors: ClassVar[tuple[str, ...]]
+    """The processor classes this family has been checked with; others are refused."""
+
     def attention_layers(self) -> dict[str, Any]:
         """The attention modules with text keys, by module name, in model order."""
-        raise NotImplementedError
+        layers = {
+            name: module
+            for name, module in self.denoiser.named_modules()
+            if re.fullmatch(self.layer_pattern, name) and hasattr(module, "processor")
+        }
+        self.check_processors(layers, self.processors)
+        return layers
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
         """What a denoiser call's arguments say (a forward pre-hook's ``args`` and ``kwargs``)."""
@@ -203,7 +214,10 @@ class Backbone:
 
     def guided(self) -> bool | None:
         """Whether the batch is ``[unconditional, conditional]`` now; None if the pipeline does not say
-        (as a property, or a local variable of its running call)."""
+        (as a property, or a local variable of its running call). Never where the negative prompt runs in
+        a call of its own."""
+        if self.negative_in_separate_call:
+            return False
         try:
             return bool(self.pipe.do_classifier_free_guidance)
         except AttributeError:
@@ -296,25 +310,14 @@ class CrossAttentionBackbone(Backbone):
 
 class JointBackbone(Backbone):
     """A family whose attention modules each run one attention call over image and text tokens side by
-    side, traced at that call: the modules are those whose names match ``layer_pattern``; the sequence is
-    ``[text, image]`` (``text_first``) or ``[image, text]``, with ``registers`` learned tokens before the
-    text; the denoiser takes ``hidden_states`` ``(batch, channels, h, w)`` latents cut into ``patch_size``
-    patches, ``encoder_hidden_states`` and ``timestep``."""
+    side, every call with text keys, traced at that call: the sequence is ``[text, image]``
+    (``text_first``) or ``[image, text]`` (the queries may be the image's alone), with ``registers``
+    learned tokens before the text. By default the denoiser takes ``hidden_states`` ``(batch, channels,
+    h, w)`` latents cut into ``patch_size`` patches, ``encoder_hidden_states`` and ``timestep``."""
 
     joint = True
-    layer_pattern: ClassVar[str]
-    processors: ClassVar[tuple[str, ...]]
     text_first: ClassVar[bool] = True
     registers: ClassVar[int] = 0
-
-    def attention_layers(self) -> dict[str, Any]:
-        layers = {
-            name: module
-            for name, module in self.denoiser.named_modules()
-            if re.fullmatch(self.layer_pattern, name) and hasattr(module, "processor")
-        }
-        self.check_processors(layers, self.processors)
-        return layers
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
         patch = self.denoiser.config.patch_size

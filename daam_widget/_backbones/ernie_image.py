@@ -9,39 +9,22 @@ padding). By default a prompt-enhancer model, when the pipeline has one, rewrite
 
 from __future__ import annotations
 
-import re
 import warnings
 from typing import Any
 
 from .._text_streams import TextStream, valid_from
-from ._base import Backbone, DenoiserCall, Layout, pipeline_call_locals
-
-PROCESSORS = ("ErnieImageSingleStreamAttnProcessor",)
+from ._base import DenoiserCall, JointBackbone, pipeline_call_locals
 
 
-class ErnieImageBackbone(Backbone):
+class ErnieImageBackbone(JointBackbone):
     name = "ERNIE-Image"
     pipelines = ("ErnieImagePipeline",)
-    joint = True
-
-    def attention_layers(self) -> dict[str, Any]:
-        layers = {
-            name: module
-            for name, module in self.denoiser.named_modules()
-            if re.fullmatch(r"layers\.\d+\.self_attention", name)
-        }
-        self.check_processors(layers, PROCESSORS)
-        return layers
+    layer_pattern = r"layers\.\d+\.self_attention"
+    processors = ("ErnieImageSingleStreamAttnProcessor",)
+    text_first = False
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
         return self.latent_call(kwargs["hidden_states"], kwargs["timestep"], kwargs["text_bth"])
-
-    def has_text(self, arguments: dict[str, Any]) -> bool:
-        return True
-
-    def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> Layout:
-        image = call.grid[0] * call.grid[1]
-        return slice(0, image), slice(image, image + call.text_length)
 
     def streams(self) -> list[TextStream]:
         call_locals = pipeline_call_locals(self.pipe)

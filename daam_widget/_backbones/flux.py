@@ -18,13 +18,13 @@ from diffusers.models.embeddings import apply_rotary_emb
 
 from .._probabilities import joint_probabilities
 from .._text_streams import TextStream
-from ._base import Backbone, DenoiserCall, Layout, argument
+from ._base import DenoiserCall, JointBackbone, argument
 
 
-class FluxBackbone(Backbone):
+class FluxBackbone(JointBackbone):
     name = "Flux.1"
     pipelines = ("FluxPipeline",)
-    joint = True
+    layer_pattern: ClassVar[str] = r".*\.attn"
     negative_in_separate_call = True
     processors: ClassVar[tuple[str, ...]] = ("FluxAttnProcessor", "FluxAttnProcessor2_0")
 
@@ -33,12 +33,7 @@ class FluxBackbone(Backbone):
         self._grid_of: tuple[Any, tuple[int, int]] | None = None
 
     def attention_layers(self) -> dict[str, Any]:
-        layers = {
-            name: module
-            for name, module in self.denoiser.named_modules()
-            if name.endswith(".attn") and hasattr(module, "processor")
-        }
-        self.check_processors(layers, self.processors)
+        layers = super().attention_layers()
         if any(getattr(m, "fused_projections", False) for m in layers.values()):
             raise TypeError(
                 "Flux.1 with fused q/k/v projections is not supported; call "
@@ -68,14 +63,6 @@ class FluxBackbone(Backbone):
             grid = (int(ids[:, 1].max()) + 1, int(ids[:, 2].max()) + 1)
             self._grid_of = (image_ids, grid)
         return self._grid_of[1]
-
-    def has_text(self, arguments: dict[str, Any]) -> bool:
-        return True  # single-stream blocks get text and image in one sequence
-
-    def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> Layout:
-        context = arguments.get("encoder_hidden_states")
-        text = int(context.shape[1]) if context is not None else call.text_length  # [text, image]
-        return slice(text, None), slice(0, text)
 
     def recompute(
         self,
@@ -113,9 +100,6 @@ class FluxBackbone(Backbone):
         text_key = prepare(text_key, text_norm, text_rows)
         image_key = prepare(attn.to_k(image), attn.norm_k, image_rows) if share else None
         return joint_probabilities(query, text_key, image_key, 1 / math.sqrt(attn.head_dim), heads)
-
-    def guided(self) -> bool | None:
-        return False
 
     def streams(self) -> list[TextStream]:
         return [TextStream("t5", "text_encoder_2", "tokenizer_2")]

@@ -16,28 +16,18 @@ from typing import Any, ClassVar
 import torch
 
 from .._text_streams import Template, TextStream
-from ._base import Backbone, DenoiserCall, Layout
-
-PROCESSORS = ("Flux2AttnProcessor", "Flux2ParallelSelfAttnProcessor")
+from ._base import DenoiserCall, JointBackbone
 
 
-class Flux2Backbone(Backbone):
+class Flux2Backbone(JointBackbone):
     name = "Flux.2"
     pipelines: ClassVar[tuple[str, ...]] = ("Flux2Pipeline",)
-    joint = True
+    layer_pattern = r".*\.attn"
+    processors = ("Flux2AttnProcessor", "Flux2ParallelSelfAttnProcessor")
 
     def __init__(self, pipe: Any) -> None:
         super().__init__(pipe)
         self._grid_of: tuple[Any, tuple[int, int]] | None = None
-
-    def attention_layers(self) -> dict[str, Any]:
-        layers = {
-            name: module
-            for name, module in self.denoiser.named_modules()
-            if name.endswith(".attn") and hasattr(module, "processor")
-        }
-        self.check_processors(layers, PROCESSORS)
-        return layers
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
         latents = kwargs["hidden_states"]
@@ -61,17 +51,6 @@ class Flux2Backbone(Backbone):
             ids = ids[ids[:, 0] == ids[0, 0]]
             self._grid_of = (image_ids, (int(ids[:, 1].max()) + 1, int(ids[:, 2].max()) + 1))
         return self._grid_of[1]
-
-    def has_text(self, arguments: dict[str, Any]) -> bool:
-        return True  # single-stream blocks get text and image in one sequence
-
-    def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> Layout:
-        context = arguments.get("encoder_hidden_states")
-        text = int(context.shape[1]) if context is not None else call.text_length
-        return slice(text, text + call.grid[0] * call.grid[1]), slice(0, text)
-
-    def guided(self) -> bool | None:
-        return False
 
     def streams(self) -> list[TextStream]:
         from diffusers.pipelines.flux2.pipeline_flux2 import format_input

@@ -9,32 +9,21 @@ padded image ends. The guidance batch is ``[negative, positive]``.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from .._text_streams import TextStream
-from ._base import Backbone, DenoiserCall, Layout, side_by_side
-
-PROCESSORS = ("HiDreamAttnProcessor",)
+from ._base import DenoiserCall, JointBackbone, Layout, side_by_side
 
 
-class HiDreamBackbone(Backbone):
+class HiDreamBackbone(JointBackbone):
     name = "HiDream-I1"
     pipelines = ("HiDreamImagePipeline",)
-    joint = True
+    layer_pattern = r"(double|single)_stream_blocks\.\d+\.block\.attn1"
+    processors = ("HiDreamAttnProcessor",)
 
     def __init__(self, pipe: Any) -> None:
         super().__init__(pipe)
         self._segments = (128, 128)  # T5's and Llama's windows, read from each call
-
-    def attention_layers(self) -> dict[str, Any]:
-        layers = {
-            name: module
-            for name, module in self.denoiser.named_modules()
-            if re.fullmatch(r"(double|single)_stream_blocks\.\d+\.block\.attn1", name)
-        }
-        self.check_processors(layers, PROCESSORS)
-        return layers
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
         t5, llama = kwargs["encoder_hidden_states_t5"], kwargs["encoder_hidden_states_llama3"]
@@ -45,9 +34,6 @@ class HiDreamBackbone(Backbone):
             self.once_per("text", (t5, llama), lambda parts: side_by_side([t5, llama[-1], llama[-1]])),
             patch=int(self.denoiser.config.patch_size),
         )
-
-    def has_text(self, arguments: dict[str, Any]) -> bool:
-        return True
 
     def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> Layout:
         text = call.text_length

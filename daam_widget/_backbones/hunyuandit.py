@@ -8,27 +8,17 @@ joined along the positions (mT5's features are wider: BERT's are zero-padded to 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from .._text_streams import TextStream
 from ._base import Backbone, DenoiserCall, argument, side_by_side
 
-PROCESSORS = ("HunyuanAttnProcessor2_0",)
-
 
 class HunyuanDiTBackbone(Backbone):
     name = "HunyuanDiT"
     pipelines = ("HunyuanDiTPipeline",)
-
-    def attention_layers(self) -> dict[str, Any]:
-        layers = {
-            name: module
-            for name, module in self.denoiser.named_modules()
-            if re.fullmatch(r"blocks\.\d+\.attn2", name)
-        }
-        self.check_processors(layers, PROCESSORS)
-        return layers
+    layer_pattern = r"blocks\.\d+\.attn2"
+    processors = ("HunyuanAttnProcessor2_0",)
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
         bert, t5 = kwargs["encoder_hidden_states"], kwargs["encoder_hidden_states_t5"]

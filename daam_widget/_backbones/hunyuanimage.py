@@ -9,29 +9,19 @@ positive one.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from .._text_streams import Template, TextStream, from_position
-from ._base import Backbone, DenoiserCall, Layout
-
-PROCESSORS = ("HunyuanImageAttnProcessor",)
+from ._base import DenoiserCall, JointBackbone
 
 
-class HunyuanImageBackbone(Backbone):
+class HunyuanImageBackbone(JointBackbone):
     name = "HunyuanImage-2.1"
     pipelines = ("HunyuanImagePipeline",)
-    joint = True
+    layer_pattern = r"(transformer_blocks|single_transformer_blocks)\.\d+\.attn"
+    processors = ("HunyuanImageAttnProcessor",)
+    text_first = False
     negative_in_separate_call = True
-
-    def attention_layers(self) -> dict[str, Any]:
-        layers = {
-            name: module
-            for name, module in self.denoiser.named_modules()
-            if re.fullmatch(r"(transformer_blocks|single_transformer_blocks)\.\d+\.attn", name)
-        }
-        self.check_processors(layers, PROCESSORS)
-        return layers
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
         glyphs = kwargs.get("encoder_attention_mask_2")
@@ -41,16 +31,6 @@ class HunyuanImageBackbone(Backbone):
                 "before the prompt's among the keys; remove the quotation marks to trace it"
             )
         return self.latent_call(kwargs["hidden_states"], kwargs["timestep"], kwargs["encoder_hidden_states"])
-
-    def has_text(self, arguments: dict[str, Any]) -> bool:
-        return True
-
-    def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> Layout:
-        image = call.grid[0] * call.grid[1]
-        return slice(0, image), slice(image, image + call.text_length)
-
-    def guided(self) -> bool | None:
-        return False
 
     def streams(self) -> list[TextStream]:
         prefix, _, suffix = self.pipe.prompt_template_encode.partition("{}")

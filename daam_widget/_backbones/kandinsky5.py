@@ -8,28 +8,18 @@ the positive one.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from .._text_streams import Template, TextStream, from_position
 from ._base import Backbone, DenoiserCall
 
-PROCESSORS = ("Kandinsky5AttnProcessor",)
-
 
 class Kandinsky5Backbone(Backbone):
     name = "Kandinsky 5"
     pipelines = ("Kandinsky5T2IPipeline",)
+    layer_pattern = r"visual_transformer_blocks\.\d+\.cross_attention"
+    processors = ("Kandinsky5AttnProcessor",)
     negative_in_separate_call = True
-
-    def attention_layers(self) -> dict[str, Any]:
-        layers = {
-            name: module
-            for name, module in self.denoiser.named_modules()
-            if re.fullmatch(r"visual_transformer_blocks\.\d+\.cross_attention", name)
-        }
-        self.check_processors(layers, PROCESSORS)
-        return layers
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
         latents = kwargs["hidden_states"]
@@ -43,9 +33,6 @@ class Kandinsky5Backbone(Backbone):
             grid=(h // patch_h, w // patch_w),
             image_size=(h * scale, w * scale),
         )
-
-    def guided(self) -> bool | None:
-        return False
 
     def streams(self) -> list[TextStream]:
         prefix, _, suffix = self.pipe.prompt_template.partition("{}")

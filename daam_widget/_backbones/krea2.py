@@ -10,30 +10,20 @@ prompt is a second call after the positive one.
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 import torch
 
 from .._text_streams import Template, TextStream, from_position
-from ._base import Backbone, DenoiserCall, Layout
+from ._base import DenoiserCall, JointBackbone
 
 
-class Krea2Backbone(Backbone):
+class Krea2Backbone(JointBackbone):
     name = "Krea-2"
     pipelines = ("Krea2Pipeline",)
-    joint = True
+    layer_pattern = r"transformer_blocks\.\d+\.attn"
     negative_in_separate_call = True
     processors: ClassVar[tuple[str, ...]] = ("Krea2AttnProcessor",)
-
-    def attention_layers(self) -> dict[str, Any]:
-        layers = {
-            name: module
-            for name, module in self.denoiser.named_modules()
-            if re.fullmatch(r"transformer_blocks\.\d+\.attn", name)
-        }
-        self.check_processors(layers, self.processors)
-        return layers
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
         latents, text, positions = (
@@ -50,16 +40,6 @@ class Krea2Backbone(Backbone):
             grid=grid,
             image_size=(grid[0] * scale, grid[1] * scale),
         )
-
-    def has_text(self, arguments: dict[str, Any]) -> bool:
-        return True
-
-    def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> Layout:
-        text = call.text_length
-        return slice(text, text + call.grid[0] * call.grid[1]), slice(0, text)
-
-    def guided(self) -> bool | None:
-        return False
 
     def streams(self) -> list[TextStream]:
         pipe = self.pipe

@@ -13,25 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 from .._text_streams import Template, TextStream
-from ._base import Backbone, DenoiserCall, Layout, argument, pipeline_call_locals
-
-PROCESSORS = ("Lumina2AttnProcessor2_0",)
+from ._base import DenoiserCall, JointBackbone, Layout, argument, pipeline_call_locals
 
 
-class Lumina2Backbone(Backbone):
+class Lumina2Backbone(JointBackbone):
     name = "Lumina-Image 2.0"
     pipelines = ("Lumina2Pipeline",)
-    joint = True
+    layer_pattern = r"layers\.\d+\.attn"
+    processors = ("Lumina2AttnProcessor2_0",)
     negative_in_separate_call = True
-
-    def attention_layers(self) -> dict[str, Any]:
-        layers = {
-            name: module
-            for name, module in self.denoiser.named_modules()
-            if name.startswith("layers.") and hasattr(module, "processor")
-        }
-        self.check_processors(layers, PROCESSORS)
-        return layers
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
         mask = argument(args, kwargs, 3, "encoder_attention_mask")
@@ -44,16 +34,10 @@ class Lumina2Backbone(Backbone):
             rising=True,
         )
 
-    def has_text(self, arguments: dict[str, Any]) -> bool:
-        return True
-
     def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> Layout:
         assert call.text_lengths is not None
         image = call.grid[0] * call.grid[1]
         return [(slice(length, length + image), slice(0, length)) for length in call.text_lengths]
-
-    def guided(self) -> bool | None:
-        return False
 
     def streams(self) -> list[TextStream]:
         system = pipeline_call_locals(self.pipe).get("system_prompt") or self.pipe.system_prompt

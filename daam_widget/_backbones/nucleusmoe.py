@@ -8,21 +8,16 @@ packed 2x2 as Qwen-Image's, and the VAE decodes one video frame.
 
 from __future__ import annotations
 
-from typing import Any
-
 from .._text_streams import Template, TextStream
-from ._base import DenoiserCall, Layout, pipeline_call_locals
+from ._base import pipeline_call_locals
 from .qwen_image import QwenImageBackbone
 
 
 class NucleusMoEBackbone(QwenImageBackbone):
     name = "NucleusMoE-Image"
     pipelines = ("NucleusMoEImagePipeline",)
+    text_first = False
     processors = ("NucleusMoEAttnProcessor2_0",)
-
-    def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> Layout:
-        image = call.grid[0] * call.grid[1]  # queries: the image; keys: [image, text]
-        return slice(0, image), slice(image, image + call.text_length)
 
     def streams(self) -> list[TextStream]:
         system = pipeline_call_locals(self.pipe).get("system_prompt")

@@ -15,33 +15,24 @@ from typing import Any, ClassVar
 import torch
 
 from .._text_streams import Template, TextStream, valid_from
-from ._base import Backbone, DenoiserCall, Layout
+from ._base import DenoiserCall, JointBackbone
 
 
-class QwenImageBackbone(Backbone):
+class QwenImageBackbone(JointBackbone):
     name = "Qwen-Image"
     pipelines: ClassVar[tuple[str, ...]] = ("QwenImagePipeline",)
-    joint = True
+    layer_pattern: ClassVar[str] = r"transformer_blocks\.\d+\.attn"
     negative_in_separate_call = True
     processors: ClassVar[tuple[str, ...]] = ("QwenDoubleStreamAttnProcessor2_0",)
-
-    def attention_layers(self) -> dict[str, Any]:
-        layers = {
-            name: module
-            for name, module in self.denoiser.named_modules()
-            if name.endswith(".attn") and hasattr(module, "processor")
-        }
-        self.check_processors(layers, self.processors)
-        return layers
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
         latents = kwargs["hidden_states"]
         shapes = kwargs.get("img_shapes")
         if not shapes:
             raise ValueError("the Qwen-Image transformer was called without img_shapes; the grid is unknown")
-        first = (
-            shapes[0][0] if isinstance(shapes[0][0], (tuple, list)) else shapes[0]
-        )  # per image, or per sample
+        first = shapes[0]
+        if isinstance(first[0], (tuple, list)):  # a list of shapes per image, or one shape per sample
+            first = first[0]
         _, h, w = first
         scale = 2 * int(self.pipe.vae_scale_factor)  # 2x2 packing
         return DenoiserCall(
@@ -51,16 +42,6 @@ class QwenImageBackbone(Backbone):
             grid=(int(h), int(w)),
             image_size=(int(h) * scale, int(w) * scale),
         )
-
-    def has_text(self, arguments: dict[str, Any]) -> bool:
-        return True
-
-    def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> Layout:
-        text = int(arguments["encoder_hidden_states"].shape[1])
-        return slice(text, text + call.grid[0] * call.grid[1]), slice(0, text)
-
-    def guided(self) -> bool | None:
-        return False
 
     def streams(self) -> list[TextStream]:
         prefix, _, suffix = self.pipe.prompt_template_encode.partition("{}")

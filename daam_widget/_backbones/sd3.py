@@ -18,12 +18,11 @@ from .._probabilities import joint_probabilities
 from .._text_streams import TextStream
 from ._base import Backbone, DenoiserCall, Layout, argument
 
-PROCESSORS = ("JointAttnProcessor2_0",)
-
 
 class SD3Backbone(Backbone):
     name = "Stable Diffusion 3"
     pipelines = ("StableDiffusion3Pipeline",)
+    processors = ("JointAttnProcessor2_0",)
     joint = True
 
     def attention_layers(self) -> dict[str, Any]:
@@ -32,7 +31,7 @@ class SD3Backbone(Backbone):
             for name, module in self.denoiser.named_modules()
             if name.endswith(".attn") and getattr(module, "add_k_proj", None) is not None
         }
-        self.check_processors(layers, PROCESSORS)
+        self.check_processors(layers, self.processors)
         return layers
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:

@@ -17,26 +17,17 @@ from typing import Any
 from torch.nn.utils.rnn import pad_sequence
 
 from .._text_streams import Template, TextStream, valid_from
-from ._base import Backbone, DenoiserCall, Layout, argument, pipeline_call_locals
+from ._base import DenoiserCall, JointBackbone, Layout, argument, pipeline_call_locals
 
-PROCESSORS = ("ZSingleStreamAttnProcessor",)
 _MULTIPLE = 32  # what the transformer pads the image and caption tokens to
 
 
-class ZImageBackbone(Backbone):
+class ZImageBackbone(JointBackbone):
     name = "Z-Image"
     pipelines = ("ZImagePipeline",)
-    joint = True
+    layer_pattern = r"layers\.\d+\.attention"
+    processors = ("ZSingleStreamAttnProcessor",)
     negative_first = False
-
-    def attention_layers(self) -> dict[str, Any]:
-        layers = {
-            name: module
-            for name, module in self.denoiser.named_modules()
-            if name.startswith("layers.") and hasattr(module, "processor")
-        }
-        self.check_processors(layers, PROCESSORS)
-        return layers
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
         latents = argument(args, kwargs, 0, "x")
@@ -53,9 +44,6 @@ class ZImageBackbone(Backbone):
             text_lengths=tuple(len(c) for c in captions),
             rising=True,
         )
-
-    def has_text(self, arguments: dict[str, Any]) -> bool:
-        return True
 
     def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> Layout:
         image = call.grid[0] * call.grid[1]
