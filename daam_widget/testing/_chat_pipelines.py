@@ -25,14 +25,12 @@ from transformers import (
     GlmConfig,
     GlmModel,
     PreTrainedTokenizerFast,
-    Qwen2_5_VLConfig,
-    Qwen2_5_VLForConditionalGeneration,
     Qwen2Tokenizer,
 )
 
 from .._dependencies import quiet_pipeline_imports
 from ..toy._tokenizer import byte_alphabet
-from ._llm_pipelines import _HIDDEN, _token_ids
+from ._llm_pipelines import _HIDDEN, _qwen2_5_vl, _token_ids
 from ._llm_tokenizers import _QWEN_SPLIT, QWEN2_5_VL_CHAT_TEMPLATE, _byte_level_bpe
 from ._pipelines import _in_eval_mode, _text_config, _vae, vae_by_8
 from ._tokenizers import WORDS, clip_tokenizer
@@ -254,28 +252,7 @@ def kandinsky5_pipeline(seed: int = 0) -> Kandinsky5T2IPipeline:
     torch.manual_seed(seed)
     tok = kandinsky5_tokenizer()
     clip_tok = clip_tokenizer()
-    text_encoder = Qwen2_5_VLForConditionalGeneration(
-        Qwen2_5_VLConfig(
-            text_config={
-                "vocab_size": len(tok),
-                "hidden_size": _HIDDEN,
-                "intermediate_size": 2 * _HIDDEN,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 2,
-                "num_key_value_heads": 2,
-                "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
-                **_token_ids(tok),
-            },
-            vision_config={
-                "depth": 1,
-                "hidden_size": 16,
-                "intermediate_size": 32,
-                "num_heads": 2,
-                "out_hidden_size": _HIDDEN,
-                "fullatt_block_indexes": [0],
-            },
-        )
-    )
+    text_encoder = _qwen2_5_vl(tok, 2)
     transformer = Kandinsky5Transformer3DModel(
         in_visual_dim=4,
         in_text_dim=_HIDDEN,

@@ -19,19 +19,17 @@ from transformers import (
     Mistral3Config,
     Mistral3Model,
     Qwen2Tokenizer,
-    Qwen3VLConfig,
     Qwen3VLForConditionalGeneration,
 )
 
 from .._dependencies import quiet_pipeline_imports
 from ..toy._tokenizer import byte_alphabet
-from ._llm_pipelines import _HIDDEN, _flux2_vae, _token_ids
+from ._llm_pipelines import _HIDDEN, _flux2_vae, _qwen3_vl_config, _qwen_image_vae, _token_ids
 from ._llm_tokenizers import _QWEN_SPLIT, QWEN3_CHAT_TEMPLATE, _byte_level_bpe, mistral_small_3_tokenizer
 from ._pipelines import _in_eval_mode
 
 with quiet_pipeline_imports():
     from diffusers import (
-        AutoencoderKLQwenImage,
         ErnieImagePipeline,
         FlowMatchEulerDiscreteScheduler,
         NucleusMoEImagePipeline,
@@ -96,38 +94,8 @@ def nucleusmoe_pipeline(seed: int = 0) -> NucleusMoEImagePipeline:
     default 4) runs the transformer twice per step, prompt first, then the negative prompt (default "")."""
     torch.manual_seed(seed)
     tok = qwen3_vl_tokenizer()
-    text_encoder = Qwen3VLForConditionalGeneration(
-        Qwen3VLConfig(
-            text_config={
-                "vocab_size": len(tok),
-                "hidden_size": _HIDDEN,
-                "intermediate_size": 2 * _HIDDEN,
-                "num_hidden_layers": NUCLEUSMOE_TEXT_LAYERS,
-                "num_attention_heads": 2,
-                "num_key_value_heads": 2,
-                "head_dim": 16,
-                "rope_parameters": {"rope_type": "default", "rope_theta": 5e6, "mrope_section": [2, 3, 3]},
-                **_token_ids(tok),
-            },
-            vision_config={
-                "depth": 1,
-                "hidden_size": 16,
-                "intermediate_size": 32,
-                "num_heads": 2,
-                "out_hidden_size": _HIDDEN,
-                "deepstack_visual_indexes": [],
-            },
-        )
-    )
-    vae = AutoencoderKLQwenImage(
-        base_dim=8,
-        z_dim=4,
-        dim_mult=[1, 2],
-        num_res_blocks=1,
-        temperal_downsample=[False],
-        latents_mean=[0.0] * 4,
-        latents_std=[1.0] * 4,
-    )
+    text_encoder = Qwen3VLForConditionalGeneration(_qwen3_vl_config(tok, NUCLEUSMOE_TEXT_LAYERS))
+    vae = _qwen_image_vae()
     transformer = NucleusMoEImageTransformer2DModel(
         patch_size=2,
         in_channels=16,

@@ -23,6 +23,7 @@ from transformers import (
     Qwen3Config,
     Qwen3ForCausalLM,
     Qwen3Model,
+    Qwen3VLConfig,
 )
 
 from .._dependencies import quiet_pipeline_imports
@@ -68,6 +69,72 @@ def _qwen3_config(tok: PreTrainedTokenizerBase, num_layers: int) -> Qwen3Config:
     )
 
 
+def _qwen2_5_vl(tok: PreTrainedTokenizerBase, num_layers: int) -> Qwen2_5_VLForConditionalGeneration:
+    """A Qwen2.5-VL of ``num_layers`` text layers, M-RoPE sections (2, 3, 3), and a 1-block vision tower the
+    text-to-image pipelines never use."""
+    return Qwen2_5_VLForConditionalGeneration(
+        Qwen2_5_VLConfig(
+            text_config={
+                "vocab_size": len(tok),
+                "hidden_size": _HIDDEN,
+                "intermediate_size": 2 * _HIDDEN,
+                "num_hidden_layers": num_layers,
+                "num_attention_heads": 2,
+                "num_key_value_heads": 2,
+                "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
+                **_token_ids(tok),
+            },
+            vision_config={
+                "depth": 1,
+                "hidden_size": 16,
+                "intermediate_size": 32,
+                "num_heads": 2,
+                "out_hidden_size": _HIDDEN,
+                "fullatt_block_indexes": [0],
+            },
+        )
+    )
+
+
+def _qwen3_vl_config(tok: PreTrainedTokenizerBase, num_layers: int) -> Qwen3VLConfig:
+    """A Qwen3-VL config of ``num_layers`` text layers and a 1-block vision tower never used."""
+    return Qwen3VLConfig(
+        text_config={
+            "vocab_size": len(tok),
+            "hidden_size": _HIDDEN,
+            "intermediate_size": 2 * _HIDDEN,
+            "num_hidden_layers": num_layers,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 2,
+            "head_dim": 16,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 5e6, "mrope_section": [2, 3, 3]},
+            **_token_ids(tok),
+        },
+        vision_config={
+            "depth": 1,
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_heads": 2,
+            "out_hidden_size": _HIDDEN,
+            "deepstack_visual_indexes": [],
+        },
+    )
+
+
+def _qwen_image_vae() -> AutoencoderKLQwenImage:
+    """Qwen-Image's causal 3-D VAE: 4 latent channels, one frame, scaling by 2 (Krea-2 and NucleusMoE use
+    it too)."""
+    return AutoencoderKLQwenImage(
+        base_dim=8,
+        z_dim=4,
+        dim_mult=[1, 2],
+        num_res_blocks=1,
+        temperal_downsample=[False],
+        latents_mean=[0.0] * 4,
+        latents_std=[1.0] * 4,
+    )
+
+
 def _flux2_vae() -> AutoencoderKLFlux2:
     """Flux.2's VAE: 4 latent channels (16 after its 2 x 2 patching, batch-normed), scaling by 2."""
     return AutoencoderKLFlux2(
@@ -106,37 +173,8 @@ def qwen_image_pipeline(seed: int = 0) -> QwenImagePipeline:
     when it has a zero (prompts of a batch of different lengths)."""
     torch.manual_seed(seed)
     tok = qwen2_5_vl_tokenizer()
-    text_encoder = Qwen2_5_VLForConditionalGeneration(
-        Qwen2_5_VLConfig(
-            text_config={
-                "vocab_size": len(tok),
-                "hidden_size": _HIDDEN,
-                "intermediate_size": 2 * _HIDDEN,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 2,
-                "num_key_value_heads": 2,
-                "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
-                **_token_ids(tok),
-            },
-            vision_config={
-                "depth": 1,
-                "hidden_size": 16,
-                "intermediate_size": 32,
-                "num_heads": 2,
-                "out_hidden_size": _HIDDEN,
-                "fullatt_block_indexes": [0],
-            },
-        )
-    )
-    vae = AutoencoderKLQwenImage(
-        base_dim=8,
-        z_dim=4,
-        dim_mult=[1, 2],
-        num_res_blocks=1,
-        temperal_downsample=[False],
-        latents_mean=[0.0] * 4,
-        latents_std=[1.0] * 4,
-    )
+    text_encoder = _qwen2_5_vl(tok, 2)
+    vae = _qwen_image_vae()
     transformer = QwenImageTransformer2DModel(
         patch_size=2,
         in_channels=16,

@@ -21,12 +21,10 @@ from transformers import (
     LlamaConfig,
     LlamaForCausalLM,
     PreTrainedTokenizerFast,
-    Qwen2_5_VLConfig,
-    Qwen2_5_VLForConditionalGeneration,
 )
 
 from .._dependencies import quiet_pipeline_imports
-from ._llm_pipelines import _token_ids
+from ._llm_pipelines import _qwen2_5_vl
 from ._llm_tokenizers import _byte_level_bpe, qwen2_5_vl_tokenizer
 from ._pipelines import _in_eval_mode, _t5, _text_config, _vae
 from ._tokenizers import clip_tokenizer, t5_tokenizer
@@ -181,28 +179,7 @@ def hunyuanimage_pipeline(seed: int = 0) -> HunyuanImagePipeline:
     torch.manual_seed(seed)
     tok = qwen2_5_vl_tokenizer()
     byt5_tok = ByT5Tokenizer()
-    text_encoder = Qwen2_5_VLForConditionalGeneration(
-        Qwen2_5_VLConfig(
-            text_config={
-                "vocab_size": len(tok),
-                "hidden_size": _HIDDEN,
-                "intermediate_size": 2 * _HIDDEN,
-                "num_hidden_layers": 3,
-                "num_attention_heads": 2,
-                "num_key_value_heads": 2,
-                "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
-                **_token_ids(tok),
-            },
-            vision_config={
-                "depth": 1,
-                "hidden_size": 16,
-                "intermediate_size": 32,
-                "num_heads": 2,
-                "out_hidden_size": _HIDDEN,
-                "fullatt_block_indexes": [0],
-            },
-        )
-    )
+    text_encoder = _qwen2_5_vl(tok, 3)
     vae = AutoencoderKLHunyuanImage(
         in_channels=3,
         out_channels=3,

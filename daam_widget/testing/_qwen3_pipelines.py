@@ -11,16 +11,15 @@ transformers take 2 x 2 latent patches, so heights and widths are multiples of 4
 from __future__ import annotations
 
 import torch
-from transformers import Qwen3Model, Qwen3VLConfig, Qwen3VLModel
+from transformers import Qwen3Model, Qwen3VLModel
 
 from .._dependencies import quiet_pipeline_imports
-from ._llm_pipelines import _HIDDEN, _qwen3_config
+from ._llm_pipelines import _HIDDEN, _qwen3_config, _qwen3_vl_config, _qwen_image_vae
 from ._llm_tokenizers import qwen3_tokenizer
 from ._pipelines import _in_eval_mode, _vae
 
 with quiet_pipeline_imports():
     from diffusers import (
-        AutoencoderKLQwenImage,
         FlowMatchEulerDiscreteScheduler,
         Krea2Pipeline,
         Krea2Transformer2DModel,
@@ -85,38 +84,8 @@ def krea2_pipeline(seed: int = 0) -> Krea2Pipeline:
     transformer a second time per step, after the prompt, on the negative prompt (default "")."""
     torch.manual_seed(seed)
     tok = qwen3_tokenizer()
-    text_encoder = Qwen3VLModel(
-        Qwen3VLConfig(
-            text_config={
-                "vocab_size": len(tok),
-                "hidden_size": _HIDDEN,
-                "intermediate_size": 2 * _HIDDEN,
-                "num_hidden_layers": len(KREA2_TEXT_LAYERS),
-                "num_attention_heads": 2,
-                "num_key_value_heads": 2,
-                "head_dim": 16,
-                "rope_parameters": {"rope_type": "default", "rope_theta": 5e6, "mrope_section": [2, 3, 3]},
-                "pad_token_id": tok.pad_token_id,
-            },
-            vision_config={
-                "depth": 1,
-                "hidden_size": 16,
-                "intermediate_size": 32,
-                "num_heads": 2,
-                "out_hidden_size": _HIDDEN,
-                "deepstack_visual_indexes": [],
-            },
-        )
-    )
-    vae = AutoencoderKLQwenImage(
-        base_dim=8,
-        z_dim=4,
-        dim_mult=[1, 2],
-        num_res_blocks=1,
-        temperal_downsample=[False],
-        latents_mean=[0.0] * 4,
-        latents_std=[1.0] * 4,
-    )
+    text_encoder = Qwen3VLModel(_qwen3_vl_config(tok, len(KREA2_TEXT_LAYERS)))
+    vae = _qwen_image_vae()
     transformer = Krea2Transformer2DModel(
         in_channels=16,
         num_layers=2,
