@@ -11,7 +11,7 @@ code applies these rules and never names a family.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 KeyRule = Callable[[Sequence[int], int], list["int | None"]]
@@ -103,6 +103,15 @@ class TextStream:
     length: int | None = None
     template: Template = Template()
     keys: KeyRule = field(default=every_position)
+    negative_template: Template | None = None
+    """The negative prompt's template where the pipeline encodes it otherwise (Sana and Lumina 2 put
+    their instruction or system prompt before the prompt only)."""
+
+    def for_negative(self) -> TextStream:
+        """This stream as the negative prompt is encoded."""
+        if self.negative_template is None:
+            return self
+        return replace(self, template=self.negative_template)
 
     def num_keys(self, text_length: int) -> int:
         """The stream's keys in a denoiser text of ``text_length`` positions."""

@@ -480,6 +480,7 @@ class Trace:
         elif negative:
             assert generation.negative_embeddings is not None
             text = generation.negative_embeddings
+        streams = [s.for_negative() for s in generation.streams] if negative else generation.streams
         texts = [
             StreamText(
                 stream,
@@ -487,7 +488,7 @@ class Trace:
                 window_behind(text, local, stream, generation.encodings),
                 stream.num_keys(text.shape[1]),
             )
-            for stream in generation.streams
+            for stream in streams
         ]
         return align_streams(texts, prompt)
 

@@ -254,3 +254,18 @@ def test_every_tiny_pipeline_is_tested_against_the_oracle():
     unets = {"sd2", "sdxl"}  # tests/test_trace.py, against tests/slow_daam.py
     tested = set(GUIDANCE) | unets | {name.removesuffix("_sigma") for name in EARLIER_TRANSFORMERS}
     assert set(testing.PIPELINES) <= tested
+
+
+@pytest.mark.parametrize("name", ["sana", "lumina2"])
+def test_a_negative_prompt_encoded_without_the_instruction_has_its_words(pipes, name):
+    """Sana puts its instruction, and Lumina 2 its system prompt, before the prompt but not before the
+    negative prompt."""
+    pipe = pipes.setdefault(name, testing.PIPELINES[name]())
+    pipe.set_progress_bar_config(disable=True)
+    call = _call(name, negative_prompt="a blue cat", guidance_scale=4.0)
+    if name == "sana":
+        call.update(height=64, width=96, use_resolution_binning=False)
+    tc, _ = _run(pipe, call, keep_negative=True)
+    assert tuple(w.lower() for w in tc.heat_maps().words) == tuple(w.lower() for w in WORDS)
+    assert tc.heat_maps(negative=True).words == ("a", "blue", "cat")
+    assert tc.heat_maps(negative=True, prompt="a blue cat").words == ("a", "blue", "cat")

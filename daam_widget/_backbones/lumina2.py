@@ -41,4 +41,5 @@ class Lumina2Backbone(JointBackbone):
 
     def streams(self) -> list[TextStream]:
         system = pipeline_call_locals(self.pipe).get("system_prompt") or self.pipe.system_prompt
-        return [TextStream("gemma", template=Template(system + " <Prompt Start> "))]
+        template = Template(system + " <Prompt Start> ")
+        return [TextStream("gemma", template=template, negative_template=Template())]

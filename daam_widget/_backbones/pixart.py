@@ -82,7 +82,8 @@ class SanaBackbone(PixArtBackbone):
         call_locals = pipeline_call_locals(self.pipe)
         instruction = call_locals.get("complex_human_instruction", self._instruction())
         template = Template("\n".join(instruction or []), lowercase=True)
-        return [TextStream("gemma", template=template, keys=first_and_last)]
+        bare = Template(lowercase=True)  # the negative prompt is encoded without the instruction
+        return [TextStream("gemma", template=template, keys=first_and_last, negative_template=bare)]
 
     def _instruction(self) -> list[str]:
         """The pipeline's default ``complex_human_instruction``."""
