@@ -269,3 +269,22 @@ def test_a_negative_prompt_encoded_without_the_instruction_has_its_words(pipes, 
     assert tuple(w.lower() for w in tc.heat_maps().words) == tuple(w.lower() for w in WORDS)
     assert tc.heat_maps(negative=True).words == ("a", "blue", "cat")
     assert tc.heat_maps(negative=True, prompt="a blue cat").words == ("a", "blue", "cat")
+
+
+@pytest.mark.parametrize(
+    ("name", "streams"), [("hidream", ("t5", "llama", "llama_layer")), ("hunyuandit", ("bert", "t5"))]
+)
+def test_a_word_with_keys_in_several_encoders_sums_them_and_a_stream_can_be_picked(pipes, name, streams):
+    pipe = pipes.setdefault(name, testing.PIPELINES[name]())
+    call = _call(name, **GUIDANCE[name][0])
+    tc, _ = _run(pipe, call)
+    both = tc.heat_maps(prompt=PROMPT)
+    assert tuple(s.name for s in both.layout.streams) == streams
+    parts = [tc.heat_maps(prompt=PROMPT, stream=s) for s in streams]
+    assert [len(p.layout.find("dog").tokens) for p in parts] == [1] * len(streams)
+    assert both.layout.find("dog").tokens == tuple(t for p in parts for t in p.layout.find("dog").tokens)
+    np.testing.assert_allclose(both["dog"], sum(p["dog"] for p in parts), rtol=1e-5, atol=1e-7)
+    slow = _oracle(pipe, call, GUIDANCE[name][1], both.shape)
+    for part in parts:
+        (token,) = part.layout.find("dog").tokens
+        assert _max_relative_error(part.tensor("dog"), slow[token]) < 1e-5
