@@ -62,25 +62,38 @@ def window_behind(
     """The window behind row ``local`` of ``text`` ``(rows, keys, features)`` in ``stream``'s keys, if one
     of ``calls`` made it: its keys equal the encoder's output at the positions the key rule names (in
     their first features: SDXL and Flux.2 put several outputs side by side), where the window has tokens.
-    ``num_images_per_prompt`` repeats are allowed for."""
+    The encoder row is looked for where ``num_images_per_prompt`` repeats put it, then in every row (a
+    pipeline may encode the negative and positive prompts in one batch)."""
     keys = stream.num_keys(text.shape[1])
     part = text[local, stream.offset : stream.offset + keys]
     for call in calls:
-        if call.encoder != stream.encoder or text.shape[0] % call.ids.shape[0]:
+        if call.encoder != stream.encoder:
             continue
-        row = local // (text.shape[0] // call.ids.shape[0])
-        mask = call.mask[row].tolist()
-        positions = stream.keys(mask, keys)
-        if any(p is not None and p >= call.ids.shape[1] for p in positions):
-            continue
-        # padding is compared only where it is a token: pipelines may zero it (AuraFlow)
-        picked = [k for k, p in enumerate(positions) if p is not None and mask[p]]
-        index = torch.tensor([positions[k] for k in picked], dtype=torch.long)
-        for output in call.candidates:
-            if output.shape[-1] > part.shape[-1] or output.shape[1] != call.ids.shape[1]:
-                continue
-            expected = output[row, index.to(output.device)].to(part.dtype).float()
-            seen = part[picked, : output.shape[-1]].float()
-            if torch.allclose(expected, seen, rtol=1e-3, atol=1e-3 * float(seen.abs().max())):
+        rows = list(range(call.ids.shape[0]))
+        if text.shape[0] % len(rows) == 0:
+            expected_row = local // (text.shape[0] // len(rows))
+            rows.remove(expected_row)
+            rows.insert(0, expected_row)
+        for row in rows:
+            if _made_by(part, call, row, stream, keys):
                 return call.window(row)
     return None
+
+
+def _made_by(part: torch.Tensor, call: EncoderCall, row: int, stream: TextStream, keys: int) -> bool:
+    """Whether ``part`` ``(keys, features)`` is an output of ``call``'s row ``row`` at the stream's keys."""
+    mask = call.mask[row].tolist()
+    positions = stream.keys(mask, keys)
+    if any(p is not None and p >= call.ids.shape[1] for p in positions):
+        return False
+    # padding is compared only where it is a token: pipelines may zero it (AuraFlow)
+    picked = [k for k, p in enumerate(positions) if p is not None and mask[p]]
+    index = torch.tensor([positions[k] for k in picked], dtype=torch.long)
+    for output in call.candidates:
+        if output.shape[-1] > part.shape[-1] or output.shape[1] != call.ids.shape[1]:
+            continue
+        expected = output[row, index.to(output.device)].to(part.dtype).float()
+        seen = part[picked, : output.shape[-1]].float()
+        if torch.allclose(expected, seen, rtol=1e-3, atol=1e-3 * float(seen.abs().max())):
+            return True
+    return False

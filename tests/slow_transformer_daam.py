@@ -34,8 +34,11 @@ TEXT_FIRST = {
     "CogView4Transformer2DModel",
     "OvisImageTransformer2DModel",
     "Krea2Transformer2DModel",
+    "PRXTransformer2DModel",
 }
 """Transformers whose joint attention runs over [text, image]; the others over [image, text]."""
+IMAGE_QUERIES = {"PRXTransformer2DModel"}
+"""The queries are the image tokens alone; the keys hold the text and the image."""
 REGISTERS = {"AuraFlowTransformer2DModel": 8}
 """Learned tokens before the text: [registers, text, image]."""
 TEXT_LAST = {"HiDreamImageTransformer2DModel"}
@@ -56,7 +59,8 @@ def _joint_layout(kind, n, t, keys):
     if keys != n + t + registers:
         return None
     if kind in TEXT_FIRST or registers:
-        return slice(registers + t, registers + t + n), slice(registers, registers + t)
+        image = slice(None, n) if kind in IMAGE_QUERIES else slice(registers + t, registers + t + n)
+        return image, slice(registers, registers + t)
     return slice(None, n), slice(n, n + t)
 
 

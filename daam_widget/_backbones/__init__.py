@@ -22,6 +22,7 @@ from .lumina2 import Lumina2Backbone
 from .nucleusmoe import NucleusMoEBackbone
 from .ovis_image import OvisImageBackbone
 from .pixart import PixArtBackbone, SanaBackbone
+from .prx import PRXBackbone
 from .qwen_image import QwenImageBackbone
 from .sd3 import SD3Backbone
 from .unet import UNetBackbone
@@ -51,6 +52,7 @@ FAMILIES: tuple[type[Backbone], ...] = (
     ErnieImageBackbone,
     NucleusMoEBackbone,
     Krea2Backbone,
+    PRXBackbone,
 )
 
 __all__ = ["FAMILIES", "Backbone", "DenoiserCall", "SoftmaxOver", "TextStream", "backbone_for"]

@@ -318,6 +318,8 @@ class JointBackbone(Backbone):
     joint = True
     text_first: ClassVar[bool] = True
     registers: ClassVar[int] = 0
+    image_queries: ClassVar[bool] = False
+    """The queries are the image tokens alone (the keys still hold the text and the image)."""
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
         patch = self.denoiser.config.patch_size
@@ -335,7 +337,8 @@ class JointBackbone(Backbone):
         image, text = call.grid[0] * call.grid[1], call.text_length
         if self.text_first:
             start = self.registers + text
-            return slice(start, start + image), slice(self.registers, start)
+            queries = slice(0, image) if self.image_queries else slice(start, start + image)
+            return queries, slice(self.registers, start)
         return slice(0, image), slice(image + self.registers, image + self.registers + text)
 
 
@@ -371,3 +374,20 @@ def side_by_side(parts: Sequence[torch.Tensor]) -> torch.Tensor:
     ``d_i`` features."""
     width = max(p.shape[-1] for p in parts)
     return torch.cat([torch.nn.functional.pad(p, (0, width - p.shape[-1])) for p in parts], dim=1)
+
+
+def size_before_binning(pipe: Any) -> tuple[int, int] | None:
+    """The (height, width) asked for, where the running call generates at the nearest size of a fixed set
+    and resizes and crops its image back (PixArt, Sana, PRX: ``use_resolution_binning``); else None."""
+    call_locals = pipeline_call_locals(pipe)
+    if call_locals.get("use_resolution_binning") and "orig_height" in call_locals:
+        return int(call_locals["orig_height"]), int(call_locals["orig_width"])
+    return None
+
+
+def resized_back(pipe: Any, images: torch.Tensor, call: DenoiserCall) -> torch.Tensor:
+    """Images ``(n, c, H, W)`` resized and cropped back to the size asked for, as such a pipeline does."""
+    if call.output_size is None:
+        return images
+    height, width = call.output_size
+    return pipe.image_processor.resize_and_crop_tensor(images, width, height)

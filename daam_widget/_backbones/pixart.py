@@ -14,7 +14,14 @@ from typing import Any, ClassVar
 import torch
 
 from .._text_streams import Template, TextStream, first_and_last
-from ._base import CrossAttentionBackbone, DenoiserCall, argument, pipeline_call_locals
+from ._base import (
+    CrossAttentionBackbone,
+    DenoiserCall,
+    argument,
+    pipeline_call_locals,
+    resized_back,
+    size_before_binning,
+)
 
 
 class PixArtBackbone(CrossAttentionBackbone):
@@ -28,26 +35,19 @@ class PixArtBackbone(CrossAttentionBackbone):
         return layers
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
-        call_locals = pipeline_call_locals(self.pipe)
-        output_size = None
-        if call_locals.get("use_resolution_binning") and "orig_height" in call_locals:
-            output_size = (int(call_locals["orig_height"]), int(call_locals["orig_width"]))
         return self.latent_call(
             argument(args, kwargs, 0, "hidden_states"),
             kwargs.get("timestep"),
             argument(args, kwargs, 1, "encoder_hidden_states"),
             patch=int(self.denoiser.config.patch_size),
-            output_size=output_size,
+            output_size=size_before_binning(self.pipe),
         )
 
     def streams(self) -> list[TextStream]:
         return [TextStream("t5", template=Template(lowercase=True))]
 
     def finish(self, images: torch.Tensor, call: DenoiserCall) -> torch.Tensor:
-        if call.output_size is None:
-            return images
-        height, width = call.output_size
-        return self.pipe.image_processor.resize_and_crop_tensor(images, width, height)
+        return resized_back(self.pipe, images, call)
 
     def encode_text(self, prompt: str) -> dict[str, Any]:
         embeddings, mask, _, _ = self.pipe.encode_prompt(

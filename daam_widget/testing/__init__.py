@@ -41,6 +41,7 @@ from ._pipelines import (
     sdxl_pipeline,
     vae_by_8,
 )
+from ._prx_pipeline import prx_pipeline
 from ._qwen3_pipelines import krea2_pipeline, ovis_image_pipeline
 from ._t5_pipelines import auraflow_pipeline, cogview3plus_pipeline, hunyuandit_pipeline
 from ._tokenizers import WORDS, clip_tokenizer, gemma_tokenizer, t5_tokenizer
@@ -76,6 +77,7 @@ __all__ = [
     "nucleusmoe_pipeline",
     "ovis_image_pipeline",
     "pixart_pipeline",
+    "prx_pipeline",
     "qwen2_5_vl_tokenizer",
     "qwen3_tokenizer",
     "qwen3_vl_tokenizer",

@@ -30,6 +30,7 @@ from ._pipelines import (
     sd_pipeline,
     sdxl_pipeline,
 )
+from ._prx_pipeline import prx_pipeline
 from ._qwen3_pipelines import krea2_pipeline, ovis_image_pipeline
 from ._t5_pipelines import auraflow_pipeline, cogview3plus_pipeline, hunyuandit_pipeline
 
@@ -59,6 +60,7 @@ PIPELINES: dict[str, Callable[[], Any]] = {
     "krea2": krea2_pipeline,
     "nucleusmoe": nucleusmoe_pipeline,
     "ernie_image": ernie_image_pipeline,
+    "prx": prx_pipeline,
 }
 """One tiny pipeline of each family (two where a family's variants differ in what is traced), by name."""
 
@@ -82,6 +84,7 @@ CALLS: dict[str, dict[str, Any]] = {
     "kandinsky5": {"height": 64, "width": 96},
     "ovis_image": {"max_sequence_length": 32},
     "krea2": {"max_sequence_length": 24},
+    "prx": {"use_resolution_binning": False, "tokenizer_max_length": 16},
 }
 """Call options that keep each tiny pipeline fast (short token windows, no resolution binning) or make it
 work (Flux.2's stacked encoder layers must exist in a 4-layer encoder). Pass ``prompt=`` by keyword:
