@@ -88,6 +88,8 @@ def _made_by(part: torch.Tensor, call: EncoderCall, row: int, stream: TextStream
         return False
     # padding is compared only where it is a token: pipelines may zero it (AuraFlow)
     picked = [k for k, p in enumerate(positions) if p is not None and mask[p]]
+    if not picked:  # no token among the keys (an empty prompt): nothing to tell the windows apart by
+        return False
     index = torch.tensor([positions[k] for k in picked], dtype=torch.long)
     for output in call.candidates:
         if output.shape[-1] > part.shape[-1] or output.shape[1] != call.ids.shape[1]:

@@ -35,6 +35,8 @@ TEXT_FIRST = {
     "OvisImageTransformer2DModel",
     "Krea2Transformer2DModel",
     "PRXTransformer2DModel",
+    "LongCatImageTransformer2DModel",
+    "BriaFiboTransformer2DModel",
 }
 """Transformers whose joint attention runs over [text, image]; the others over [image, text]."""
 IMAGE_QUERIES = {"PRXTransformer2DModel"}
@@ -155,7 +157,8 @@ def record_at_attention(transformer):
         elif a.get("img_ids") is not None:  # (batch or not, tokens, (t,) h, w, ...): Flux and Flux.2
             ids = a["img_ids"].reshape(-1, a["img_ids"].shape[-1])
             ids = ids[: hidden.shape[1]]
-            grid = (int(ids[:, 1].max()) + 1, int(ids[:, 2].max()) + 1)
+            rows, columns = ids[:, 1], ids[:, 2]  # LongCat's count from 512
+            grid = (int(rows.max() - rows.min()) + 1, int(columns.max() - columns.min()) + 1)
         elif a.get("position_ids") is not None:  # Krea-2: rotary positions, the image rows (0, row, column)
             rows = a["position_ids"][a["encoder_hidden_states"].shape[1] :]
             grid = (int(rows[:, 1].max()) + 1, int(rows[:, 2].max()) + 1)

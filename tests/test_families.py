@@ -39,6 +39,8 @@ GUIDANCE = {  # what turns guidance on, and where the positive prediction is: (o
     "nucleusmoe": SECOND_CALL,
     "ernie_image": BATCH,
     "prx": BATCH,
+    "longcat_image": SECOND_CALL,
+    "bria_fibo": BATCH,
 }
 NEW = list(GUIDANCE)
 LOWER_CASED = {"prx"}  # the pipeline lower-cases the prompt: words read back from the ids are lower case

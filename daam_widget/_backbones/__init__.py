@@ -7,6 +7,7 @@ from typing import Any
 from .._text_streams import TextStream
 from ._base import Backbone, DenoiserCall, SoftmaxOver
 from .auraflow import AuraFlowBackbone
+from .bria_fibo import BriaFiboBackbone
 from .chroma import ChromaBackbone
 from .cogview import CogView3PlusBackbone, CogView4Backbone
 from .ernie_image import ErnieImageBackbone
@@ -18,6 +19,7 @@ from .hunyuanimage import HunyuanImageBackbone
 from .kandinsky5 import Kandinsky5Backbone
 from .kolors import KolorsBackbone
 from .krea2 import Krea2Backbone
+from .longcat_image import LongCatImageBackbone
 from .lumina2 import Lumina2Backbone
 from .nucleusmoe import NucleusMoEBackbone
 from .ovis_image import OvisImageBackbone
@@ -53,6 +55,8 @@ FAMILIES: tuple[type[Backbone], ...] = (
     NucleusMoEBackbone,
     Krea2Backbone,
     PRXBackbone,
+    LongCatImageBackbone,
+    BriaFiboBackbone,
 )
 
 __all__ = ["FAMILIES", "Backbone", "DenoiserCall", "SoftmaxOver", "TextStream", "backbone_for"]

@@ -27,6 +27,8 @@ class FluxBackbone(JointBackbone):
     layer_pattern: ClassVar[str] = r".*\.attn"
     negative_in_separate_call = True
     processors: ClassVar[tuple[str, ...]] = ("FluxAttnProcessor", "FluxAttnProcessor2_0")
+    packing: ClassVar[int] = 2
+    """Latent pixels per token side (Flux packs 2x2)."""
 
     def __init__(self, pipe: Any) -> None:
         super().__init__(pipe)
@@ -44,7 +46,7 @@ class FluxBackbone(JointBackbone):
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
         latents = argument(args, kwargs, 0, "hidden_states")
         grid = self._grid(kwargs.get("img_ids"), int(latents.shape[1]))
-        scale = 2 * int(self.pipe.vae_scale_factor)  # 2x2 packing
+        scale = self.packing * int(self.pipe.vae_scale_factor)
         return DenoiserCall(
             batch=int(latents.shape[0]),
             timestep=kwargs.get("timestep"),
@@ -60,7 +62,8 @@ class FluxBackbone(JointBackbone):
             raise ValueError("the Flux transformer was called without img_ids; the token grid is unknown")
         if self._grid_of is None or self._grid_of[0] is not image_ids:
             ids = image_ids.reshape(-1, image_ids.shape[-1])[:tokens]
-            grid = (int(ids[:, 1].max()) + 1, int(ids[:, 2].max()) + 1)
+            rows, columns = ids[:, 1], ids[:, 2]  # counted from 0, or from an offset (LongCat: 512)
+            grid = (int(rows.max() - rows.min()) + 1, int(columns.max() - columns.min()) + 1)
             self._grid_of = (image_ids, grid)
         return self._grid_of[1]
 

@@ -20,6 +20,7 @@ from ._chat_pipelines import (
     lumina2_tokenizer,
 )
 from ._dispatched_ops import extra_ops_per_layer_call
+from ._flux_like_pipelines import bria_fibo_pipeline, longcat_image_pipeline
 from ._image_first_pipelines import ernie_image_pipeline, nucleusmoe_pipeline, qwen3_vl_tokenizer
 from ._kolors_pipeline import chatglm_tokenizer, kolors_pipeline
 from ._llm_pipelines import (
@@ -51,6 +52,7 @@ __all__ = [
     "PIPELINES",
     "WORDS",
     "auraflow_pipeline",
+    "bria_fibo_pipeline",
     "chatglm_tokenizer",
     "chroma_pipeline",
     "clip_tokenizer",
@@ -71,6 +73,7 @@ __all__ = [
     "kolors_pipeline",
     "krea2_pipeline",
     "llama3_tokenizer",
+    "longcat_image_pipeline",
     "lumina2_pipeline",
     "lumina2_tokenizer",
     "mistral_small_3_tokenizer",

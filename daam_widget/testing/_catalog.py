@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._chat_pipelines import cogview4_pipeline, kandinsky5_pipeline, lumina2_pipeline
+from ._flux_like_pipelines import bria_fibo_pipeline, longcat_image_pipeline
 from ._image_first_pipelines import ernie_image_pipeline, nucleusmoe_pipeline
 from ._kolors_pipeline import kolors_pipeline
 from ._llm_pipelines import (
@@ -61,6 +62,8 @@ PIPELINES: dict[str, Callable[[], Any]] = {
     "nucleusmoe": nucleusmoe_pipeline,
     "ernie_image": ernie_image_pipeline,
     "prx": prx_pipeline,
+    "longcat_image": longcat_image_pipeline,
+    "bria_fibo": bria_fibo_pipeline,
 }
 """One tiny pipeline of each family (two where a family's variants differ in what is traced), by name."""
 
@@ -85,6 +88,8 @@ CALLS: dict[str, dict[str, Any]] = {
     "ovis_image": {"max_sequence_length": 32},
     "krea2": {"max_sequence_length": 24},
     "prx": {"use_resolution_binning": False, "tokenizer_max_length": 16},
+    "longcat_image": {"enable_prompt_rewrite": False},
+    "bria_fibo": {"height": 64, "width": 96},
 }
 """Call options that keep each tiny pipeline fast (short token windows, no resolution binning) or make it
 work (Flux.2's stacked encoder layers must exist in a 4-layer encoder). Pass ``prompt=`` by keyword:
