@@ -31,6 +31,9 @@ class AttentionInputs:
     layout: tuple[slice, slice] | None = None
     """Where the image queries and the text keys sit along ``n``; None: as the family says for the
     processor's attention call (projections give image queries and text keys only)."""
+    mask_source: torch.Tensor | None = None
+    """What the processor made ``mask`` from, the same object in every layer of a denoiser call (PRX's
+    processors make their mask anew in each layer); None: the mask is that object itself."""
 
 
 class Constants:
@@ -55,12 +58,13 @@ class Constants:
         image: slice,
         text: slice,
         heads: list[int] | None,
+        source: torch.Tensor | None = None,
     ) -> torch.Tensor | None:
-        """``_bias`` of a mask, kept while the same mask comes back with the same selection: a denoiser
-        hands one mask to all its layers."""
+        """``_bias`` of a mask, kept while the same mask (or the same ``source`` it was made from) comes
+        back with the same selection: a denoiser hands one mask to all its layers."""
         if mask is None:
             return None
-        base = mask._base if mask._base is not None else mask  # each layer may get its own view of it
+        base = source if source is not None else mask._base if mask._base is not None else mask
         selection = (
             tuple((s.start, s.stop, s.step) for s in (rows, image, text)),
             (mask.shape, mask.stride(), mask.storage_offset(), mask.dtype),
@@ -127,7 +131,7 @@ def text_probabilities(
     count = len(range(*rows.indices(query.shape[0])))
     q = _as_batch(query, rows, image, _ALL, heads)
     text_key = _as_batch(key, rows, text, _ALL, heads, transposed=True)
-    bias = constants.bias(inputs.mask, query, rows, image, text, heads)
+    bias = constants.bias(inputs.mask, query, rows, image, text, heads, inputs.mask_source)
     scale = inputs.scale if inputs.scale is not None else query.shape[-1] ** -0.5
     if bias is None:
         scores = torch.baddbmm(constants.zero(q), q, text_key, beta=0, alpha=scale)

@@ -75,6 +75,9 @@ class Backbone:
     """Image and text keys share one softmax, so ``softmax_over="all"`` differs from ``"text"``."""
     negative_in_separate_call: ClassVar[bool] = False
     """The unconditional prediction is a second denoiser call in the same step (Flux's true CFG)."""
+    mask_argument: ClassVar[str | None] = None
+    """The processor argument its attention mask is made from, where the processor makes the mask anew in
+    every layer: the tracer then turns it into a bias once per denoiser call."""
     negative_first: ClassVar[bool] = True
     """A guidance batch is ``[negative, positive]`` (Z-Image's is ``[positive, negative]``)."""
 
@@ -125,6 +128,8 @@ class Backbone:
         share = self.shares_softmax(softmax_over)
         if seen is None or seen.query.ndim != 4 or seen.key.shape[1] != seen.query.shape[1]:
             return self.recompute(attn, arguments, rows, call, heads, share)
+        if self.mask_argument is not None and seen.mask is not None:
+            seen.mask_source = arguments.get(self.mask_argument)
         layout = seen.layout or self.positions(arguments, call)
         if isinstance(layout, list):
             return probabilities_by_row(seen, rows, layout, call.text_length, heads, share, self.constants)
