@@ -100,7 +100,7 @@ class Generation:
             return [(slice(0, n), 0)] if self.negative_rows else []
         if not self.guided_now:
             return [(slice(0, n), self.negative_row_offset)]
-        negative, positive = (slice(0, n), slice(n, 2 * n))[:: 1 if self.negative_first else -1]
+        negative, positive = self._halves()
         if not self.negative_rows:
             return [(positive, 0)]
         if self.negative_first:
@@ -109,7 +109,10 @@ class Generation:
 
     def halves(self, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The negative and positive rows of a guidance batch's ``text``."""
-        n = self.num_images
-        if self.negative_first:
-            return text[:n], text[n:]
-        return text[n:], text[:n]
+        negative, positive = self._halves()
+        return text[negative], text[positive]
+
+    def _halves(self) -> tuple[slice, slice]:
+        """The negative and positive rows of a guidance batch, in the family's order."""
+        first, second = slice(0, self.num_images), slice(self.num_images, 2 * self.num_images)
+        return (first, second) if self.negative_first else (second, first)

@@ -78,6 +78,19 @@ class Template:
         return self.prefix + body + ("" if self.padded_suffix else self.suffix), lead - len(self.prefix)
 
     @classmethod
+    def user_turn(cls, tokenizer: Any, lead: str = "", special_tokens: bool = True, **chat: Any) -> Template:
+        """The template of a tokenizer's chat template around one user message, ``lead`` and the prompt,
+        and the generation prompt after it; ``chat``: the template's own options (``enable_thinking``)."""
+
+        def render(prompt: str) -> str:
+            messages = [{"role": "user", "content": lead + prompt}]
+            return str(
+                tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **chat)
+            )
+
+        return cls.around(render, special_tokens=special_tokens)
+
+    @classmethod
     def around(cls, render: Callable[[str], str], **options: Any) -> Template:
         """The template of ``render`` (a pipeline's chat template applied to one user message), found by
         rendering a marker in the prompt's place."""

@@ -192,10 +192,10 @@ def layout_from_text(
     """
     if window is None:
         window = len(input_ids) if input_ids is not None else int(tokenizer.model_max_length)
-    encoded, shift = stream.template.apply(text)
-    fast = bool(getattr(tokenizer, "is_fast", False))
-    call = dict(add_special_tokens=stream.template.special_tokens, return_offsets_mapping=fast, verbose=False)
     template = stream.template
+    encoded, shift = template.apply(text)
+    fast = bool(getattr(tokenizer, "is_fast", False))
+    call = dict(add_special_tokens=template.special_tokens, return_offsets_mapping=fast, verbose=False)
     side = {"padding_side": template.padding_side} if template.padding_side else {}
     tail = tokenizer(template.suffix, add_special_tokens=False)["input_ids"] if template.padded_suffix else []
     windowed = dict(

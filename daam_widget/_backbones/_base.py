@@ -230,8 +230,9 @@ class Backbone:
             return None if guided is None else bool(guided)
 
     def decoded_images(self, decoded: torch.Tensor) -> torch.Tensor:
-        """The VAE decoder's output as images ``(n, c, H, W)`` (a video VAE's single frame taken out)."""
-        return decoded
+        """The VAE decoder's output as images ``(n, c, H, W)``: a video VAE's ``(n, c, 1, H, W)`` (Qwen-Image,
+        Krea-2, NucleusMoE) has its single frame taken out."""
+        return decoded[:, :, 0] if decoded.ndim == 5 else decoded
 
     def finish(self, images: torch.Tensor, call: DenoiserCall) -> torch.Tensor:
         """What the pipeline does to decoded images ``(n, c, H, W)`` after the VAE; maps get the same."""

@@ -69,13 +69,4 @@ class Flux2KleinBackbone(Flux2Backbone):
     negative_in_separate_call = True
 
     def streams(self) -> list[TextStream]:
-        tokenizer = self.pipe.tokenizer
-
-        def render(prompt: str) -> str:
-            messages = [{"role": "user", "content": prompt}]
-            text = tokenizer.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True, enable_thinking=False
-            )
-            return str(text)
-
-        return [TextStream("qwen", template=Template.around(render))]
+        return [TextStream("qwen", template=Template.user_turn(self.pipe.tokenizer, enable_thinking=False))]

@@ -49,9 +49,6 @@ class Krea2Backbone(JointBackbone):
         keys = from_position(int(pipe.prompt_template_encode_start_idx))
         return [TextStream("qwen", template=template, keys=keys)]
 
-    def decoded_images(self, decoded: torch.Tensor) -> torch.Tensor:
-        return decoded[:, :, 0] if decoded.ndim == 5 else decoded
-
 
 def _grid(image_rows: torch.Tensor) -> tuple[int, int]:
     """(rows, columns) of the image tokens from their rotary positions ``(tokens, (0, row, column))``."""

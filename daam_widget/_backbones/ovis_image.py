@@ -21,14 +21,9 @@ class OvisImageBackbone(FluxBackbone):
     encode_text = Backbone.encode_text
 
     def streams(self) -> list[TextStream]:
-        tokenizer, system = self.pipe.tokenizer, self.pipe.system_prompt
-
-        def render(prompt: str) -> str:
-            messages = [{"role": "user", "content": system + prompt}]
-            text = tokenizer.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True, enable_thinking=False
-            )
-            return str(text)
-
-        keys = from_position(int(self.pipe.user_prompt_begin_id))
-        return [TextStream("qwen", template=Template.around(render, special_tokens=False), keys=keys)]
+        template = Template.user_turn(
+            self.pipe.tokenizer, self.pipe.system_prompt, special_tokens=False, enable_thinking=False
+        )
+        return [
+            TextStream("qwen", template=template, keys=from_position(int(self.pipe.user_prompt_begin_id)))
+        ]

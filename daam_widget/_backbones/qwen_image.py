@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import torch
-
 from .._text_streams import Template, TextStream, valid_from
 from ._base import DenoiserCall, JointBackbone
 
@@ -47,6 +45,3 @@ class QwenImageBackbone(JointBackbone):
         prefix, _, suffix = self.pipe.prompt_template_encode.partition("{}")
         keys = valid_from(int(self.pipe.prompt_template_encode_start_idx))
         return [TextStream("qwen", template=Template(prefix, suffix), keys=keys)]
-
-    def decoded_images(self, decoded: torch.Tensor) -> torch.Tensor:
-        return decoded[:, :, 0] if decoded.ndim == 5 else decoded

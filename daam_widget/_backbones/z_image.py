@@ -58,13 +58,5 @@ class ZImageBackbone(JointBackbone):
         return super().guided()
 
     def streams(self) -> list[TextStream]:
-        tokenizer = self.pipe.tokenizer
-
-        def render(prompt: str) -> str:
-            messages = [{"role": "user", "content": prompt}]
-            text = tokenizer.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True, enable_thinking=True
-            )
-            return str(text)
-
-        return [TextStream("qwen", template=Template.around(render), keys=valid_from(0))]
+        template = Template.user_turn(self.pipe.tokenizer, enable_thinking=True)
+        return [TextStream("qwen", template=template, keys=valid_from(0))]
