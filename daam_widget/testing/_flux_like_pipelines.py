@@ -21,11 +21,10 @@ from ..toy._tokenizer import byte_alphabet
 from ._llm_pipelines import _HIDDEN, _qwen2_5_vl
 from ._llm_tokenizers import _QWEN_SPLIT, QWEN2_5_VL_CHAT_TEMPLATE, _byte_level_bpe
 from ._multi_encoder_pipelines import _LLAMA3_SPLIT
-from ._pipelines import _in_eval_mode
+from ._pipelines import _in_eval_mode, _vae
 
 with quiet_pipeline_imports():
     from diffusers import (
-        AutoencoderKL,
         AutoencoderKLWan,
         BriaFiboPipeline,
         BriaFiboTransformer2DModel,
@@ -105,16 +104,7 @@ def longcat_image_pipeline(seed: int = 0) -> LongCatImagePipeline:
     ""), and rescales the guided prediction to the norm of the prompt's (``enable_cfg_renorm``)."""
     torch.manual_seed(seed)
     tok = longcat_tokenizer()
-    vae = AutoencoderKL(
-        block_out_channels=(8, 16),
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        latent_channels=16,
-        norm_num_groups=4,
-        layers_per_block=1,
-        shift_factor=0.1159,
-        scaling_factor=0.3611,
-    )
+    vae = _vae(latent_channels=16, shift_factor=0.1159, scaling_factor=0.3611)
     transformer = LongCatImageTransformer2DModel(
         in_channels=64,
         num_layers=2,

@@ -16,7 +16,6 @@ import re
 import torch
 from tokenizers import normalizers
 from transformers import (
-    Mistral3Config,
     Mistral3Model,
     Qwen2Tokenizer,
     Qwen3VLForConditionalGeneration,
@@ -24,7 +23,14 @@ from transformers import (
 
 from .._dependencies import quiet_pipeline_imports
 from ..toy._tokenizer import byte_alphabet
-from ._llm_pipelines import _HIDDEN, _flux2_vae, _qwen3_vl_config, _qwen_image_vae, _token_ids
+from ._llm_pipelines import (
+    _HIDDEN,
+    _flux2_vae,
+    _mistral3_config,
+    _qwen3_vl_config,
+    _qwen_image_vae,
+    _token_ids,
+)
 from ._llm_tokenizers import _QWEN_SPLIT, QWEN3_CHAT_TEMPLATE, _byte_level_bpe, mistral_small_3_tokenizer
 from ._pipelines import _in_eval_mode
 
@@ -142,8 +148,9 @@ def ernie_image_pipeline(seed: int = 0) -> ErnieImagePipeline:
     torch.manual_seed(seed)
     tok = mistral_small_3_tokenizer()
     text_encoder = Mistral3Model(
-        Mistral3Config(
-            text_config={
+        _mistral3_config(
+            tok,
+            {
                 "model_type": "ministral3",
                 "vocab_size": len(tok),
                 "hidden_size": 16,
@@ -154,16 +161,6 @@ def ernie_image_pipeline(seed: int = 0) -> ErnieImagePipeline:
                 "head_dim": 8,
                 **_token_ids(tok),
             },
-            vision_config={
-                "model_type": "pixtral",
-                "hidden_size": 16,
-                "intermediate_size": 32,
-                "num_hidden_layers": 1,
-                "num_attention_heads": 2,
-                "image_size": 28,
-                "patch_size": 14,
-            },
-            image_token_index=tok.get_vocab()["[IMG]"],
         )
     )
     transformer = ErnieImageTransformer2DModel(

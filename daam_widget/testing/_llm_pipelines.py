@@ -69,6 +69,23 @@ def _qwen3_config(tok: PreTrainedTokenizerBase, num_layers: int) -> Qwen3Config:
     )
 
 
+def _mistral3_config(tok: PreTrainedTokenizerBase, text_config: dict[str, Any]) -> Mistral3Config:
+    """A Mistral 3 config of ``text_config`` and a 1-layer Pixtral vision tower the pipelines never use."""
+    return Mistral3Config(
+        text_config=text_config,
+        vision_config={
+            "model_type": "pixtral",
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "image_size": 28,
+            "patch_size": 14,
+        },
+        image_token_index=tok.get_vocab()["[IMG]"],
+    )
+
+
 def _qwen2_5_vl(tok: PreTrainedTokenizerBase, num_layers: int) -> Qwen2_5_VLForConditionalGeneration:
     """A Qwen2.5-VL of ``num_layers`` text layers, M-RoPE sections (2, 3, 3), and a 1-block vision tower the
     text-to-image pipelines never use."""
@@ -239,8 +256,9 @@ def flux2_pipeline(seed: int = 0) -> Flux2Pipeline:
     torch.manual_seed(seed)
     tok = mistral_small_3_tokenizer()
     text_encoder = Mistral3ForConditionalGeneration(
-        Mistral3Config(
-            text_config={
+        _mistral3_config(
+            tok,
+            {
                 "model_type": "mistral",
                 "vocab_size": len(tok),
                 "hidden_size": _HIDDEN,
@@ -251,16 +269,6 @@ def flux2_pipeline(seed: int = 0) -> Flux2Pipeline:
                 "head_dim": 16,
                 **_token_ids(tok),
             },
-            vision_config={
-                "model_type": "pixtral",
-                "hidden_size": 16,
-                "intermediate_size": 32,
-                "num_hidden_layers": 1,
-                "num_attention_heads": 2,
-                "image_size": 28,
-                "patch_size": 14,
-            },
-            image_token_index=tok.get_vocab()["[IMG]"],
         )
     )
     return Flux2Pipeline(

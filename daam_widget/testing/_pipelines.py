@@ -68,13 +68,15 @@ def _t5(vocab_size: int, d_model: int) -> T5EncoderModel:
     )
 
 
-def _vae(block_out_channels: tuple[int, ...] = (8, 16), **config: Any) -> AutoencoderKL:
+def _vae(
+    block_out_channels: tuple[int, ...] = (8, 16), latent_channels: int = 4, **config: Any
+) -> AutoencoderKL:
     """Scales the image by 2 per block after the first."""
     return AutoencoderKL(
         block_out_channels=block_out_channels,
         down_block_types=("DownEncoderBlock2D",) * len(block_out_channels),
         up_block_types=("UpDecoderBlock2D",) * len(block_out_channels),
-        latent_channels=4,
+        latent_channels=latent_channels,
         norm_num_groups=4,
         layers_per_block=1,
         **config,
