@@ -15,6 +15,7 @@ fi
 export PYTHONUNBUFFERED=1
 out="${OUT:-artifacts}"
 mkdir -p "$out"
-default=sd21-512-cuda,sd21-512-cuda-4,sdxl-1024-cuda,flux-1024-cuda,flux-1024-cuda-all,sd35m-1024-cuda,sd35m-1024-cuda-all
+default=$(python3 -c 'import sys; sys.path.insert(0, "bench"); from overhead import CASES
+print(",".join(n for n in CASES if n.split("-")[0] in ("sd21", "sdxl", "flux") and "-cuda" in n and not n.endswith("-all")))')
 python3 bench/overhead.py --no-reference --cases "${CASES:-$default}" ${REPS:+--reps "$REPS"} --json "$out/gpu.json" \
   2>&1 | tee "$out/gpu.log"

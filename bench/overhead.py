@@ -17,10 +17,14 @@ flux3-256, -all         Flux.1-dev-shaped, 1 + 2 of its blocks (CPU)    256 px  
 sd35m4-256, -all        SD3.5-Medium-shaped, 4 of its blocks (CPU)      256 px   2      no [3]_
 sd21-512-cuda           SD-2.1-base-shaped UNet, fp16 on CUDA           512 px   50     no [2]_
 sd21-512-cuda-4         the same, 4 images per prompt                   512 px   50     no [2]_
-sdxl-1024-cuda          SDXL-base-shaped UNet, fp16 on CUDA             1024 px  50     no [2]_
+sdxl-1024-cuda          SDXL-base-shaped UNet, fp16 on CUDA             1024 px  30     no [2]_
 flux-1024-cuda, -all    Flux.1-dev-shaped, bf16 on CUDA                 1024 px  28     no [3]_
 sd35m-1024-cuda, -all   SD3.5-Medium-shaped, fp16 on CUDA               1024 px  28     no [3]_
 ======================  ==============================================  =======  =====  =========
+
+``tiny-64``, ``sd21-512-cuda``, ``sd21-512-cuda-4``, ``sdxl-1024-cuda`` and ``flux-1024-cuda`` also come as
+``-widget`` (traced as the widget traces, ``per_step=True``), ``-compiled`` (the denoiser under
+``torch.compile``, inductor; the warm-up compiles it) and ``-widget-compiled``.
 
 .. [1] The reference works only at 512, 768 or 1024 px (its latent size is hard-coded).
 .. [2] The reference venv holds the CPU build of torch. The case is skipped without CUDA.
@@ -89,6 +93,10 @@ class Case:
     max_sequence_length: int | None = None
     images: int = 1
     """``num_images_per_prompt``."""
+    per_step: bool = False
+    """Trace as the widget does (``per_step=True``)."""
+    compiled: bool = False
+    """``torch.compile`` the denoiser (inductor); the warm-up compiles it, untraced and traced."""
 
 
 FLUX = {"guidance": 3.5}
@@ -103,7 +111,7 @@ CASES = {
     "sd35m4-256-all": Case("sd35m-4", 256, 2, reps=3, softmax_over="all"),
     "sd21-512-cuda": Case("sd21", 512, 50, reps=15, device="cuda", dtype="float16"),
     "sd21-512-cuda-4": Case("sd21", 512, 50, reps=9, device="cuda", dtype="float16", images=4),
-    "sdxl-1024-cuda": Case("sdxl", 1024, 50, reps=7, device="cuda", dtype="float16"),
+    "sdxl-1024-cuda": Case("sdxl", 1024, 30, reps=7, device="cuda", dtype="float16"),
     "flux-1024-cuda": Case("flux", 1024, 28, reps=5, device="cuda", dtype="bfloat16", **FLUX),
     "flux-1024-cuda-all": Case(
         "flux", 1024, 28, reps=5, device="cuda", dtype="bfloat16", softmax_over="all", **FLUX
@@ -113,6 +121,10 @@ CASES = {
         "sd35m", 1024, 28, reps=5, device="cuda", dtype="float16", softmax_over="all"
     ),
 }
+for _name in ("tiny-64", "sd21-512-cuda", "sd21-512-cuda-4", "sdxl-1024-cuda", "flux-1024-cuda"):
+    CASES[f"{_name}-widget"] = dataclasses.replace(CASES[_name], per_step=True)
+    CASES[f"{_name}-compiled"] = dataclasses.replace(CASES[_name], compiled=True)
+    CASES[f"{_name}-widget-compiled"] = dataclasses.replace(CASES[_name], per_step=True, compiled=True)
 
 
 def save_for_reference(pipe: Any, folder: pathlib.Path) -> None:
@@ -160,7 +172,8 @@ def run_ours(name: str, case: Case, pipe: Any, args: argparse.Namespace) -> dict
         return out.images[0]
 
     def traced(steps: int = case.steps) -> tuple[Any, np.ndarray]:
-        with daam_widget.trace(pipe, softmax_over=case.softmax_over) as tc:  # type: ignore[arg-type]
+        options: dict[str, Any] = {"softmax_over": case.softmax_over, "per_step": case.per_step}
+        with daam_widget.trace(pipe, **options) as tc:
             image = generate(steps)
         return tc, image
 
@@ -343,19 +356,22 @@ def main() -> None:
         print(f"no reference venv at {args.reference_python} (bench/setup_reference.sh makes it): skipped")
 
     results: dict[str, dict[str, Any]] = {}
-    pipes: dict[tuple[str, str, str], Any] = {}
+    pipes: dict[tuple[str, str, str, bool], Any] = {}
     for name in names:
         case = CASES[name]
         case = dataclasses.replace(case, steps=args.steps or case.steps, reps=args.reps or case.reps)
         if case.device == "cuda" and not torch.cuda.is_available():
             results[name] = {"skipped": "no CUDA device"}
             continue
-        key = (case.pipeline, case.device, case.dtype)
+        key = (case.pipeline, case.device, case.dtype, case.compiled)
         if key not in pipes:
             pipes.clear()  # one pipeline in memory at a time
             pipe = build(case.pipeline, seed=args.seed, device=case.device)
             if case.dtype != "float32":
                 pipe = pipe.to(dtype=getattr(torch, case.dtype))
+            if case.compiled:
+                denoiser = "unet" if hasattr(pipe, "unet") else "transformer"
+                setattr(pipe, denoiser, torch.compile(getattr(pipe, denoiser)))
             pipe.set_progress_bar_config(disable=True)
             pipes[key] = pipe
         pipe = pipes[key]

@@ -18,6 +18,10 @@
 The transformers' text encoders are one-layer random models of the real widths (CLIP-L 768, CLIP-G 1280,
 T5 4096), and their VAE is the tiny one scaling by 8 with 16 latent channels: the benchmark measures the
 denoiser, where the tracer works.
+
+``build(name, narrow=n)`` divides every width (channels, head size, text features) by ``n`` and keeps
+everything else: the layers, heads, resolutions and so every operation a step dispatches, at a size the
+default test suite runs (``tests/test_step_share.py``).
 """
 
 from __future__ import annotations
@@ -68,34 +72,40 @@ def _clip(hidden: int, projection: bool = False) -> CLIPTextModel:
     return CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
 
 
-def _t5() -> T5EncoderModel:
+def _t5(narrow: int = 1) -> T5EncoderModel:
     """A one-layer T5 encoder with T5-XXL's 4096 features."""
     config = T5Config(
-        vocab_size=len(t5_tokenizer()), d_model=4096, d_kv=64, d_ff=1024, num_layers=1, num_heads=8
+        vocab_size=len(t5_tokenizer()),
+        d_model=4096 // narrow,
+        d_kv=64 // narrow,
+        d_ff=1024 // narrow,
+        num_layers=1,
+        num_heads=8,
     )
     return T5EncoderModel(config)
 
 
-def sdxl() -> Any:
+def sdxl(narrow: int = 1) -> Any:
     """SDXL-base's UNet configuration, random weights, with one-layer text encoders of its widths."""
     unet = UNet2DConditionModel(
         sample_size=128,
-        block_out_channels=(320, 640, 1280),
+        block_out_channels=(320 // narrow, 640 // narrow, 1280 // narrow),
+        norm_num_groups=32 // narrow,
         layers_per_block=2,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
         transformer_layers_per_block=(1, 2, 10),
         attention_head_dim=(5, 10, 20),
-        cross_attention_dim=2048,
+        cross_attention_dim=2048 // narrow,
         use_linear_projection=True,
         addition_embed_type="text_time",
-        addition_time_embed_dim=256,
-        projection_class_embeddings_input_dim=2816,
+        addition_time_embed_dim=256 // narrow,
+        projection_class_embeddings_input_dim=2816 // narrow,
     )
     return StableDiffusionXLPipeline(
         vae=vae_by_8(),
-        text_encoder=_clip(768),
-        text_encoder_2=_clip(1280, projection=True),
+        text_encoder=_clip(768 // narrow),
+        text_encoder_2=_clip(1280 // narrow, projection=True),
         tokenizer=clip_tokenizer(),
         tokenizer_2=clip_tokenizer(),
         unet=unet,
@@ -103,26 +113,26 @@ def sdxl() -> Any:
     )
 
 
-def flux(double: int = 19, single: int = 38) -> Any:
+def flux(double: int = 19, single: int = 38, narrow: int = 1) -> Any:
     """Flux.1-dev's transformer configuration with ``double`` and ``single`` blocks, random weights."""
     transformer = FluxTransformer2DModel(
         patch_size=1,
         in_channels=64,
         num_layers=double,
         num_single_layers=single,
-        attention_head_dim=128,
+        attention_head_dim=128 // narrow,
         num_attention_heads=24,
-        joint_attention_dim=4096,
-        pooled_projection_dim=768,
+        joint_attention_dim=4096 // narrow,
+        pooled_projection_dim=768 // narrow,
         guidance_embeds=True,
-        axes_dims_rope=(16, 56, 56),
+        axes_dims_rope=(16, 56, 56) if narrow == 1 else (128 // narrow - 8, 4, 4),
     )
     return FluxPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
         vae=vae_by_8(16, shift_factor=0.1159, scaling_factor=0.3611),
-        text_encoder=_clip(768),
+        text_encoder=_clip(768 // narrow),
         tokenizer=clip_tokenizer(),
-        text_encoder_2=_t5(),
+        text_encoder_2=_t5(narrow),
         tokenizer_2=t5_tokenizer(),
         transformer=transformer,
     )
@@ -158,16 +168,17 @@ def sd35_medium(layers: int = 24) -> Any:
     )
 
 
-def sd21_unet(sample_size: int = 64) -> UNet2DConditionModel:
+def sd21_unet(sample_size: int = 64, narrow: int = 1) -> UNet2DConditionModel:
     """Stable Diffusion 2.1-base's UNet configuration, random weights."""
     return UNet2DConditionModel(
         sample_size=sample_size,
-        block_out_channels=(320, 640, 1280, 1280),
+        block_out_channels=tuple(c // narrow for c in (320, 640, 1280, 1280)),
+        norm_num_groups=32 // narrow,
         layers_per_block=2,
         down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
         up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
         attention_head_dim=(5, 10, 20, 20),
-        cross_attention_dim=1024,
+        cross_attention_dim=1024 // narrow,
         use_linear_projection=True,
     )
 
@@ -178,16 +189,17 @@ def _scheduler() -> DDIMScheduler:
     )
 
 
-def build(name: str, seed: int = 0, device: str = "cpu") -> Any:
+def build(name: str, seed: int = 0, device: str = "cpu", narrow: int = 1) -> Any:
     """One of ``PIPELINES``, float32, with the same weights for the same ``seed``, built on ``device``
-    directly (a multi-billion-parameter model initialises slowly on a CPU). The scheduler is rebuilt
-    outside the device block: its tables must stay on the CPU.
+    directly (a multi-billion-parameter model initialises slowly on a CPU), every width divided by
+    ``narrow`` (sd21, sdxl, flux and flux-3). The scheduler is rebuilt outside the device block: its tables
+    must stay on the CPU.
 
     Typed ``Any``: diffusers' lazily imported pipeline classes look untyped to mypy.
     """
     torch.manual_seed(seed)
     with torch.device(device):
-        pipe = _build(name, seed)
+        pipe = _build(name, seed, narrow)
     pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
     for component in pipe.components.values():
         if isinstance(component, torch.nn.Module):
@@ -195,13 +207,13 @@ def build(name: str, seed: int = 0, device: str = "cpu") -> Any:
     return pipe
 
 
-def _build(name: str, seed: int) -> Any:
+def _build(name: str, seed: int, narrow: int) -> Any:
     if name == "sdxl":
-        return sdxl()
+        return sdxl(narrow)
     if name == "flux":
-        return flux()
+        return flux(narrow=narrow)
     if name == "flux-3":
-        return flux(double=1, single=2)
+        return flux(double=1, single=2, narrow=narrow)
     if name == "sd35m":
         return sd35_medium()
     if name == "sd35m-4":
@@ -218,12 +230,12 @@ def _build(name: str, seed: int) -> Any:
         tok = clip_tokenizer()
         text = CLIPTextConfig(
             vocab_size=len(tok),
-            hidden_size=1024,
-            intermediate_size=2048,
+            hidden_size=1024 // narrow,
+            intermediate_size=2048 // narrow,
             num_hidden_layers=2,
             num_attention_heads=4,
             max_position_embeddings=77,
-            projection_dim=1024,
+            projection_dim=1024 // narrow,
             bos_token_id=len(tok) - 2,
             eos_token_id=len(tok) - 1,
             pad_token_id=len(tok) - 1,
@@ -232,7 +244,7 @@ def _build(name: str, seed: int) -> Any:
             vae=vae_by_8(),
             text_encoder=CLIPTextModel(text),
             tokenizer=tok,
-            unet=sd21_unet(),
+            unet=sd21_unet(narrow=narrow),
             scheduler=_scheduler(),
             safety_checker=None,
             feature_extractor=None,

@@ -1,39 +1,52 @@
 """What tracing adds to a denoising step, as a share of what an untraced step dispatches, on full-size
 denoisers: on a GPU a traced step waits on launches more than on arithmetic, so this share is what a
-traced generation costs there (issue 29's goal: at most 3%).
+traced generation costs there (the goal: at most 3%).
 
-    python bench/step_share.py [--pipelines sd21,sdxl,flux-3] [--size 64]
+    python bench/step_share.py [--pipelines sd21,sdxl,flux-3] [--size 64] [--narrow 1]
 
 For each pipeline of ``bench/pipelines.py`` (random weights: the operations do not depend on them) and 1
 and 4 images per prompt: the aten operations an untraced step dispatches, and what ``trace(pipe)`` and the
 widget's trace (``per_step=True``) add to a step, each the growth from a 2-step to a 3-step call counted
-with torch.profiler on the CPU (deterministic), so that what a call costs once is left out.
+with torch.profiler on the CPU (deterministic), so that what a call costs once is left out. ``--narrow 8``
+divides every width by 8: the same operations, in a minute instead of twenty.
 """
 
 from __future__ import annotations
 
 import argparse
-from contextlib import nullcontext
-from typing import Any
 
 import torch
 
-import daam_widget
 from bench.pipelines import build
-from daam_widget.testing._dispatched_ops import LONG, SHORT, aten_ops
+from daam_widget.testing import ops_per_step
 
 PROMPT = "a red dog on a hat"
 
 
-def ops_per_step(pipe: Any, call: dict[str, Any], trace_options: dict[str, Any] | None) -> int:
-    """Aten operations one more step dispatches, untraced (``trace_options`` None) or traced."""
-
-    def run(steps: int) -> None:
-        with daam_widget.trace(pipe, **trace_options) if trace_options is not None else nullcontext():
-            pipe(PROMPT, num_inference_steps=steps, generator=torch.Generator().manual_seed(0), **call)
-
-    run(SHORT)  # warm caches
-    return aten_ops(lambda: run(LONG)).total() - aten_ops(lambda: run(SHORT)).total()
+def shares(name: str, size: int = 64, narrow: int = 1) -> list[dict[str, int]]:
+    """For 1 and 4 images per prompt: untraced operations per step, and what the plain and the widget's
+    trace add to a step."""
+    pipe = build(name, narrow=narrow)
+    pipe.set_progress_bar_config(disable=True)
+    rows = []
+    for images in (1, 4):
+        call = {
+            "prompt": PROMPT,
+            "height": size,
+            "width": size,
+            "num_images_per_prompt": images,
+            "output_type": "latent",
+        }
+        untraced = ops_per_step(pipe, call)
+        rows.append(
+            {
+                "images": images,
+                "untraced": untraced,
+                "trace": ops_per_step(pipe, call, {}) - untraced,
+                "widget": ops_per_step(pipe, call, {"per_step": True}) - untraced,
+            }
+        )
+    return rows
 
 
 def main() -> None:
@@ -42,6 +55,7 @@ def main() -> None:
     )
     parser.add_argument("--pipelines", default="sd21,sdxl,flux-3")
     parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--narrow", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(2)
     print(
@@ -49,24 +63,12 @@ def main() -> None:
         f"{'widget +/step':>13} {'share':>6}"
     )
     for name in args.pipelines.split(","):
-        pipe = build(name)
-        pipe.set_progress_bar_config(disable=True)
-        for images in (1, 4):
-            call = {
-                "height": args.size,
-                "width": args.size,
-                "num_images_per_prompt": images,
-                "output_type": "latent",
-            }
-            untraced = ops_per_step(pipe, call, None)
-            plain = ops_per_step(pipe, call, {}) - untraced
-            widget = ops_per_step(pipe, call, {"per_step": True}) - untraced
+        for r in shares(name, args.size, args.narrow):
             print(
-                f"{name:<8} {images:>6} {untraced:>13} {plain:>12} {plain / untraced:>6.1%} "
-                f"{widget:>13} {widget / untraced:>6.1%}",
+                f"{name:<8} {r['images']:>6} {r['untraced']:>13} {r['trace']:>12} "
+                f"{r['trace'] / r['untraced']:>6.1%} {r['widget']:>13} {r['widget'] / r['untraced']:>6.1%}",
                 flush=True,
             )
-        del pipe
 
 
 if __name__ == "__main__":

@@ -20,31 +20,36 @@ import torch.nn.functional as F
 
 
 def add_rows(total: torch.Tensor, probabilities: torch.Tensor, first_row: int) -> torch.Tensor:
-    """``total`` ``(rows, queries, keys)`` with ``probabilities`` added to its rows from ``first_row``, in
-    place. Probabilities with fewer keys (a sample's own caption, a negative prompt encoded to its own
-    length) are zero past their keys; more keys than the total give a new, wider total."""
+    """``total`` ``(..., rows, queries, keys)`` with ``probabilities`` added to its rows from
+    ``first_row``, in place. Probabilities with fewer keys (a sample's own caption, a negative prompt
+    encoded to its own length) are zero past their keys; more keys than the total give a new, wider total."""
     extra = probabilities.shape[-1] - total.shape[-1]
     if extra > 0:
         total = F.pad(total, (0, extra))
-    rows = probabilities.shape[0]
-    if first_row == 0 and rows == total.shape[0] and extra == 0:
+    rows = probabilities.shape[-3]
+    if first_row == 0 and rows == total.shape[-3] and extra == 0:
         return total.add_(probabilities)
-    total[first_row : first_row + rows, :, : probabilities.shape[-1]].add_(probabilities)
+    total[..., first_row : first_row + rows, :, : probabilities.shape[-1]].add_(probabilities)
     return total
 
 
 def zeros_for(probabilities: torch.Tensor, rows: int, keys: int) -> torch.Tensor:
-    """A zero total ``(rows, queries, keys)`` for probabilities like these, at least as wide as they."""
-    return probabilities.new_zeros(rows, probabilities.shape[1], max(keys, probabilities.shape[-1]))
+    """A zero total ``(..., rows, queries, keys)`` for probabilities like these, at least as wide."""
+    *lead, _, queries, width = probabilities.shape
+    return probabilities.new_zeros(*lead, rows, queries, max(keys, width))
+
+
+Layers = tuple[str, ...]
+"""Layers whose probabilities were computed together and are summed in one tensor."""
 
 
 class AttentionSums:
     """Running sums of attention probabilities, per layer, at native resolution.
 
-    ``totals[layer]`` is ``(rows, queries, tokens)`` float32 on the pipeline's device, summed over heads and
-    steps, in the layout the probabilities come in (so that adding them moves no memory); ``grids[layer]``
-    is the layer's (h, w), and ``select`` gives maps ``(rows, tokens, h, w)``. The size is fixed, whatever
-    the number of steps. With ``time_resolved``, ``by_step[step][layer]`` also keeps each step's map:
+    ``totals[layers]`` is ``(layers, rows, queries, tokens)`` float32 on the pipeline's device, summed over
+    heads and steps, for layers computed together (so that adding them is one operation); ``grids[layer]``
+    is a layer's (h, w), and ``select`` gives maps ``(rows, tokens, h, w)``. The size is fixed, whatever
+    the number of steps. With ``time_resolved``, ``by_step[step][layers]`` also keeps each step's map:
     memory then grows by the size of ``totals`` per step (at 512 px on SD 1.x/2.x, about 8.3 MB per image
     and step: 16 layers, 26,944 latent pixels, 77 tokens, 4 bytes).
     """
@@ -53,23 +58,29 @@ class AttentionSums:
         self.rows = rows
         self.keys = keys
         self.time_resolved = time_resolved
-        self.totals: dict[str, torch.Tensor] = {}
+        self.totals: dict[Layers, torch.Tensor] = {}
         self.grids: dict[str, tuple[int, int]] = {}
-        self.by_step: dict[int, dict[str, torch.Tensor]] = defaultdict(dict)
+        self.by_step: dict[int, dict[Layers, torch.Tensor]] = defaultdict(dict)
 
     def add(
-        self, layer: str, step: int, probabilities: torch.Tensor, grid: tuple[int, int], first_row: int = 0
+        self,
+        layers: Layers,
+        step: int,
+        probabilities: torch.Tensor,
+        grid: tuple[int, int],
+        first_row: int = 0,
     ) -> None:
-        """Add one layer's probabilities of one step, ``(rows, queries, tokens)`` float32 with queries in
-        row-major ``grid`` order, from kept row ``first_row``."""
-        if layer not in self.totals:
-            self.totals[layer] = zeros_for(probabilities, self.rows, self.keys)
-            self.grids[layer] = grid
-        self.totals[layer] = add_rows(self.totals[layer], probabilities, first_row)
+        """Add the probabilities of ``layers`` at one step, ``(layers, rows, queries, tokens)`` float32 with
+        queries in row-major ``grid`` order, from kept row ``first_row``."""
+        self.grids.update(dict.fromkeys(layers, grid))
+        self.totals[layers] = self._added(self.totals.get(layers), probabilities, first_row)
         if self.time_resolved:
-            if layer not in self.by_step[step]:
-                self.by_step[step][layer] = zeros_for(probabilities, self.rows, self.keys)
-            self.by_step[step][layer] = add_rows(self.by_step[step][layer], probabilities, first_row)
+            self.by_step[step][layers] = self._added(self.by_step[step].get(layers), probabilities, first_row)
+
+    def _added(self, total: torch.Tensor | None, probabilities: torch.Tensor, first_row: int) -> torch.Tensor:
+        if total is None:
+            total = zeros_for(probabilities, self.rows, self.keys)
+        return add_rows(total, probabilities, first_row)
 
     def nbytes(self) -> int:
         tensors = [*self.totals.values(), *(t for step in self.by_step.values() for t in step.values())]
@@ -78,15 +89,16 @@ class AttentionSums:
     def select(self, layers: Iterable[str], steps: Iterable[int] | None) -> list[torch.Tensor]:
         """The per-layer maps ``(rows, tokens, h, w)`` of ``layers``, summed over all steps or over
         ``steps`` (needs ``time_resolved``)."""
-        layers = [name for name in layers if name in self.totals]
+        layers = [name for name in layers if name in self.grids]
         if steps is None:
-            return [self._maps(name, self.totals[name]) for name in layers]
+            totals = _by_layer(self.totals)
+            return [self._maps(name, totals[name]) for name in layers]
         if not self.time_resolved:
             raise ValueError(
                 "choosing steps after the run needs trace(pipe, time_resolved=True); "
                 "or pass steps= to trace() to record only those steps"
             )
-        picked = [self.by_step[s] for s in steps if s in self.by_step]
+        picked = [_by_layer(self.by_step[s]) for s in steps if s in self.by_step]
         return [
             self._maps(n, torch.stack([p[n] for p in picked]).sum(0))
             for n in layers
@@ -98,76 +110,124 @@ class AttentionSums:
         return probabilities.transpose(1, 2).reshape(probabilities.shape[0], -1, h, w)
 
 
+def _by_layer(totals: dict[Layers, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Each layer's ``(rows, queries, tokens)`` sum from sums of layers computed together (a layer in
+    several groups, as when a memory limit split a denoiser call differently, sums its parts)."""
+    by_layer: dict[str, torch.Tensor] = {}
+    for layers, total in totals.items():
+        for name, part in zip(layers, total, strict=True):
+            if name not in by_layer:
+                by_layer[name] = part
+                continue
+            width = max(by_layer[name].shape[-1], part.shape[-1])
+            by_layer[name] = F.pad(by_layer[name], (0, width - by_layer[name].shape[-1])) + F.pad(
+                part, (0, width - part.shape[-1])
+            )
+    return by_layer
+
+
+Grid = tuple[int, int]
+
+
 class StepRecord:
     """Each denoising step's attention to the prompt's words, summed over the layers of each resolution.
 
     The widget's time dimension, kept by default, so it must cost little: only ``positions`` (the word
     tokens of the kept rows, not the 77 or 512 padded keys), at each resolution's native grid, in float16.
-    ``steps[t][grid]`` is ``(rows, h*w, positions)``. The step being recorded is summed in float32 over
-    every key (one ``add_`` per layer call) and stored, its words' keys only, in float16 when the next one
-    starts. Bytes per image and step: ``sum(h*w) * positions * 2``;
-    SD 1.x/2.x at 512 px (grids 64², 32², 16², 8²) with ten one-token words: 5,440 x 10 x 2 = 108,800.
+    The step being recorded is summed in float32 over every key (one sum per group of layers computed
+    together) and stored, its words' keys only, in float16 when the next one starts: every resolution in
+    one tensor ``(rows, sum of h*w, positions)``, so that storing a step is a few operations whatever the
+    number of resolutions. Bytes per image and step: ``sum(h*w) * positions * 2``; SD 1.x/2.x at 512 px
+    (grids 64², 32², 16², 8²) with ten one-token words: 5,440 x 10 x 2 = 108,800.
     """
 
     def __init__(self, rows: int, positions: Sequence[int], keys: int = 0) -> None:
         self.rows = rows
         self.keys = keys
         self.positions = tuple(int(p) for p in positions)
-        self.steps: list[dict[tuple[int, int], torch.Tensor]] = []
+        self._stored: list[list[tuple[torch.Tensor, dict[Grid, int]]]] = []
+        """Per step, what each store of it holds: the tensor and where each grid's queries start in it (a
+        step read while it runs, as the widget's live view does, is stored in two parts)."""
         self._index: torch.Tensor | None = None
         self._step = -1
-        self._current: dict[tuple[int, int], torch.Tensor] = {}
+        self._current: dict[Grid, torch.Tensor] = {}
 
-    def add(self, step: int, probabilities: torch.Tensor, grid: tuple[int, int], first_row: int = 0) -> None:
-        """Add one layer's probabilities ``(rows, queries, tokens)`` of ``step`` to its resolution's sum."""
+    @property
+    def num_steps(self) -> int:
+        """Steps up to the last recorded one."""
+        self._flush()
+        return len(self._stored)
+
+    def add(self, step: int, probabilities: torch.Tensor, grid: Grid, first_row: int = 0) -> None:
+        """Add layers' probabilities ``(layers, rows, queries, tokens)`` of ``step`` to its resolution's
+        sum."""
         if step != self._step:
             self._flush()
             self._step = step
+        summed = probabilities[0] if probabilities.shape[0] == 1 else probabilities.sum(0)
         current = self._current.get(grid)
+        if (
+            current is None
+            and first_row == 0
+            and summed.shape[0] == self.rows
+            and summed.shape[-1] >= self.keys
+        ):
+            self._current[grid] = summed  # nothing to add it to yet
+            return
         if current is None:
-            current = zeros_for(probabilities, self.rows, self.keys)
-        self._current[grid] = add_rows(current, probabilities, first_row)
+            current = zeros_for(summed, self.rows, self.keys)
+        self._current[grid] = add_rows(current, summed, first_row)
 
     def _flush(self) -> None:
         if not self._current:
             return
-        while len(self.steps) <= self._step:
-            self.steps.append({})
-        stored = self.steps[self._step]
-        for g, t in self._current.items():
-            if self._index is None or self._index.device != t.device:
-                self._index = torch.tensor(self.positions, dtype=torch.long, device=t.device)
-            words = t.index_select(2, self._index)
-            # a step's second call (Flux's negative prompt) adds to what its first stored
-            stored[g] = (stored[g].float() + words).half() if g in stored else words.half()
+        while len(self._stored) <= self._step:
+            self._stored.append([])
+        width = max(t.shape[-1] for t in self._current.values())
+        parts = [
+            F.pad(t, (0, width - t.shape[-1])) if t.shape[-1] < width else t for t in self._current.values()
+        ]
+        joined = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        if self._index is None or self._index.device != joined.device:
+            self._index = torch.tensor(self.positions, dtype=torch.long, device=joined.device)
+        words = joined.index_select(2, self._index)
+        stored = torch.empty(words.shape, dtype=torch.float16, device=words.device).copy_(words)
+        starts, start = {}, 0
+        for grid in self._current:
+            starts[grid] = start
+            start += grid[0] * grid[1]
+        self._stored[self._step].append((stored, starts))
         self._current = {}
 
     def nbytes(self) -> int:
         self._flush()
-        held = [t for s in self.steps for t in s.values()]
-        return sum(t.numel() * t.element_size() for t in held)
+        return sum(t.numel() * t.element_size() for parts in self._stored for t, _ in parts)
 
     def bytes_per_step(self) -> int:
         """Bytes one stored step holds (all kept rows)."""
-        stored = [s for s in self.steps if s]
-        return sum(t.numel() * t.element_size() for t in stored[0].values()) if stored else 0
+        self._flush()
+        stored = [parts for parts in self._stored if parts]
+        return sum(t.numel() * t.element_size() for t, _ in stored[0]) if stored else 0
 
-    def grids(self) -> list[tuple[int, int]]:
+    def grids(self) -> list[Grid]:
         """The recorded resolutions, largest first."""
         self._flush()
-        found = {g for s in self.steps for g in s}
+        found = {g for parts in self._stored for _, starts in parts for g in starts}
         return sorted(found, key=lambda g: -g[0] * g[1])
 
-    def maps(self, row: int, grid: tuple[int, int], positions: Sequence[int]) -> torch.Tensor:
+    def maps(self, row: int, grid: Grid, positions: Sequence[int]) -> torch.Tensor:
         """Row ``row``'s maps of ``positions`` at ``grid`` for every step: ``(steps, positions, h, w)``
         float32; zero for steps that were not recorded."""
         self._flush()
         h, w = grid
         columns = [self.positions.index(p) for p in positions]
-        out = torch.zeros(len(self.steps), len(columns), h, w)
-        for t, step in enumerate(self.steps):
-            if grid in step:
-                out[t] = step[grid][row][:, columns].float().cpu().T.reshape(len(columns), h, w)
+        out = torch.zeros(len(self._stored), len(columns), h, w)
+        for t, parts in enumerate(self._stored):
+            for stored, starts in parts:
+                if grid in starts:
+                    start = starts[grid]
+                    words = stored[row, start : start + h * w][:, columns].float().cpu()
+                    out[t] += words.T.reshape(len(columns), h, w)
         return out
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -82,6 +83,7 @@ class AttentionRecorder:
 
     def __init__(
         self,
+        module: Any,
         original: Any,
         layer_name: str,
         callback: AttentionCallback,
@@ -89,6 +91,7 @@ class AttentionRecorder:
         projections: Projections | None = None,
         wanted: Callable[[], bool] | None = None,
     ) -> None:
+        self.module = module
         self.original = original
         self.layer_name = layer_name
         self.callback = callback
@@ -96,8 +99,13 @@ class AttentionRecorder:
         self.projections = projections
         self.wanted = wanted
         self.outputs: list[torch.Tensor | None] = [None, None]
+        parameter = next(module.parameters(), None)
+        self.token = torch.zeros((), device=parameter.device if parameter is not None else None)
+        """What ``_report`` declares it changes, so that a compiler keeps the call (it never changes)."""
 
     def __call__(self, attn: Any, *args: Any, **kwargs: Any) -> Any:
+        if torch.compiler.is_compiling():
+            return self._compiled(attn, *args, **kwargs)
         if self.wanted is not None and not self.wanted():
             return self.original(attn, *args, **kwargs)
         arguments = self._signature.bind_partial(attn, *args, **kwargs).arguments
@@ -115,6 +123,55 @@ class AttentionRecorder:
         self.callback(self.layer_name, attn, arguments, watch.seen)
         return output
 
+    def _compiled(self, attn: Any, *args: Any, **kwargs: Any) -> Any:
+        """The call as ``torch.compile`` traces it: what the family needs goes to ``_report``, an operation
+        opaque to the compiler that runs ``report`` when the compiled code runs. Nothing that changes
+        between steps is read here, so the compiled denoiser is compiled once."""
+        arguments = self._signature.bind_partial(attn, *args, **kwargs).arguments
+        mask_argument = arguments.get("attention_mask")
+        hidden, context = arguments.get("hidden_states"), arguments.get("encoder_hidden_states")
+        if self.projections is not None and mask_argument is None:
+            self.outputs = [None, None]
+            output = self.original(attn, *args, **kwargs)
+            query, key = self.outputs
+            self.outputs = [None, None]
+            if query is not None and key is not None:
+                _report(self.token, id(self), query, key, None, None, hidden, context, None, True)
+            return output
+        watch = _AttentionWatch()
+        with watch:
+            output = self.original(attn, *args, **kwargs)
+        seen = watch.seen
+        if seen is not None:
+            _report(
+                self.token,
+                id(self),
+                seen.query,
+                seen.key,
+                seen.mask,
+                seen.scale,
+                hidden,
+                context,
+                mask_argument,
+                False,
+            )
+        return output
+
+    def report(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        mask: torch.Tensor | None,
+        scale: float | None,
+        arguments: dict[str, Any],
+        projected: bool,
+    ) -> None:
+        """Run the callback for a compiled call (``_report``)."""
+        if self.wanted is not None and not self.wanted():
+            return
+        inputs = self._split(query, key) if projected else AttentionInputs(query, key, mask, scale)
+        self.callback(self.layer_name, self.module, arguments, inputs)
+
     def keep(self, index: int) -> Callable[[Any, Any, torch.Tensor], None]:
         """A forward hook that keeps the output of projection ``index`` (0: query, 1: key)."""
 
@@ -128,22 +185,54 @@ class AttentionRecorder:
         self.outputs = [None, None]
         if query is None or key is None or self.projections is None:
             return None
-        p = self.projections
-        return AttentionInputs(
-            _by_heads(query, attn.heads) if p.query_split else query,
-            _by_heads(key, attn.heads) if p.key_split else key,
-            None,
-            None,
-            (_ALL, _ALL),
-        )
+        return self._split(query, key)
+
+    def _split(self, query: torch.Tensor, key: torch.Tensor) -> AttentionInputs:
+        """The projections' outputs as inputs: image queries and text keys, heads split later."""
+        assert self.projections is not None
+        p, heads = self.projections, self.module.heads
+        split = (heads if p.query_split else 0, heads if p.key_split else 0)
+        return AttentionInputs(query, key, None, None, (_ALL, _ALL), split_heads=split)
 
 
-def _by_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
-    """``(batch, n, heads * head_dim)`` as the view ``(batch, heads, n, head_dim)``, in one operation."""
-    batch, length, width = x.shape
-    sb, sn, sw = x.stride()
-    head_dim = width // heads
-    return x.as_strided((batch, heads, length, head_dim), (sb, head_dim * sw, sn, sw), x.storage_offset())
+def _ignore(*_: Any) -> None:
+    """The callback of a recorder between traces."""
+
+
+_live: dict[int, AttentionRecorder] = {}
+"""The installed recorders by ``id``: how a compiled graph's ``_report`` finds its recorder."""
+
+
+@torch.library.custom_op("daam_widget::report_attention", mutates_args=("token",))
+def _report(
+    token: torch.Tensor,
+    recorder: int,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    mask: torch.Tensor | None,
+    scale: float | None,
+    hidden_states: torch.Tensor | None,
+    encoder_hidden_states: torch.Tensor | None,
+    attention_mask: torch.Tensor | None,
+    projected: bool,
+) -> None:
+    """A compiled attention call's q and k (and what the family reads of the call's arguments) to the
+    recorder ``recorder``, if it is still installed."""
+    found = _live.get(recorder)
+    if found is None:
+        return
+    named = {
+        "hidden_states": hidden_states,
+        "encoder_hidden_states": encoder_hidden_states,
+        "attention_mask": attention_mask,
+    }
+    arguments = {name: value for name, value in named.items() if value is not None}
+    found.report(query, key, mask, scale, arguments, projected)
+
+
+@_report.register_fake
+def _(*args: Any) -> None:
+    return None
 
 
 @functools.cache
@@ -165,6 +254,31 @@ def _recorder_type(processor_type: type) -> type[AttentionRecorder]:
         (AttentionRecorder,),
         {"__call__": __call__, "_signature": unbound},
     )
+
+
+_recorders: weakref.WeakKeyDictionary[Any, AttentionRecorder] = weakref.WeakKeyDictionary()
+"""The last recorder made for each attention module."""
+
+
+def _recorder_for(
+    module: Any,
+    original: Any,
+    name: str,
+    callback: AttentionCallback,
+    watch: bool,
+    projections: Projections | None,
+    wanted: Callable[[], bool] | None,
+) -> AttentionRecorder:
+    """A recorder for ``module``: the one it had in an earlier trace, where that one wraps the same
+    processor with the same projections, so that a compiled denoiser, whose code checks which processor
+    object each module has, is not compiled again for every trace (the widget traces every generation)."""
+    recorder = _recorders.get(module)
+    if recorder is None or recorder.original is not original or recorder.projections != projections:
+        kind = _recorder_type(type(original))  # type: ignore[arg-type]
+        recorder = kind(module, original, name, callback, watch, projections, wanted)
+        _recorders[module] = recorder
+    recorder.layer_name, recorder.callback, recorder.watch, recorder.wanted = name, callback, watch, wanted
+    return recorder
 
 
 @contextmanager
@@ -193,8 +307,7 @@ def recording(
         recorders = {}
         for name, module in modules.items():
             found = projections(module) if projections is not None and watch else None
-            recorder = _recorder_type(type(originals[name]))  # type: ignore[arg-type]
-            recorders[name] = recorder(originals[name], name, callback, watch, found, wanted)
+            recorders[name] = _recorder_for(module, originals[name], name, callback, watch, found, wanted)
         hooks: list[Any] = []
         try:
             for name, module in modules.items():
@@ -203,16 +316,25 @@ def recording(
                     hooks.append(found.query.register_forward_hook(recorders[name].keep(0)))
                     hooks.append(found.key.register_forward_hook(recorders[name].keep(1)))
                 module.set_processor(recorders[name])
+                _live[id(recorders[name])] = recorders[name]
         except BaseException:
-            _restore(modules, originals, hooks)
+            _restore(modules, originals, hooks, recorders)
             raise
     try:
         yield recorders
     finally:
-        _restore(modules, originals, hooks)
+        _restore(modules, originals, hooks, recorders)
 
 
-def _restore(modules: Mapping[str, Any], originals: Mapping[str, Any], hooks: list[Any]) -> None:
+def _restore(
+    modules: Mapping[str, Any],
+    originals: Mapping[str, Any],
+    hooks: list[Any],
+    recorders: Mapping[str, AttentionRecorder],
+) -> None:
+    for recorder in recorders.values():
+        _live.pop(id(recorder), None)
+        recorder.callback, recorder.wanted = _ignore, None  # kept for a later trace: let this one go
     for hook in hooks:
         hook.remove()
     for name, module in modules.items():

@@ -25,12 +25,20 @@ from ._backbones import DenoiserCall, SoftmaxOver, backbone_for
 from ._capture import recording
 from ._encodings import EncoderCall, encoder_hook, window_behind
 from ._heat_maps import HeatMaps
-from ._probabilities import AttentionInputs
+from ._layer_calls import LayerCall, LayerCalls
+from ._probabilities import AttentionInputs, TextAttention, probabilities_together
 from ._runs import Generation
 from ._step_maps import StepMaps
 from ._words import PromptLayout, StreamText, align_streams
 
 Steps = range | slice | tuple[int, int]
+
+WATCHED_WHEN_COMPILED = (
+    "{} is traced at the processors' attention call, which torch.compile cannot compile through: "
+    "while traced, the compiled denoiser runs as compiled pieces between its traced attention layers "
+    "(compiled once, not at every step), slower than compiled whole; see docs/tracing.md, 'A compiled "
+    "denoiser'"
+)
 
 
 def _steps_filter(steps: Steps | None) -> range | None:
@@ -146,6 +154,7 @@ class Trace:
         self._streams = self.backbone.streams()
         self._generations: list[Generation] = []
         self._pending: list[EncoderCall] = []
+        self._layer_calls = LayerCalls()
         self._stack: contextlib.ExitStack | None = None
         self._entered = False
 
@@ -157,31 +166,43 @@ class Trace:
         with contextlib.ExitStack() as stack:
             needs_image_keys = self.backbone.shares_softmax(self.softmax_over)
             projections = None if needs_image_keys else self.backbone.projections
-            stack.enter_context(
+            recorders = stack.enter_context(
                 recording(self._modules, self._on_attention, projections=projections, wanted=self._wanted)
             )
+            if self.backbone.compiled and any(r.projections is None for r in recorders.values()):
+                warnings.warn(WATCHED_WHEN_COMPILED.format(self.backbone.name), stacklevel=2)
+            # hooks run as they are where a compiled model calls them (a model compiled in place runs its
+            # own hooks inside the compiled code), so that the model is compiled once, not at every step
             denoiser = self.backbone.denoiser
-            stack.callback(denoiser.register_forward_pre_hook(self._before_denoiser, with_kwargs=True).remove)
+            before = torch.compiler.disable(self._before_denoiser)
+            after = torch.compiler.disable(lambda *_: self._compute_waiting())
+            stack.callback(denoiser.register_forward_pre_hook(before, with_kwargs=True).remove)
+            stack.callback(denoiser.register_forward_hook(after).remove)
             for name in dict.fromkeys(s.encoder for s in self._streams):
                 encoder = getattr(self.pipe, name, None)
                 if encoder is not None:
-                    hook = encoder_hook(name, encoder, self._pending)
+                    hook = torch.compiler.disable(encoder_hook(name, encoder, self._pending))
                     stack.callback(encoder.register_forward_hook(hook, with_kwargs=True).remove)
             vae = getattr(self.pipe, "vae", None)
             if vae is not None:
-                stack.callback(vae.decoder.register_forward_hook(self._after_decoder).remove)
+                decoded = torch.compiler.disable(self._after_decoder)
+                stack.callback(vae.decoder.register_forward_hook(decoded).remove)
             self._stack = stack.pop_all()
         self._entered = True
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._stack is not None:
-            self._stack.close()
-            self._stack = None
+        try:
+            self._compute_waiting()
+        finally:
+            if self._stack is not None:
+                self._stack.close()
+                self._stack = None
 
     # -- run tracking ------------------------------------------------------------------------------
 
     def _before_denoiser(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+        self._compute_waiting()  # a call that raised leaves its layers' calls
         call = self.backbone.read_call(args, kwargs)
         guided = self._guided_now()
         current = self._generations[-1] if self._generations else None
@@ -296,10 +317,30 @@ class Trace:
                 )
             if probabilities is None:
                 return
-            grid = self.backbone.layer_grid(call, probabilities.shape[1])
-            generation.sums.add(layer, step, probabilities, grid, first_kept_row)
-            if generation.record is not None:
-                generation.record.add(step, probabilities, grid, first_kept_row)
+            if isinstance(probabilities, TextAttention):
+                if self._layer_calls.add(LayerCall(layer, step, first_kept_row, probabilities)):
+                    self._compute_waiting()
+            else:
+                self._add((layer,), step, probabilities[None], first_kept_row)
+
+    def _compute_waiting(self) -> None:
+        """Compute the layer calls that wait, each batch of them together."""
+        if not self._layer_calls:
+            return
+        for batch in self._layer_calls.take():
+            with torch.no_grad():
+                probabilities = probabilities_together([c.attention for c in batch], self.backbone.constants)
+            first = batch[0]
+            self._add(tuple(c.layer for c in batch), first.step, probabilities, first.first_row)
+
+    def _add(self, layers: tuple[str, ...], step: int, probabilities: torch.Tensor, first_row: int) -> None:
+        """Add ``(layers, rows, queries, keys)`` probabilities of the running call to the sums."""
+        generation = self._generations[-1]
+        call = generation.running_call or generation.call
+        grid = self.backbone.layer_grid(call, probabilities.shape[2])
+        generation.sums.add(layers, step, probabilities, grid, first_row)
+        if generation.record is not None:
+            generation.record.add(step, probabilities, grid, first_row)
 
     def _after_decoder(self, module: torch.nn.Module, args: tuple, output: torch.Tensor) -> None:
         if not self._generations:
@@ -322,6 +363,7 @@ class Trace:
     @property
     def resolutions(self) -> list[tuple[int, int]]:
         """Token (h, w) of every traced attention resolution of the last generation, largest first."""
+        self._compute_waiting()
         if not self._generations:
             return []
         sizes = set(self._generations[-1].sums.grids.values())
@@ -334,6 +376,7 @@ class Trace:
 
     def memory_bytes(self) -> int:
         """Bytes held by the attention sums (and step records) of all generations."""
+        self._compute_waiting()
         return sum(g.sums.nbytes() + (g.record.nbytes() if g.record else 0) for g in self._generations)
 
     def heat_maps(
@@ -394,7 +437,7 @@ class Trace:
         if from_record:
             assert record is not None and chosen_steps is not None
             positions: Sequence[int] = [p for p in layout.used_positions if p in record.positions]
-            picked = [t for t in chosen_steps if t < len(record.steps)]
+            picked = [t for t in chosen_steps if t < record.num_steps]
             selected = (
                 [record.maps(row, g, positions)[picked].sum(0) for g in record.grids()] if picked else []
             )
@@ -462,6 +505,7 @@ class Trace:
         return f"no attention maps were recorded for these layers; {ran}"
 
     def _generation_of(self, i: int) -> tuple[Generation, int]:
+        self._compute_waiting()
         for generation in self._generations:
             if generation.first_image <= i < generation.first_image + generation.num_images:
                 return generation, i - generation.first_image

@@ -20,7 +20,7 @@ import torch
 
 from .._capture import Projections
 from .._cross_attention import attention_probabilities, cross_attention_layers
-from .._probabilities import AttentionInputs, Constants, probabilities_by_row, text_probabilities
+from .._probabilities import AttentionInputs, Constants, TextAttention, probabilities_by_row
 from .._text_streams import TextStream
 
 SoftmaxOver = Literal["text", "all"]
@@ -75,15 +75,19 @@ class Backbone:
     """Image and text keys share one softmax, so ``softmax_over="all"`` differs from ``"text"``."""
     negative_in_separate_call: ClassVar[bool] = False
     """The unconditional prediction is a second denoiser call in the same step (Flux's true CFG)."""
-    mask_argument: ClassVar[str | None] = None
-    """The processor argument its attention mask is made from, where the processor makes the mask anew in
-    every layer: the tracer then turns it into a bias once per denoiser call."""
+    mask_argument: ClassVar[str | None] = "attention_mask"
+    """The processor argument its attention mask is made from: processors make the mask anew in every
+    layer (diffusers' ``prepare_attention_mask``) from one argument object, so with it the tracer turns
+    the mask into a bias once per denoiser call and computes the layers together."""
     negative_first: ClassVar[bool] = True
     """A guidance batch is ``[negative, positive]`` (Z-Image's is ``[positive, negative]``)."""
 
     def __init__(self, pipe: Any) -> None:
         self.pipe = pipe
         self.denoiser: Any = getattr(pipe, self.denoiser_attribute)
+        self.model: Any = getattr(self.denoiser, "_orig_mod", self.denoiser)
+        """The denoiser's modules: the denoiser itself, or what ``torch.compile`` wrapped (layer names stay
+        those of the model)."""
         self.constants = Constants()
         self._once: dict[str, list[tuple[list[torch.Tensor], Any]]] = {}
 
@@ -92,11 +96,18 @@ class Backbone:
     processors: ClassVar[tuple[str, ...]]
     """The processor classes this family has been checked with; others are refused."""
 
+    @property
+    def compiled(self) -> bool:
+        """Whether the denoiser is compiled (``torch.compile(model)`` or ``model.compile()``)."""
+        return (
+            self.model is not self.denoiser or getattr(self.denoiser, "_compiled_call_impl", None) is not None
+        )
+
     def attention_layers(self) -> dict[str, Any]:
         """The attention modules with text keys, by module name, in model order."""
         layers = {
             name: module
-            for name, module in self.denoiser.named_modules()
+            for name, module in self.model.named_modules()
             if re.fullmatch(self.layer_pattern, name) and hasattr(module, "processor")
         }
         self.check_processors(layers, self.processors)
@@ -115,18 +126,19 @@ class Backbone:
         call: DenoiserCall,
         heads: Sequence[int] | None,
         softmax_over: SoftmaxOver,
-    ) -> torch.Tensor | None:
+    ) -> torch.Tensor | TextAttention | None:
         """Image-query x text-key probabilities of ``rows``, summed over ``heads``: ``(rows, queries,
         text keys)`` float32; ``None`` if this call has no text keys.
 
-        From the processor's own q and k when ``seen`` has them (``(batch, heads, n, head_dim)``, as many
-        key heads as query heads), else recomputed from ``arguments``.
+        From the processor's own q and k when ``seen`` has them (as many key heads as query heads): then
+        as the ``TextAttention`` to compute, which the trace computes with the denoiser call's other layer
+        calls. Else recomputed from ``arguments``.
         """
         if not self.has_text(arguments):
             return None
         heads = list(heads) if heads is not None else None
         share = self.shares_softmax(softmax_over)
-        if seen is None or seen.query.ndim != 4 or seen.key.shape[1] != seen.query.shape[1]:
+        if seen is None or 0 in seen.heads() or seen.heads()[0] != seen.heads()[1]:
             return self.recompute(attn, arguments, rows, call, heads, share)
         if self.mask_argument is not None and seen.mask is not None:
             seen.mask_source = arguments.get(self.mask_argument)
@@ -134,7 +146,7 @@ class Backbone:
         if isinstance(layout, list):
             return probabilities_by_row(seen, rows, layout, call.text_length, heads, share, self.constants)
         image, text = layout
-        return text_probabilities(seen, rows, image, text, heads, share, self.constants)
+        return TextAttention(seen, rows, image, text, heads, share)
 
     def shares_softmax(self, softmax_over: SoftmaxOver) -> bool:
         """Whether the maps are the text block of a softmax over image and text keys: the one place that
@@ -281,7 +293,7 @@ class CrossAttentionBackbone(Backbone):
     norm_before_heads: ClassVar[bool] = False
 
     def attention_layers(self) -> dict[str, Any]:
-        return cross_attention_layers(self.denoiser)
+        return cross_attention_layers(self.model)
 
     def projections(self, attn: Any) -> Projections | None:
         """``AttnProcessor2_0`` and ``SanaAttnProcessor2_0`` take q and k as ``to_q`` and ``to_k`` (then

@@ -30,7 +30,6 @@ class PRXBackbone(JointBackbone):
     layer_pattern = r"blocks\.\d+\.attention"
     processors = ("PRXAttnProcessor2_0",)
     image_queries = True
-    mask_argument = "attention_mask"
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
         return self.latent_call(

@@ -28,7 +28,7 @@ class SD3Backbone(Backbone):
     def attention_layers(self) -> dict[str, Any]:
         layers = {
             name: module
-            for name, module in self.denoiser.named_modules()
+            for name, module in self.model.named_modules()
             if name.endswith(".attn") and getattr(module, "add_k_proj", None) is not None
         }
         self.check_processors(layers, self.processors)

@@ -19,7 +19,7 @@ from ._chat_pipelines import (
     lumina2_pipeline,
     lumina2_tokenizer,
 )
-from ._dispatched_ops import extra_ops_per_layer_call
+from ._dispatched_ops import extra_ops_per_step, ops_per_step
 from ._flux_like_pipelines import bria_fibo_pipeline, longcat_image_pipeline
 from ._image_first_pipelines import ernie_image_pipeline, nucleusmoe_pipeline, qwen3_vl_tokenizer
 from ._kolors_pipeline import chatglm_tokenizer, kolors_pipeline
@@ -59,7 +59,7 @@ __all__ = [
     "cogview3plus_pipeline",
     "cogview4_pipeline",
     "ernie_image_pipeline",
-    "extra_ops_per_layer_call",
+    "extra_ops_per_step",
     "flux2_klein_pipeline",
     "flux2_pipeline",
     "flux_pipeline",
@@ -78,6 +78,7 @@ __all__ = [
     "lumina2_tokenizer",
     "mistral_small_3_tokenizer",
     "nucleusmoe_pipeline",
+    "ops_per_step",
     "ovis_image_pipeline",
     "pixart_pipeline",
     "prx_pipeline",

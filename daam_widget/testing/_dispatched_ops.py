@@ -1,4 +1,4 @@
-"""What tracing adds per traced attention-layer call, counted in dispatched aten operations.
+"""What tracing adds to a denoising step, counted in dispatched aten operations.
 
 On a GPU at the sizes people use, a traced generation waits on kernel launches and Python dispatch more
 than on arithmetic, so the operations the tracer adds are what it costs there. torch.profiler on the CPU
@@ -8,6 +8,7 @@ records every aten operation a call dispatches (nested ones included), determini
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -25,6 +26,19 @@ def aten_ops(fn: Any) -> Counter[str]:
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         fn()
     return Counter(e.name for e in prof.events() if e.name.startswith("aten::"))
+
+
+def ops_per_step(pipe: Any, call: dict[str, Any], trace_options: dict[str, Any] | None = None) -> int:
+    """The aten operations one more step of ``pipe(**call)`` dispatches, untraced (``trace_options``
+    None) or traced with them: the growth from a ``SHORT``- to a ``LONG``-step call, so that what a call
+    costs once is left out."""
+
+    def run(steps: int) -> None:
+        with trace(pipe, **trace_options) if trace_options is not None else nullcontext():
+            pipe(num_inference_steps=steps, generator=torch.Generator().manual_seed(0), **call)
+
+    run(SHORT)  # warm caches
+    return aten_ops(lambda: run(LONG)).total() - aten_ops(lambda: run(SHORT)).total()
 
 
 def extra_ops(
@@ -52,44 +66,33 @@ def extra_ops(
         layer_calls = len(tc.layer_names) * tc.num_steps
 
     untraced()  # warm caches
+    traced()  # a pipeline's first trace makes its recorders
     plain, with_trace = aten_ops(untraced), aten_ops(traced)
     with_trace.subtract(plain)
     return with_trace, layer_calls
 
 
-def extra_ops_per_layer_call(
-    pipe: Any, name: str, softmax_over: str = "text", per_step: bool = False
+def extra_ops_per_step(
+    pipe: Any,
+    name: str,
+    softmax_over: str = "text",
+    per_step: bool = False,
+    layers: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Extra aten operations per traced layer call, per step and per generation, for ``pipe`` called as
-    ``CALLS[name]``.
-
-    The marginal cost of a layer call: the extra operations of a traced call over an untraced one grow by
-    the same amount with each step; the growth over one more step with every layer traced, less the growth
-    with one layer traced, divided by the layer calls that makes, is what each traced layer call costs. So
-    what a trace costs once per step (reading the denoiser call) or once (hooks, the text encoders'
-    outputs) is apart, however few layers the tiny pipeline has. ``per_step`` traces with the per-step
-    record (the widget's trace). Returns ``per_layer_call``, ``per_step`` (besides the layer calls),
-    ``per_generation``, ``layer_calls_per_step`` and ``ops`` (per layer call, by operation name).
-    """
-    first = [trace(pipe).layer_names[0]]
-    runs = {
-        (steps, layers is None): extra_ops(pipe, name, steps, softmax_over, per_step, layers)
-        for steps in (SHORT, LONG)
-        for layers in (None, first)
-    }
-    growth, growth_one = runs[LONG, True][0].copy(), runs[LONG, False][0].copy()
-    growth.subtract(runs[SHORT, True][0])
-    growth_one.subtract(runs[SHORT, False][0])
-    calls = runs[LONG, True][1] - runs[SHORT, True][1] - (runs[LONG, False][1] - runs[SHORT, False][1])
-    per_layer: Counter[str] = growth.copy()
-    per_layer.subtract(growth_one)
-    per_call = per_layer.total() / calls
-    per_step_cost = growth_one.total() / (LONG - SHORT) - per_call
-    short, short_calls = runs[SHORT, True]
+    """What a trace adds to each step of ``pipe`` called as ``CALLS[name]``, in aten operations: the
+    growth of the extra operations of a traced call over an untraced one from ``SHORT`` to ``LONG`` steps,
+    so that what a trace costs once (hooks, the text encoders' outputs) is apart. ``per_step`` traces with
+    the per-step record (the widget's trace); ``layers``, only those layers. Returns ``per_step``,
+    ``per_generation``, ``layer_calls_per_step`` and ``ops`` (per step, by operation name)."""
+    (short, short_calls), (long, long_calls) = (
+        extra_ops(pipe, name, steps, softmax_over, per_step, layers) for steps in (SHORT, LONG)
+    )
+    growth = long.copy()
+    growth.subtract(short)
+    per_step_cost = growth.total() / (LONG - SHORT)
     return {
-        "per_layer_call": per_call,
         "per_step": per_step_cost,
-        "per_generation": short.total() - per_call * short_calls - per_step_cost * SHORT,
-        "layer_calls_per_step": (runs[LONG, True][1] - runs[SHORT, True][1]) // (LONG - SHORT),
-        "ops": {op: n / calls for op, n in per_layer.most_common() if n},
+        "per_generation": short.total() - per_step_cost * SHORT,
+        "layer_calls_per_step": (long_calls - short_calls) // (LONG - SHORT),
+        "ops": {op: n / (LONG - SHORT) for op, n in growth.most_common() if n},
     }
