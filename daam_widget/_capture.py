@@ -166,9 +166,13 @@ class AttentionRecorder:
         arguments: dict[str, Any],
         projected: bool,
     ) -> None:
-        """Run the callback for a compiled call (``_report``)."""
+        """Run the callback for a compiled call (``_report``). Compiled code reuses the memory of q and k
+        once the layer is done with them, so the tracer, which computes a denoiser call's layers together
+        when it ends, gets copies."""
         if self.wanted is not None and not self.wanted():
             return
+        query, key = query.clone(), key.clone()
+        mask = mask.clone() if mask is not None else None
         inputs = self._split(query, key) if projected else AttentionInputs(query, key, mask, scale)
         self.callback(self.layer_name, self.module, arguments, inputs)
 

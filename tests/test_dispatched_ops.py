@@ -14,7 +14,6 @@ BATCH = 16
 k (and the views these dispatch), and, with a mask, adding it to the scores apart from the product."""
 
 PER_LAYER = {
-    "chroma": "its processors get a mask made anew in every layer by the block, not from one argument",
     "lumina2": "each sample's caption has its own length: probabilities are computed row by row",
     "z_image": "each sample's caption has its own length: probabilities are computed row by row",
 }

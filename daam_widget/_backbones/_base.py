@@ -49,6 +49,9 @@ class DenoiserCall:
     """Each row's number of text keys where rows differ inside ``embeddings`` (zeros after them)."""
     rising: bool = False
     """The timestep grows through a run (Z-Image's runs from 0 to 1)."""
+    mask: torch.Tensor | None = None
+    """The denoiser's own mask argument, where its blocks make each layer's attention mask from it anew
+    (Chroma): what those masks are made from, one object for the call."""
 
     @functools.cached_property
     def time(self) -> float:
@@ -75,10 +78,6 @@ class Backbone:
     """Image and text keys share one softmax, so ``softmax_over="all"`` differs from ``"text"``."""
     negative_in_separate_call: ClassVar[bool] = False
     """The unconditional prediction is a second denoiser call in the same step (Flux's true CFG)."""
-    mask_argument: ClassVar[str | None] = "attention_mask"
-    """The processor argument its attention mask is made from: processors make the mask anew in every
-    layer (diffusers' ``prepare_attention_mask``) from one argument object, so with it the tracer turns
-    the mask into a bias once per denoiser call and computes the layers together."""
     negative_first: ClassVar[bool] = True
     """A guidance batch is ``[negative, positive]`` (Z-Image's is ``[positive, negative]``)."""
 
@@ -140,8 +139,8 @@ class Backbone:
         share = self.shares_softmax(softmax_over)
         if seen is None or 0 in seen.heads() or seen.heads()[0] != seen.heads()[1]:
             return self.recompute(attn, arguments, rows, call, heads, share)
-        if self.mask_argument is not None and seen.mask is not None:
-            seen.mask_source = arguments.get(self.mask_argument)
+        if seen.mask is not None:  # processors make their mask anew in every layer, from one argument
+            seen.mask_source = call.mask if call.mask is not None else arguments.get("attention_mask")
         layout = seen.layout or self.positions(arguments, call)
         if isinstance(layout, list):
             return probabilities_by_row(seen, rows, layout, call.text_length, heads, share, self.constants)
