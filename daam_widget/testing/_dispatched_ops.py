@@ -48,9 +48,11 @@ def extra_ops(
     softmax_over: str,
     per_step: bool = False,
     layers: list[str] | None = None,
+    warm: bool = True,
 ) -> tuple[Counter[str], int]:
     """The extra aten operations of a traced call of ``steps`` steps over an untraced one, and the
-    attention-layer calls the trace recorded (``layers``: trace only these)."""
+    attention-layer calls the trace recorded (``layers``: trace only these); ``warm``: call both once
+    first (caches, and the recorders a pipeline's first trace makes)."""
     call = {"prompt": "a red dog on a hat", "num_inference_steps": steps, "height": 32, "width": 32}
     call.update(CALLS.get(name, {}))
     layer_calls = 0
@@ -65,8 +67,9 @@ def extra_ops(
             untraced()
         layer_calls = len(tc.layer_names) * tc.num_steps
 
-    untraced()  # warm caches
-    traced()  # a pipeline's first trace makes its recorders
+    if warm:
+        untraced()
+        traced()
     plain, with_trace = aten_ops(untraced), aten_ops(traced)
     with_trace.subtract(plain)
     return with_trace, layer_calls
@@ -85,7 +88,8 @@ def extra_ops_per_step(
     the per-step record (the widget's trace); ``layers``, only those layers. Returns ``per_step``,
     ``per_generation``, ``layer_calls_per_step`` and ``ops`` (per step, by operation name)."""
     (short, short_calls), (long, long_calls) = (
-        extra_ops(pipe, name, steps, softmax_over, per_step, layers) for steps in (SHORT, LONG)
+        extra_ops(pipe, name, steps, softmax_over, per_step, layers, warm=steps == SHORT)
+        for steps in (SHORT, LONG)
     )
     growth = long.copy()
     growth.subtract(short)
