@@ -73,19 +73,30 @@ def _quantize(stack: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
 
 
 def spans_state(maps: HeatMaps | StepMaps) -> list[dict[str, Any]]:
-    """Words and punctuation in text order: ``{text, start, end, word (index or None), available}``."""
+    """Words and punctuation in text order: ``{text, start, end, word (index or None), available}``, with
+    ``start`` and ``end`` in UTF-16 code units, as the browser's strings count them (Python counts code
+    points: an emoji is one of those and two of these)."""
     word_spans = [s for s in maps.spans if s.is_word]
     index = {id(s): k for k, s in enumerate(word_spans)}
+    units = _utf16_offsets(maps.layout.text)
     return [
         {
             "text": s.text,
-            "start": s.start,
-            "end": s.end,
+            "start": units[s.start],
+            "end": units[s.end],
             "word": index.get(id(s)),
             "available": bool(s.available),
         }
         for s in maps.spans
     ]
+
+
+def _utf16_offsets(text: str) -> list[int]:
+    """For every code-point offset into ``text`` (0 to ``len(text)``), the UTF-16 offset."""
+    offsets = [0]
+    for char in text:
+        offsets.append(offsets[-1] + (2 if ord(char) > 0xFFFF else 1))
+    return offsets
 
 
 def png(image: np.ndarray | None, longer_side: int | None = None) -> bytes:

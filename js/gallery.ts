@@ -32,11 +32,11 @@ export interface GalleryState {
 export type GalleryModel = AnyModel<GalleryState>;
 
 const CSS = `
-.daam-gallery { font: 13px system-ui, sans-serif; color: #222; }
+.daam-gallery { font: 13px system-ui, sans-serif; color: var(--jp-ui-font-color1, #222); }
 .daam-gallery-bar { display: flex; gap: 8px; align-items: center; margin-bottom: 8px; flex-wrap: wrap; }
 .daam-gallery-bar input { padding: 3px 6px; min-width: 14em; }
-.daam-gallery-count { color: #555; }
-.daam-gallery-error { color: #b00020; }
+.daam-gallery-count { color: var(--jp-ui-font-color2, #555); }
+.daam-gallery-error { color: var(--jp-error-color0, #b00020); }
 .daam-gallery-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(132px, 1fr)); gap: 8px; }
 .daam-gallery-item { border: 2px solid transparent; border-radius: 4px; padding: 2px; cursor: pointer;
   background: none; text-align: left; font: inherit; color: inherit; }
@@ -45,7 +45,7 @@ const CSS = `
 .daam-gallery-item img, .daam-gallery-empty { width: 128px; height: 128px; object-fit: contain;
   image-rendering: pixelated; background: #eee; display: block; }
 .daam-gallery-prompt { font-size: 12px; max-height: 3.6em; overflow: hidden; }
-.daam-gallery-label { font-size: 11px; color: #777; }
+.daam-gallery-label { font-size: 11px; color: var(--jp-ui-font-color2, #666); }
 `;
 
 /** An element with a class and, optionally, text. */

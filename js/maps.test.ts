@@ -47,6 +47,17 @@ describe("chips", () => {
     expect(out.map((c) => c.text).join("")).toBe("a dog, hat!");
     expect(out[5]).toEqual({ kind: "word", text: "hat", word: 2, available: false });
   });
+
+  it("reads offsets in UTF-16 units, so an emoji before a word does not shift it", () => {
+    // spans_state sends UTF-16 offsets: "🔴" is two units
+    const spans = [
+      { text: "a", start: 0, end: 1, word: 0, available: true },
+      { text: "🔴", start: 2, end: 4, word: null, available: true },
+      { text: "dog", start: 5, end: 8, word: 1, available: true },
+    ];
+    const out = chips("a 🔴 dog", spans);
+    expect(out.map((c) => c.text)).toEqual(["a", " ", "🔴", " ", "dog"]);
+  });
 });
 
 describe("colormap", () => {

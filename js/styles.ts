@@ -1,5 +1,6 @@
 /** The widget's CSS, injected into its own element (one bundle, nothing else to load). */
 export const CSS = `
+.jp-OutputArea:has(.daam) .daam-fallback { display: none !important; }
 .daam { font: 13px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--jp-ui-font-color1, #222);
   display: flex; flex-direction: column; gap: 8px; padding: 4px 0; }
 .daam [hidden] { display: none !important; }
@@ -15,7 +16,7 @@ export const CSS = `
 .daam-side { display: flex; flex-direction: column; gap: 6px; min-width: 200px; max-width: 320px; }
 .daam-legend { display: flex; flex-direction: column; gap: 3px; }
 .daam-legend-title { font-weight: 600; font-size: 15px; }
-.daam-legend-detail { color: #555; font-size: 12px; }
+.daam-legend-detail { color: var(--jp-ui-font-color2, #555); font-size: 12px; }
 .daam-legend-bar { display: flex; align-items: center; gap: 6px; }
 .daam-colorbar { width: 140px; height: 12px; border: 1px solid #8886; }
 .daam-words { display: flex; flex-wrap: wrap; align-items: center; row-gap: 4px; font-size: 15px; }
@@ -25,17 +26,17 @@ export const CSS = `
 .daam-chip[data-occurrence]::after { content: attr(data-occurrence); font-size: 10px; vertical-align: sub;
   margin-left: 1px; opacity: 0.75; }
 .daam-chip:hover, .daam-chip:focus-visible { background: #ffe08a; color: #222; outline: none; }
-.daam-chip.daam-selected { font-weight: 700; box-shadow: 0 0 0 2px #0006; }
+.daam-chip.daam-selected { font-weight: 700; box-shadow: 0 0 0 2px var(--jp-ui-font-color2, #0006); }
 .daam-chip.daam-pinned { background: var(--daam-pin); border-color: var(--daam-pin); color: #fff; }
 .daam-chip.daam-pinned::before { content: "● "; }
 .daam-chip:disabled { cursor: not-allowed; opacity: 0.45; text-decoration: line-through; }
-.daam-punct { color: #888; padding: 0 1px; }
+.daam-punct { color: var(--jp-ui-font-color2, #666); padding: 0 1px; }
 .daam-controls label, .daam-steps label { display: inline-flex; align-items: center; gap: 4px; }
 .daam-controls input[type=range] { width: 110px; }
 .daam-scrubber { width: 220px; }
 .daam-mass { display: flex; flex-direction: column; gap: 2px; }
 .daam-mass-chart { width: 360px; height: 64px; border-bottom: 1px solid #8888; }
-.daam-mass-key { font-size: 12px; color: #555; }
+.daam-mass-key { font-size: 12px; color: var(--jp-ui-font-color2, #555); }
 .daam-grid, .daam-compare, .daam-history-strip, .daam-history-compare { display: flex; flex-wrap: wrap; gap: 10px; }
 .daam-grid-tile { cursor: pointer; }
 .daam-grid-mass { width: 128px; height: 18px; }
@@ -49,11 +50,12 @@ export const CSS = `
 .daam-history-item.daam-selected { border-color: #1f77b4; }
 .daam-history-verdict { display: flex; flex-direction: column; gap: 6px; justify-content: center; }
 .daam-iou { font-weight: 600; }
-.daam-error { color: #b00020; background: #fdecea; border: 1px solid #f5c2c0; border-radius: 4px;
+.daam-error { color: var(--jp-error-color0, #b00020); background: var(--jp-error-color3, #fdecea);
+  border: 1px solid var(--jp-error-color2, #f5c2c0); border-radius: 4px;
   padding: 6px 8px; white-space: pre-wrap; font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
 .daam-progress { display: flex; align-items: center; gap: 8px; }
 .daam-progress progress { width: 240px; }
-.daam-message { color: #555; font-size: 12px; }
+.daam-message { color: var(--jp-ui-font-color2, #555); font-size: 12px; }
 .daam-prompt { width: 320px; }
 .daam-seed { width: 70px; }
 .daam-steps input[type=number] { width: 52px; }

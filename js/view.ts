@@ -79,11 +79,7 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
       status.actions,
     ]),
   );
-  // A static picture shown beside the widget for pages that cannot run it (see _html_export.py).
-  for (const fallback of el.closest(".jp-OutputArea")?.querySelectorAll<HTMLElement>(".daam-fallback") ?? []) {
-    fallback.hidden = true;
-    fallback.style.display = "none";
-  }
+  hideStaticPicture(el);
 
   function saveOverlay(): void {
     const word = ctx.active();
@@ -175,4 +171,19 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
     history.dispose();
     if (imageUrl) URL.revokeObjectURL(imageUrl);
   };
+}
+
+/** Hide the static picture shown beside the widget for pages that cannot run it (see _html_export.py).
+ * Jupyter's output areas hide it by CSS (styles.ts); elsewhere it is found once the widget is in the page,
+ * which happens after render returns. */
+function hideStaticPicture(el: HTMLElement, frames = 120): void {
+  const area = el.closest(".jp-OutputArea, .output, .cell-output-container");
+  if (area === null) {
+    if (frames > 0) requestAnimationFrame(() => hideStaticPicture(el, frames - 1));
+    return;
+  }
+  for (const picture of area.querySelectorAll<HTMLElement>(".daam-fallback")) {
+    picture.hidden = true;
+    picture.style.display = "none";
+  }
 }

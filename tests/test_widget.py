@@ -53,6 +53,16 @@ def test_traits_describe_the_generated_image_and_its_words(widget):
     assert widget.resolutions == ["16x16", "8x8", "4x4"]
 
 
+def test_spans_count_utf16_units_as_the_browser_does_so_emoji_do_not_shift_the_words():
+    prompt = "a red 🔴 dog 🐕‍🦺 and 𝒶 hat"
+    maps = synthetic_maps(8, 8, prompt)
+    encoded = prompt.encode("utf-16-le")
+    spans = widget_module.spans_state(maps)
+    assert [s["text"] for s in spans if s["word"] is not None][-2:] == ["𝒶", "hat"]
+    for span in spans:
+        assert encoded[2 * span["start"] : 2 * span["end"]].decode("utf-16-le") == span["text"], span
+
+
 def test_each_words_bytes_are_its_map_scaled_to_255(widget):
     maps = widget.heat_maps
     stored = word_maps(widget)

@@ -101,7 +101,7 @@ class Server:
 
 @contextmanager
 def jupyter_server(
-    root: pathlib.Path, save_widget_state: bool = False, lab_settings: bool = True
+    root: pathlib.Path, save_widget_state: bool = False, lab_settings: bool = True, theme: str | None = None
 ) -> Iterator[Server]:
     """``jupyter lab`` (JupyterLab 4 and Notebook 7 share it) on 127.0.0.1, a free port and a random token,
     serving ``root/work``.
@@ -109,6 +109,7 @@ def jupyter_server(
     ``lab_settings`` writes JupyterLab-only settings (Notebook 7 has no such plugin and fails to load them).
     ``save_widget_state`` turns on the widget manager's "save widget state" setting, so that saving a
     notebook writes the widgets' state into its metadata (what nbconvert renders without a kernel).
+    ``theme``: JupyterLab's theme by name ("JupyterLab Dark").
     """
     port, token = free_port(), secrets.token_hex(16)
     (root / "work").mkdir(parents=True, exist_ok=True)
@@ -117,6 +118,8 @@ def jupyter_server(
         settings["@jupyterlab/apputils-extension/notification"] = {"fetchNews": "false"}
     if save_widget_state:
         settings["@jupyter-widgets/jupyterlab-manager/plugin"] = {"saveState": True}
+    if theme is not None:
+        settings["@jupyterlab/apputils-extension/themes"] = {"theme": theme}
     for name, values in settings.items():
         path = root / "settings" / f"{name}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -72,6 +72,13 @@ def widget(page, k: int):
     return page.locator(".jp-Cell").nth(k).locator(".daam")
 
 
+def test_the_static_picture_is_not_shown_beside_the_live_widget(lab):
+    page, _, _ = lab
+    pictures = page.locator(".jp-Cell .daam-fallback")
+    assert pictures.count() >= 2, "each displayed widget comes with its static picture for offline readers"
+    assert [pictures.nth(k).is_visible() for k in range(pictures.count())] == [False] * pictures.count()
+
+
 def test_hover_overlays_the_words_map_and_leaving_restores_the_image(lab):
     page, _, _ = lab
     w = widget(page, 0)

@@ -71,3 +71,10 @@ def test_notebook7_hover_slider_and_pins(notebook7):
     w.screenshot(path=str(ARTIFACTS / "notebook7-pinned.png"))
     check_grid_and_steps(page, "notebook7", "circle")
     assert page.errors == []
+
+
+def test_notebook7_does_not_show_the_static_picture_beside_the_live_widget(notebook7):
+    page, _ = notebook7
+    pictures = page.locator(".jp-Cell .daam-fallback")
+    assert pictures.count() == 1
+    assert not pictures.first.is_visible()
