@@ -61,6 +61,20 @@ class _Entry:
     peaks: list[float]
 
 
+SEEDS = 2**64
+"""Seeds ``torch.Generator.manual_seed`` takes: 0 to 2**64 - 1."""
+
+
+def _refuse_generator(kwargs: dict[str, Any]) -> None:
+    """The widget makes each generation's generator from its seed, so that the history says which seed
+    made each image; a ``generator=`` would silently outlive the call it was given to."""
+    if "generator" in kwargs:
+        raise TypeError(
+            "DaamWidget makes the generator from seed=: pass seed=... (an integer from 0 to 2**64 - 1) "
+            "instead of generator=..."
+        )
+
+
 @dataclass
 class _Session:
     """What the widget holds beyond its traits: the pipeline, the last trace and what it is doing."""
@@ -215,6 +229,7 @@ class DaamWidget(anywidget.AnyWidget):
             k: traits.pop(k) for k in ("selected", "pinned", "resolution", "steps") if k in traits
         }
         if pipe is not None:
+            _refuse_generator(kwargs)
             check_pipeline_arguments(pipe, kwargs, others=list(self.class_traits()), owner="DaamWidget")
         self._session = _Session(pipe=pipe, pipe_kwargs=kwargs, asked=prompt, deferred=deferred)
         self._time_resolved = time_resolved
@@ -273,8 +288,13 @@ class DaamWidget(anywidget.AnyWidget):
             error = ValueError(f"the prompt must be a non-empty string, not {prompt!r}")
             self._fail(error)
             raise error
-        seed = self.seed if seed is None else int(seed)
-        check_pipeline_arguments(session.pipe, pipe_kwargs, owner="DaamWidget")
+        try:
+            seed = self.seed if seed is None else self._valid_seed(t.Bunch(value=seed))
+            _refuse_generator(pipe_kwargs)
+            check_pipeline_arguments(session.pipe, pipe_kwargs, owner="DaamWidget")
+        except (t.TraitError, TypeError) as error:
+            self._fail(error)
+            raise
         session.pipe_kwargs.update(pipe_kwargs)
         kwargs = dict(session.pipe_kwargs)
         kwargs.setdefault("generator", torch.Generator("cpu").manual_seed(seed))
@@ -495,6 +515,19 @@ class DaamWidget(anywidget.AnyWidget):
         except (KeyError, IndexError, TypeError) as error:
             raise t.TraitError(error.args[0] if error.args else str(error)) from None
         return [s for s in maps.spans if s.is_word].index(span)
+
+    @t.validate("seed")
+    def _valid_seed(self, proposal: t.Bunch) -> int:
+        value = proposal.value
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < SEEDS:
+            raise t.TraitError(f"seed must be an integer from 0 to 2**64 - 1, not {value!r}")
+        return value
+
+    @t.validate("tau")
+    def _valid_tau(self, proposal: t.Bunch) -> float:
+        if not 0.0 <= proposal.value <= 1.0:  # False for NaN too
+            raise t.TraitError(f"tau must be a number from 0 to 1, not {proposal.value!r}")
+        return proposal.value
 
     @t.validate("selected")
     def _valid_selected(self, proposal: t.Bunch) -> int | None:

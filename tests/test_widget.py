@@ -135,6 +135,7 @@ def test_tau_view_and_colours_only_take_allowed_values(widget):
     for trait, bad in (
         ("tau", 1.5),
         ("tau", -0.1),
+        ("tau", float("nan")),
         ("opacity", 2.0),
         ("view", "heatmap"),
         ("colormap", "hot"),
@@ -142,6 +143,23 @@ def test_tau_view_and_colours_only_take_allowed_values(widget):
         with pytest.raises(traitlets.TraitError):
             setattr(widget, trait, bad)
     widget.tau = 0.4
+
+
+def test_seeds_are_checked_and_a_generator_is_refused_so_the_history_says_what_made_each_image(sd1):
+    with pytest.raises(traitlets.TraitError, match="seed must be an integer from 0 to 2\\*\\*64 - 1"):
+        DaamWidget(sd1, PROMPT, num_inference_steps=2, seed=2**70)
+    with pytest.raises(TypeError, match="pass seed="):
+        DaamWidget(sd1, PROMPT, num_inference_steps=2, generator=torch.Generator().manual_seed(3))
+    w = DaamWidget(sd1, PROMPT, num_inference_steps=2, seed=5)
+    for bad in (-1, 2**64, 1.5, "7"):
+        with pytest.raises(traitlets.TraitError, match="seed must be"):
+            w.generate(seed=bad)
+        assert w.status == "error" and "seed must be" in w.error
+    with pytest.raises(TypeError, match="pass seed="):
+        w.generate(generator=torch.Generator().manual_seed(3))
+    w.generate(seed=7)
+    again = DaamWidget(sd1, PROMPT, num_inference_steps=2, seed=7)
+    assert w.image == again.image and [e["seed"] for e in w.history][-1] == 7
 
 
 def test_generate_regenerates_in_place_and_a_seed_repeats_its_image(sd1):
