@@ -16,6 +16,19 @@ describe("chips", () => {
     clear.click();
     expect(ctx.model.get("pinned")).toEqual([]);
   });
+  it("are buttons whose pressed state is the pin, not list items", () => {
+    const ctx = context({ pinned: [1] });
+    const chips = createChips(ctx);
+    chips.build();
+    const buttons = [...chips.el.querySelectorAll<HTMLButtonElement>(".daam-chip")];
+    expect(chips.el.querySelectorAll("[role=listitem], [role=list]").length).toBe(0);
+    expect(buttons.map((b) => [b.tagName, b.getAttribute("aria-pressed")])).toEqual([
+      ["BUTTON", "false"],
+      ["BUTTON", "true"],
+      ["BUTTON", "false"],
+    ]);
+    expect(buttons[2].getAttribute("aria-label")).toBe("a, occurrence 2");
+  });
   it("pins a clicked word and shows it", () => {
     const ctx = context();
     const chips = createChips(ctx);

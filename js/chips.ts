@@ -5,7 +5,7 @@ import { chips, occurrences, paletteColor } from "./maps";
 
 export function createChips(ctx: Context) {
   const { model } = ctx;
-  const words = h("div", { class: "daam-words", role: "list", "aria-label": "words of the prompt" });
+  const words = h("div", { class: "daam-words", role: "group", "aria-label": "words of the prompt: press to pin" });
   const clear = h("button", { class: "daam-clear-pins", type: "button", title: "unpin every word" }, ["Clear pins"]);
   const el = h("div", { class: "daam-row daam-chips" }, [words, clear]);
 
@@ -18,17 +18,19 @@ export function createChips(ctx: Context) {
     words.replaceChildren(
       ...chips(model.get("prompt"), spans).map((chip) => {
         if (chip.kind === "space") return h("span", { class: "daam-space" }, [chip.text]);
-        if (chip.kind === "punct") return h("span", { class: "daam-punct", role: "listitem" }, [chip.text]);
-        const button = h("button", { class: "daam-chip", type: "button", role: "listitem" }, [chip.text]);
+        if (chip.kind === "punct") return h("span", { class: "daam-punct" }, [chip.text]);
+        const button = h("button", { class: "daam-chip", type: "button" }, [chip.text]);
         button.dataset.word = String(chip.word);
         const n = numbers.get(chip.word);
-        if (n) {
-          button.dataset.occurrence = String(n);
-          button.setAttribute("aria-label", `${chip.text}, occurrence ${n}`);
-        }
-        if (!chip.available || !available[chip.word]) {
+        if (n) button.dataset.occurrence = String(n);
+        const cut = !chip.available || !available[chip.word];
+        if (cut) {
           button.disabled = true;
           button.title = "cut off by the text encoder's window: no map";
+        }
+        if (n || cut) {
+          const label = [chip.text, n ? `occurrence ${n}` : "", cut ? "cut off by the text encoder's window, no map" : ""];
+          button.setAttribute("aria-label", label.filter(Boolean).join(", "));
         }
         return button;
       }),

@@ -13,6 +13,19 @@ describe("grid", () => {
     tiles[2].click();
     expect(ctx.model.get("selected")).toBe(2);
   });
+  it("opens a panel with Enter or Space, as a button does, and says which is open", () => {
+    const ctx = context();
+    const grid = createGrid(ctx);
+    grid.draw();
+    const tiles = grid.el.querySelectorAll<HTMLElement>(".daam-grid-tile");
+    expect(tiles[1].getAttribute("role")).toBe("button");
+    tiles[1].dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+    expect(ctx.model.get("selected")).toBe(1);
+    tiles[0].dispatchEvent(new KeyboardEvent("keydown", { key: " ", bubbles: true }));
+    expect(ctx.model.get("selected")).toBe(0);
+    grid.mark();
+    expect([...tiles].map((t) => t.getAttribute("aria-pressed"))).toEqual(["true", "false", "false"]);
+  });
 });
 
 it("gives each word's panel its attention per step, when the steps were recorded", () => {

@@ -9,7 +9,7 @@ export const TILE = 128;
 
 export function createGrid(ctx: Context) {
   const { model } = ctx;
-  const el = h("div", { class: "daam-grid", role: "list", "aria-label": "every word's map" });
+  const el = h("div", { class: "daam-grid", role: "group", "aria-label": "every word's map: press one to open it" });
 
   function draw(): void {
     const shown = ctx.shown();
@@ -29,13 +29,15 @@ export function createGrid(ctx: Context) {
         const series = massSeries(ctx, k);
         spark.hidden = series === null;
         if (series) drawMass(spark, series, model.get("steps"));
-        const figure = h("figure", { class: "daam-figure daam-grid-tile", role: "listitem", tabindex: "0" }, [
+        const figure = h("figure", { class: "daam-figure daam-grid-tile", role: "button", tabindex: "0" }, [
           tile.box,
           spark,
           h("figcaption", {}, [ctx.wordName(k)]),
         ]);
         figure.dataset.word = String(k);
+        figure.setAttribute("aria-label", `map of “${ctx.wordName(k)}”, ${shown.steps}`);
         figure.classList.toggle("daam-selected", k === ctx.active());
+        figure.setAttribute("aria-pressed", String(k === ctx.active()));
         return figure;
       }),
     );
@@ -46,13 +48,21 @@ export function createGrid(ctx: Context) {
     const active = ctx.active();
     for (const tile of el.querySelectorAll<HTMLElement>(".daam-grid-tile")) {
       tile.classList.toggle("daam-selected", Number(tile.dataset.word) === active);
+      tile.setAttribute("aria-pressed", String(Number(tile.dataset.word) === active));
     }
   }
 
-  el.addEventListener("click", (event) => {
+  function open(event: Event): void {
     const tile = (event.target as HTMLElement).closest?.(".daam-grid-tile") as HTMLElement | null;
     if (!tile) return;
     ctx.set("selected", Number(tile.dataset.word));
+  }
+  el.addEventListener("click", open);
+  el.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" && event.key !== " ") return;
+    event.preventDefault(); // Space would scroll the page
+    event.stopPropagation(); // Jupyter's command keys stay out of the widget
+    open(event);
   });
   return { el, draw, mark };
 }

@@ -15,6 +15,20 @@ describe("main view", () => {
     main.draw();
     expect(main.el.querySelector(".daam-legend-title")?.textContent).toBe("dog: Eq. 7 mask");
   });
+  it("names the image and the shown map for a screen reader", () => {
+    const ctx = context({ selected: 1 });
+    const main = createMain(ctx);
+    main.draw();
+    expect(main.el.querySelector("img")?.alt).toBe(`image generated for the prompt: ${ctx.model.get("prompt")}`);
+    const overlay = main.el.querySelector("canvas.daam-overlay")!;
+    expect([overlay.getAttribute("role"), overlay.getAttribute("aria-label")]).toEqual([
+      "img",
+      "DAAM map of “dog” over the image, all 2 steps",
+    ]);
+    ctx.model.set("selected", null);
+    main.draw();
+    expect(overlay.getAttribute("aria-label")).toBeNull();
+  });
   it("says which scale the legend's top is on", () => {
     expect(legendLines("dog", "all 2 steps", "shared", 2, 4)).toEqual({
       title: "dog",

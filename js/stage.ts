@@ -25,6 +25,18 @@ export function maskLine(name: string, fraction: number, tau: number): string {
   return `mask of “${name}”: ${(100 * fraction).toFixed(1)} % of the image at τ = ${tau.toFixed(2)}`;
 }
 
+/** What the overlay shows, for a screen reader; nothing when no word is shown. */
+function describeOverlay(canvas: HTMLCanvasElement, name: string | null, steps: string, view: string): void {
+  if (name === null) {
+    canvas.removeAttribute("role");
+    canvas.removeAttribute("aria-label");
+    return;
+  }
+  canvas.setAttribute("role", "img");
+  const what = view === "mask" ? "Eq. 7 mask" : "DAAM map";
+  canvas.setAttribute("aria-label", `${what} of “${name}” over the image, ${steps}`);
+}
+
 export function createMain(ctx: Context) {
   const { model } = ctx;
   let current = stage(displayWidth(1), [1, 1], [1, 1]);
@@ -48,6 +60,7 @@ export function createMain(ctx: Context) {
     const fresh = stage(displayWidth(model.get("image_size")[1]), model.get("image_size"), shown.size);
     fresh.img.src = ctx.imageUrl();
     fresh.img.hidden = !ctx.imageUrl();
+    fresh.img.alt = `image generated for the prompt: ${model.get("prompt")}`;
     current.box.replaceWith(fresh.box);
     current = fresh;
   }
@@ -60,6 +73,7 @@ export function createMain(ctx: Context) {
     const map = word !== null ? shown.maps[word] : undefined;
     const settings = { view: model.get("view"), tau: model.get("tau"), opacity: model.get("opacity"), colormap: model.get("colormap") };
     paint(current.canvas, map ? overlay(map, mh, mw, settings) : null);
+    describeOverlay(current.canvas, word !== null && map ? ctx.wordName(word) : null, shown.steps, model.get("view"));
     waiting.hidden = model.get("status") !== "generating";
     hint.hidden = !!map;
     areaText.hidden = !map;

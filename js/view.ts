@@ -80,6 +80,11 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
     ]),
   );
   hideStaticPicture(el);
+  // Jupyter's keyboard shortcuts match the focused element itself (arrows move between cells): a control of
+  // the widget, once focused, tells them to leave its keys alone, so sliders and tiles work as native ones.
+  el.addEventListener("focusin", (event) => {
+    (event.target as HTMLElement).setAttribute?.("data-lm-suppress-shortcuts", "true");
+  });
 
   function saveOverlay(): void {
     const word = ctx.active();

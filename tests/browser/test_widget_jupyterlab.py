@@ -114,6 +114,19 @@ def test_slider_sets_tau_in_the_kernel_and_shows_the_mask_area(lab):
     w.screenshot(path=str(ARTIFACTS / "jupyterlab-mask.png"))
 
 
+def test_arrow_keys_move_the_tau_slider_inside_jupyterlab(lab):
+    page, kernel, _ = lab
+    kernel.eval("setattr(w, 'tau', 0.5) or w.tau")
+    slider = widget(page, 0).locator(".daam-tau")
+    wait_until(page, lambda: slider.input_value() == "0.5")
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    wait_until(page, lambda: kernel.eval("w.tau") == "0.52")
+    assert kernel.eval("w.tau") == "0.52"
+    kernel.eval("setattr(w, 'tau', 0.4) or w.tau")
+
+
 def test_kernel_changes_show_in_the_browser(lab):
     page, kernel, _ = lab
     kernel.eval("setattr(w, 'selected', 'square') or w.selected")
@@ -229,6 +242,23 @@ def test_every_word_has_a_panel_in_the_grid_and_a_click_opens_it(lab):
     wait_until(page, lambda: kernel.eval("w.selected") == "2")
     assert kernel.eval("w.selected") == "2" and w.locator(".daam-legend-title").text_content() == "circle"
     w.screenshot(path=str(ARTIFACTS / "jupyterlab-grid.png"))
+    kernel.eval("setattr(w, 'selected', None)")
+
+
+def test_a_grid_panel_opens_with_enter_and_space_inside_jupyterlab(lab):
+    page, kernel, _ = lab
+    tiles = widget(page, 0).locator(".daam-grid-tile")
+    tiles.nth(5).focus()
+    page.keyboard.press("Enter")
+    wait_until(page, lambda: kernel.eval("w.selected") == "5")
+    assert kernel.eval("w.selected") == "5"
+    tiles.nth(1).focus()
+    page.keyboard.press("Space")
+    wait_until(page, lambda: kernel.eval("w.selected") == "1")
+    assert kernel.eval("w.selected") == "1"
+    assert page.locator(".jp-Notebook").get_attribute("class").count("jp-mod-editMode") == 0, (
+        "Enter stayed in it"
+    )
     kernel.eval("setattr(w, 'selected', None)")
 
 

@@ -78,3 +78,13 @@ def test_notebook7_does_not_show_the_static_picture_beside_the_live_widget(noteb
     pictures = page.locator(".jp-Cell .daam-fallback")
     assert pictures.count() == 1
     assert not pictures.first.is_visible()
+
+
+def test_notebook7_arrow_keys_move_the_tau_slider(notebook7):
+    page, kernel = notebook7
+    slider = page.locator(".daam .daam-tau").first
+    start = float(slider.input_value())
+    slider.focus()
+    page.keyboard.press("ArrowLeft")
+    wait_until(page, lambda: abs(float(kernel.eval("w.tau")) - (start - 0.01)) < 1e-9)
+    assert abs(float(kernel.eval("w.tau")) - (start - 0.01)) < 1e-9
