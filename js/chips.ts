@@ -86,12 +86,12 @@ export function createChips(ctx: Context) {
     const next = pinned.includes(word) ? pinned.filter((k) => k !== word) : [...pinned, word];
     model.set("pinned", next);
     model.set("selected", next.includes(word) ? word : next.length ? next[next.length - 1] : null);
-    model.save_changes();
+    ctx.save();
   });
   clear.addEventListener("click", () => {
     model.set("pinned", []);
     model.set("selected", null);
-    model.save_changes();
+    ctx.save();
   });
 
   return { el, build, mark };

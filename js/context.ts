@@ -68,6 +68,8 @@ export type Context = {
   wordName(k: number): string;
   hasKernel(): boolean;
   set<K extends keyof DaamState>(key: K, value: DaamState[K]): void;
+  /** Send the traits set with `model.set` to the kernel (the widget says so when it has none). */
+  save(): void;
   askKernel(content: Record<string, unknown>): void;
   expectKernel(): void;
   /** Redraw what depends on the hovered word. */

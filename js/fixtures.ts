@@ -78,6 +78,7 @@ export function context(overrides: Partial<DaamState> = {}): Context & { sent: R
       model.set(key, value);
       model.save_changes();
     },
+    save: () => model.save_changes(),
     askKernel: (content: Record<string, unknown>) => void sent.push(content),
     expectKernel: () => {},
     refresh: () => {},

@@ -3,6 +3,7 @@ import type { Context } from "./context";
 import { h } from "./dom";
 
 export const NO_ANSWER = "No answer from the kernel yet: it is busy, or this page has none (an export).";
+export const NO_KERNEL = "This widget lost its kernel (restarted or shut down): run its cell again.";
 
 export function createStatus(ctx: Context, saveOverlay: () => void) {
   const { model } = ctx;

@@ -12,7 +12,7 @@ import { createGrid } from "./grid";
 import { createHistory } from "./history";
 import { createPinned } from "./pinned";
 import { createMain, legendLines } from "./stage";
-import { NO_ANSWER, createStatus } from "./status";
+import { NO_ANSWER, NO_KERNEL, createStatus } from "./status";
 import { CSS } from "./styles";
 import { createTimeline } from "./timeline";
 
@@ -36,11 +36,11 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
     hasKernel: () => model.get("has_kernel") !== false,
     set: (key, value) => {
       model.set(key, value);
-      model.save_changes();
+      ctx.save();
     },
+    save: () => void reachKernel(() => model.save_changes()),
     askKernel: (content) => {
-      model.send(content);
-      ctx.expectKernel();
+      if (reachKernel(() => model.send(content))) ctx.expectKernel();
     },
     expectKernel: () => {
       const before = KERNEL_OWNED.map((key) => model.get(key));
@@ -80,6 +80,16 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
     ]),
   );
   hideStaticPicture(el);
+  /** Send to the kernel; false, and the widget says why, when it is gone (restarted: the comm is closed). */
+  function reachKernel(send: () => void): boolean {
+    try {
+      send();
+      return true;
+    } catch {
+      status.say(NO_KERNEL);
+      return false;
+    }
+  }
   // Jupyter's keyboard shortcuts match the focused element itself (arrows move between cells): a control of
   // the widget, once focused, tells them to leave its keys alone, so sliders and tiles work as native ones.
   el.addEventListener("focusin", (event) => {

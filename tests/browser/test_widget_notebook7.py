@@ -88,3 +88,19 @@ def test_notebook7_arrow_keys_move_the_tau_slider(notebook7):
     page.keyboard.press("ArrowLeft")
     wait_until(page, lambda: abs(float(kernel.eval("w.tau")) - (start - 0.01)) < 1e-9)
     assert abs(float(kernel.eval("w.tau")) - (start - 0.01)) < 1e-9
+
+
+def test_notebook7_after_a_kernel_restart_the_widget_says_so_instead_of_failing(notebook7):
+    """Last in this module: it restarts the kernel."""
+    page, _ = notebook7
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()")
+    idle = "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'"
+    page.wait_for_function(f"() => {idle}", timeout=120_000)
+    before = len(page.errors)
+    w = page.locator(".daam").first
+    w.locator(".daam-generate-button").click()
+    w.locator(".daam-save-maps").click()
+    message = w.locator(".daam-status")
+    wait_until(page, lambda: "run its cell again" in (message.text_content() or ""))
+    assert "run its cell again" in message.text_content()
+    assert page.errors[before:] == []
