@@ -45,8 +45,8 @@ export function displayWidth(width: number): number {
 export function stage(width: number, imageSize: [number, number], mapSize: [number, number]) {
   const [H, W] = imageSize;
   const box = h("div", { class: "daam-stage" });
-  box.style.width = `${width}px`;
-  box.style.height = `${Math.round((width * H) / Math.max(W, 1))}px`;
+  box.style.width = `${width}px`; // at most: a narrower output area shrinks it (styles.ts)
+  box.style.aspectRatio = `${Math.max(W, 1)} / ${Math.max(H, 1)}`;
   const img = h("img", { class: width >= 2 * W ? "daam-image daam-pixelated" : "daam-image", alt: "" });
   const canvas = h("canvas", { class: "daam-overlay" });
   canvas.width = Math.max(mapSize[1], 1);

@@ -52,7 +52,10 @@ export function createMain(ctx: Context) {
   const legend = h("div", { class: "daam-legend" }, [title, detail, bar]);
   const areaText = h("div", { class: "daam-area" });
   const hint = h("div", { class: "daam-message daam-hint" }, ["Hover a word to see its map; click to pin it."]);
-  const side = h("div", { class: "daam-side" }, [legend, areaText, hint]);
+  // The legend and the hint share one place, as tall as a legend whose lines wrap in a narrow output area
+  // (styles.ts): showing one for the other moves nothing (there the side panel sits above the words).
+  const info = h("div", { class: "daam-info" }, [legend, areaText]);
+  const side = h("div", { class: "daam-side" }, [info, hint]);
   const el = h("div", { class: "daam-main" }, [stageBox, side]);
 
   function drawImage(): void {
@@ -75,9 +78,8 @@ export function createMain(ctx: Context) {
     paint(current.canvas, map ? overlay(map, mh, mw, settings) : null);
     describeOverlay(current.canvas, word !== null && map ? ctx.wordName(word) : null, shown.steps, model.get("view"));
     waiting.hidden = model.get("status") !== "generating";
-    hint.hidden = !!map;
-    areaText.hidden = !map;
-    legend.hidden = !map;
+    hint.classList.toggle("daam-off", !!map);
+    info.classList.toggle("daam-off", !map);
     if (!map || word === null) return;
     const name = ctx.wordName(word);
     const tau = model.get("tau");

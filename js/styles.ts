@@ -7,13 +7,18 @@ export const CSS = `
 .daam-row { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 14px; }
 .daam-main { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
 .daam-stage-box { position: relative; }
-.daam-stage { position: relative; flex: none; background: #333; }
+.daam { max-width: 100%; min-width: 0; }
+.daam-stage-box { max-width: 100%; }
+.daam-stage { position: relative; flex: none; max-width: 100%; height: auto; background: #333; }
 .daam-stage img, .daam-stage canvas { position: absolute; inset: 0; width: 100%; height: 100%; }
 .daam-stage img.daam-pixelated { image-rendering: pixelated; }
 .daam-stage img.daam-grey { filter: grayscale(1) contrast(0.8) brightness(1.1); }
 .daam-waiting { position: absolute; left: 6px; top: 6px; color: #fff; background: #0008; padding: 1px 6px;
   border-radius: 3px; font-size: 12px; }
-.daam-side { display: flex; flex-direction: column; gap: 6px; min-width: 200px; max-width: 320px; }
+.daam-side { display: grid; min-width: 200px; max-width: 320px; }
+.daam-side > * { grid-area: 1 / 1; }
+.daam-info { display: flex; flex-direction: column; gap: 6px; min-height: 11em; }
+.daam-side > .daam-off { visibility: hidden; }
 .daam-legend { display: flex; flex-direction: column; gap: 3px; }
 .daam-legend-title { font-weight: 600; font-size: 15px; }
 .daam-legend-detail { color: var(--jp-ui-font-color2, #555); font-size: 12px; }

@@ -1,5 +1,6 @@
-"""The widget in JupyterLab's dark theme: its text follows the theme's colours, readable on the theme's
-background (WCAG's 4.5:1 for small text). A screenshot goes to artifacts/browser/."""
+"""The widget in JupyterLab's dark theme and in a narrow window: its text follows the theme's colours,
+readable on the theme's background (WCAG's 4.5:1 for small text), and it fits a 700 px window with the
+file browser open. Screenshots go to artifacts/browser/."""
 
 from __future__ import annotations
 
@@ -86,3 +87,28 @@ def test_in_the_dark_theme_every_small_text_is_readable_on_its_background(dark):
     poor = [(f, round(_contrast(f["color"], f["background"]), 2)) for f in found]
     poor = [(f, c) for f, c in poor if c < 4.5]
     assert not poor, poor
+
+
+def test_in_a_700_px_window_the_widget_fits_its_output_area_and_hovering_moves_nothing(dark):
+    page = dark
+    page.set_viewport_size({"width": 700, "height": 1000})
+    page.evaluate("() => window.jupyterapp.commands.execute('filebrowser:activate')")
+    page.wait_for_timeout(500)
+    output = page.locator(".jp-OutputArea-output:has(.daam)").first
+    area, stage = output.bounding_box(), page.locator(".daam .daam-stage").first.bounding_box()
+    assert area["width"] < 600, "the file browser takes part of the window"
+    assert stage["x"] + stage["width"] <= area["x"] + area["width"] + 1, (stage, area)
+    assert stage["height"] == pytest.approx(stage["width"], abs=2), "the image keeps its shape"
+    page.mouse.move(5, 5)
+    page.wait_for_timeout(200)
+    words, root = page.locator(".daam .daam-words").first, page.locator(".daam").first
+
+    def offset():  # of the words in the widget (hovering may scroll the notebook)
+        return words.bounding_box()["y"] - root.bounding_box()["y"]
+
+    resting = offset()
+    page.locator(".daam .daam-chip").nth(2).hover()
+    page.wait_for_timeout(200)
+    assert page.locator(".daam .daam-legend-title").first.text_content() == "circle"
+    assert offset() == resting, "the words stay where they were"
+    page.locator(".daam").first.screenshot(path=str(ARTIFACTS / "jupyterlab-700px-dark.png"))
