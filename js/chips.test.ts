@@ -29,6 +29,24 @@ describe("chips", () => {
     ]);
     expect(buttons[2].getAttribute("aria-label")).toBe("a, occurrence 2");
   });
+  it("says in one line how many words the model did not see", () => {
+    const spans = [
+      { text: "a", start: 0, end: 1, word: 0, available: true },
+      { text: "dog", start: 2, end: 5, word: 1, available: false },
+      { text: "a", start: 6, end: 7, word: 2, available: false },
+    ];
+    const chips = createChips(context({ spans }));
+    chips.build();
+    const line = chips.el.querySelector<HTMLElement>(".daam-cut")!;
+    expect(line.hidden).toBe(false);
+    expect(line.textContent).toBe(
+      "2 of the prompt's 3 words come after the text encoder's window and were not seen by the model: " +
+        "struck through, with no map.",
+    );
+    const all = createChips(context());
+    all.build();
+    expect(all.el.querySelector<HTMLElement>(".daam-cut")!.hidden).toBe(true);
+  });
   it("pins a clicked word and shows it", () => {
     const ctx = context();
     const chips = createChips(ctx);

@@ -3,11 +3,21 @@ import type { Context } from "./context";
 import { h } from "./dom";
 import { chips, occurrences, paletteColor } from "./maps";
 
+/** One line for the words the model did not see. */
+export function cutOffLine(unseen: number, total: number): string {
+  const [come, were] = unseen === 1 ? ["comes", "was"] : ["come", "were"];
+  return (
+    `${unseen} of the prompt's ${total} words ${come} after the text encoder's window and ${were} not ` +
+    "seen by the model: struck through, with no map."
+  );
+}
+
 export function createChips(ctx: Context) {
   const { model } = ctx;
   const words = h("div", { class: "daam-words", role: "group", "aria-label": "words of the prompt: press to pin" });
   const clear = h("button", { class: "daam-clear-pins", type: "button", title: "unpin every word" }, ["Clear pins"]);
-  const el = h("div", { class: "daam-row daam-chips" }, [words, clear]);
+  const cut = h("div", { class: "daam-message daam-cut" });
+  const el = h("div", { class: "daam-chips" }, [h("div", { class: "daam-row" }, [words, clear]), cut]);
 
   /** Built once per prompt; pins and the selection only restyle them, so the chip under the pointer
    * stays the same element (replacing it would lose its pointerout, and the hover would stick). */
@@ -35,6 +45,10 @@ export function createChips(ctx: Context) {
         return button;
       }),
     );
+    const unseen = spans.filter((s) => s.word !== null && !s.available).length;
+    const total = spans.filter((s) => s.word !== null).length;
+    cut.hidden = unseen === 0;
+    cut.textContent = cutOffLine(unseen, total);
     mark();
   }
 

@@ -13,6 +13,16 @@ describe("grid", () => {
     tiles[2].click();
     expect(ctx.model.get("selected")).toBe(2);
   });
+  it("has no panel for a word the model did not see", () => {
+    const spans = [
+      { text: "a", start: 0, end: 1, word: 0, available: true },
+      { text: "dog", start: 2, end: 5, word: 1, available: true },
+      { text: "a", start: 6, end: 7, word: 2, available: false },
+    ];
+    const grid = createGrid(context({ spans }));
+    grid.draw();
+    expect([...grid.el.querySelectorAll(".daam-grid-tile")].map((t) => t.textContent)).toEqual(["a #1", "dog"]);
+  });
   it("opens a panel with Enter or Space, as a button does, and says which is open", () => {
     const ctx = context();
     const grid = createGrid(ctx);

@@ -17,8 +17,10 @@ export function createGrid(ctx: Context) {
     el.hidden = !model.get("grid") || shown.maps.length === 0;
     if (el.hidden) return;
     const settings = { view: model.get("view"), tau: model.get("tau"), opacity: model.get("opacity"), colormap: model.get("colormap") };
+    const seen = new Set(model.get("spans").flatMap((s) => (s.word !== null && s.available ? [s.word] : [])));
     el.replaceChildren(
-      ...shown.maps.map((map, k) => {
+      ...shown.maps.flatMap((map, k) => {
+        if (!seen.has(k)) return []; // cut off by the text encoder: no map to show (chips.ts says so)
         const tile = stage(TILE, model.get("image_size"), shown.size);
         tile.img.src = ctx.imageUrl();
         tile.img.hidden = !ctx.imageUrl();
@@ -38,7 +40,7 @@ export function createGrid(ctx: Context) {
         figure.setAttribute("aria-label", `map of “${ctx.wordName(k)}”, ${shown.steps}`);
         figure.classList.toggle("daam-selected", k === ctx.active());
         figure.setAttribute("aria-pressed", String(k === ctx.active()));
-        return figure;
+        return [figure];
       }),
     );
   }

@@ -35,6 +35,7 @@ CELLS = [
     f"{PIPELINE}\nw = DaamWidget(pipe, PROMPT, num_inference_steps=4)\nw",
     f"xss = DaamWidget(pipe, {XSS!r}, num_inference_steps=2)\nxss",
     "bad = DaamWidget(pipe, 'a red star', num_inference_steps=2, negative_prompt=['one', 'two'])\nbad",
+    "long = DaamWidget(pipe, ' '.join(['a red circle and a blue square'] * 9), num_inference_steps=2)\nlong",
 ]
 
 
@@ -262,6 +263,23 @@ def test_a_grid_panel_opens_with_enter_and_space_inside_jupyterlab(lab):
     kernel.eval("setattr(w, 'selected', None)")
 
 
+def test_a_long_prompt_says_in_one_line_which_words_the_model_did_not_see_and_has_no_empty_panels(lab):
+    page, kernel, _ = lab
+    w = widget(page, 3)
+    w.locator(".daam-chip").first.wait_for(timeout=300_000)
+    chips = w.locator(".daam-chip")
+    struck = w.locator(".daam-chip:disabled").count()
+    assert chips.count() == 63 and struck > 0
+    line = w.locator(".daam-cut")
+    assert line.is_visible()
+    assert line.text_content().startswith(
+        f"{struck} of the prompt's 63 words come after the text encoder's window"
+    )
+    kernel.eval("setattr(long, 'grid', True) or long.grid")
+    wait_until(page, lambda: w.locator(".daam-grid-tile").count() > 0)
+    assert w.locator(".daam-grid-tile").count() == 63 - struck, "no panel for a word without a map"
+
+
 def test_tau_draws_a_contour_in_the_heat_view(lab):
     page, _, _ = lab
     w = widget(page, 0)
@@ -398,7 +416,7 @@ def test_the_saved_notebook_keeps_the_widget_state(lab):
         page.wait_for_timeout(100)
     models = state["application/vnd.jupyter.widget-state+json"]["state"]
     daam = [m for m in models.values() if m["state"].get("_anywidget_id", "").endswith("DaamWidget")]
-    assert len(daam) == 3 and {m["state"]["prompt"] for m in daam} >= {"a blue square", XSS}
+    assert len(daam) == len(CELLS) and {m["state"]["prompt"] for m in daam} >= {"a blue square", XSS}
     (ARTIFACTS / "jupyterlab-saved.ipynb").write_text(saved.read_text())
 
 
@@ -414,7 +432,7 @@ def test_the_saved_notebook_exported_by_nbconvert_renders_the_widget_offline(lab
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(html.as_uri())
         page.locator(".daam .daam-chip").first.wait_for(timeout=60_000)
-        assert page.locator(".daam").count() == 3, "every widget of the notebook renders"
+        assert page.locator(".daam").count() == len(CELLS), "every widget of the notebook renders"
         assert page.locator(".daam-words").nth(0).text_content() == "a blue square", (
             "the saved state is shown"
         )
