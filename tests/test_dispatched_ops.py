@@ -40,7 +40,26 @@ def _shapes(pipe, name):
     return seen
 
 
-@pytest.mark.parametrize("name", list(PIPELINES))
+EVERY_SHAPE = {
+    "sd2",
+    "sdxl",
+    "sd3",
+    "flux",
+    "pixart",
+    "qwen_image",
+    "chroma",
+    "hunyuanimage",
+    "lumina2",
+    "prx",
+}
+"""The default run's families: a UNet of three resolutions and one of two, projection and attention-call
+taps, masks from one argument and from the denoiser's, a mask made at every call, rows apart; the slow
+tier runs every family."""
+
+
+@pytest.mark.parametrize(
+    "name", [n if n in EVERY_SHAPE else pytest.param(n, marks=pytest.mark.slow) for n in PIPELINES]
+)
 def test_a_step_costs_one_batch_of_operations_per_shape_of_layer(name):
     pipe = PIPELINES[name]()
     pipe.set_progress_bar_config(disable=True)
