@@ -114,14 +114,28 @@ class AttentionRecorder:
             self.callback(self.layer_name, attn, arguments, None)
             return self.original(attn, *args, **kwargs)
         if self.projections is not None and arguments.get("attention_mask") is None:
-            self.outputs = [None, None]
-            output = self.original(attn, *args, **kwargs)
-            self.callback(self.layer_name, attn, arguments, self._projected(attn))
+            output, query, key = self._run_projected(attn, args, kwargs)
+            projected = self._split(query, key) if query is not None and key is not None else None
+            self.callback(self.layer_name, attn, arguments, projected)
             return output
-        with _AttentionWatch() as watch:
-            output = self.original(attn, *args, **kwargs)
-        self.callback(self.layer_name, attn, arguments, watch.seen)
+        output, seen = self._run_watched(attn, args, kwargs)
+        self.callback(self.layer_name, attn, arguments, seen)
         return output
+
+    def _run_projected(self, attn: Any, args: tuple, kwargs: dict) -> tuple[Any, Any, Any]:
+        """The original processor's output, and the query and key its projections' hooks kept (or None)."""
+        self.outputs = [None, None]
+        output = self.original(attn, *args, **kwargs)
+        query, key = self.outputs
+        self.outputs = [None, None]
+        return output, query, key
+
+    def _run_watched(self, attn: Any, args: tuple, kwargs: dict) -> tuple[Any, AttentionInputs | None]:
+        """The original processor's output, and what it gave its attention call (None: no such call)."""
+        watch = _AttentionWatch()  # not ``with ... as``: torch.compile does not bind the name
+        with watch:
+            output = self.original(attn, *args, **kwargs)
+        return output, watch.seen
 
     def _compiled(self, attn: Any, *args: Any, **kwargs: Any) -> Any:
         """The call as ``torch.compile`` traces it: what the family needs goes to ``_report``, an operation
@@ -131,17 +145,11 @@ class AttentionRecorder:
         mask_argument = arguments.get("attention_mask")
         hidden, context = arguments.get("hidden_states"), arguments.get("encoder_hidden_states")
         if self.projections is not None and mask_argument is None:
-            self.outputs = [None, None]
-            output = self.original(attn, *args, **kwargs)
-            query, key = self.outputs
-            self.outputs = [None, None]
+            output, query, key = self._run_projected(attn, args, kwargs)
             if query is not None and key is not None:
                 _report(self.token, id(self), query, key, None, None, hidden, context, None, True)
             return output
-        watch = _AttentionWatch()
-        with watch:
-            output = self.original(attn, *args, **kwargs)
-        seen = watch.seen
+        output, seen = self._run_watched(attn, args, kwargs)
         if seen is not None:
             _report(
                 self.token,
@@ -183,13 +191,6 @@ class AttentionRecorder:
             self.outputs[index] = output
 
         return hook
-
-    def _projected(self, attn: Any) -> AttentionInputs | None:
-        query, key = self.outputs
-        self.outputs = [None, None]
-        if query is None or key is None or self.projections is None:
-            return None
-        return self._split(query, key)
 
     def _split(self, query: torch.Tensor, key: torch.Tensor) -> AttentionInputs:
         """The projections' outputs as inputs: image queries and text keys, heads split later."""

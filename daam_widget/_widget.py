@@ -65,6 +65,12 @@ SEEDS = 2**64
 """Seeds ``torch.Generator.manual_seed`` takes: 0 to 2**64 - 1."""
 
 
+def _checked_seed(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < SEEDS:
+        raise t.TraitError(f"seed must be an integer from 0 to 2**64 - 1, not {value!r}")
+    return value
+
+
 def _refuse_generator(kwargs: dict[str, Any]) -> None:
     """The widget makes each generation's generator from its seed, so that the history says which seed
     made each image; a ``generator=`` would silently outlive the call it was given to."""
@@ -289,7 +295,7 @@ class DaamWidget(anywidget.AnyWidget):
             self._fail(error)
             raise error
         try:
-            seed = self.seed if seed is None else self._valid_seed(t.Bunch(value=seed))
+            seed = self.seed if seed is None else _checked_seed(seed)
             _refuse_generator(pipe_kwargs)
             check_pipeline_arguments(session.pipe, pipe_kwargs, owner="DaamWidget")
         except (t.TraitError, TypeError) as error:
@@ -518,10 +524,7 @@ class DaamWidget(anywidget.AnyWidget):
 
     @t.validate("seed")
     def _valid_seed(self, proposal: t.Bunch) -> int:
-        value = proposal.value
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < SEEDS:
-            raise t.TraitError(f"seed must be an integer from 0 to 2**64 - 1, not {value!r}")
-        return value
+        return _checked_seed(proposal.value)
 
     @t.validate("tau")
     def _valid_tau(self, proposal: t.Bunch) -> float:
