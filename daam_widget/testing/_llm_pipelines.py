@@ -86,55 +86,42 @@ def _mistral3_config(tok: PreTrainedTokenizerBase, text_config: dict[str, Any]) 
     )
 
 
+def _qwen_vl_parts(tok: PreTrainedTokenizerBase, num_layers: int, rope_theta: float) -> tuple[dict, dict]:
+    """The text and vision configs both Qwen VL generations take: ``num_layers`` text layers with M-RoPE
+    sections (2, 3, 3), and a 1-block vision tower the text-to-image pipelines never use."""
+    text = {
+        "vocab_size": len(tok),
+        "hidden_size": _HIDDEN,
+        "intermediate_size": 2 * _HIDDEN,
+        "num_hidden_layers": num_layers,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 2,
+        "rope_parameters": {"rope_type": "default", "rope_theta": rope_theta, "mrope_section": [2, 3, 3]},
+        **_token_ids(tok),
+    }
+    vision = {
+        "depth": 1,
+        "hidden_size": 16,
+        "intermediate_size": 32,
+        "num_heads": 2,
+        "out_hidden_size": _HIDDEN,
+    }
+    return text, vision
+
+
 def _qwen2_5_vl(tok: PreTrainedTokenizerBase, num_layers: int) -> Qwen2_5_VLForConditionalGeneration:
-    """A Qwen2.5-VL of ``num_layers`` text layers, M-RoPE sections (2, 3, 3), and a 1-block vision tower the
-    text-to-image pipelines never use."""
+    """A Qwen2.5-VL (``_qwen_vl_parts``)."""
+    text, vision = _qwen_vl_parts(tok, num_layers, 1e6)
     return Qwen2_5_VLForConditionalGeneration(
-        Qwen2_5_VLConfig(
-            text_config={
-                "vocab_size": len(tok),
-                "hidden_size": _HIDDEN,
-                "intermediate_size": 2 * _HIDDEN,
-                "num_hidden_layers": num_layers,
-                "num_attention_heads": 2,
-                "num_key_value_heads": 2,
-                "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
-                **_token_ids(tok),
-            },
-            vision_config={
-                "depth": 1,
-                "hidden_size": 16,
-                "intermediate_size": 32,
-                "num_heads": 2,
-                "out_hidden_size": _HIDDEN,
-                "fullatt_block_indexes": [0],
-            },
-        )
+        Qwen2_5_VLConfig(text_config=text, vision_config={**vision, "fullatt_block_indexes": [0]})
     )
 
 
 def _qwen3_vl_config(tok: PreTrainedTokenizerBase, num_layers: int) -> Qwen3VLConfig:
-    """A Qwen3-VL config of ``num_layers`` text layers and a 1-block vision tower never used."""
+    """A Qwen3-VL config (``_qwen_vl_parts``), its text heads 16 wide."""
+    text, vision = _qwen_vl_parts(tok, num_layers, 5e6)
     return Qwen3VLConfig(
-        text_config={
-            "vocab_size": len(tok),
-            "hidden_size": _HIDDEN,
-            "intermediate_size": 2 * _HIDDEN,
-            "num_hidden_layers": num_layers,
-            "num_attention_heads": 2,
-            "num_key_value_heads": 2,
-            "head_dim": 16,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 5e6, "mrope_section": [2, 3, 3]},
-            **_token_ids(tok),
-        },
-        vision_config={
-            "depth": 1,
-            "hidden_size": 16,
-            "intermediate_size": 32,
-            "num_heads": 2,
-            "out_hidden_size": _HIDDEN,
-            "deepstack_visual_indexes": [],
-        },
+        text_config={**text, "head_dim": 16}, vision_config={**vision, "deepstack_visual_indexes": []}
     )
 
 
