@@ -9,18 +9,16 @@ side. The guidance batch is ``[negative, positive]``.
 from __future__ import annotations
 
 from .._text_streams import TextStream, valid_from
-from ._base import Backbone, pipeline_call_locals
-from .flux import FluxBackbone
+from ._base import pipeline_call_locals
+from .flux import FluxLayoutBackbone
 
 
-class BriaFiboBackbone(FluxBackbone):
+class BriaFiboBackbone(FluxLayoutBackbone):
     name = "Bria FIBO"
     pipelines = ("BriaFiboPipeline",)
     processors = ("BriaFiboAttnProcessor", "BriaAttnProcessor")
     negative_in_separate_call = False
     packing = 1
-    recompute = Backbone.recompute  # traced at the attention call only
-    encode_text = Backbone.encode_text
 
     def guided(self) -> bool | None:
         return float(pipeline_call_locals(self.pipe).get("guidance_scale", 1.0)) > 1  # its only rule

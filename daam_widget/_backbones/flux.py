@@ -21,12 +21,13 @@ from .._text_streams import TextStream
 from ._base import DenoiserCall, JointBackbone, argument
 
 
-class FluxBackbone(JointBackbone):
-    name = "Flux.1"
-    pipelines = ("FluxPipeline",)
+class FluxLayoutBackbone(JointBackbone):
+    """Flux.1's transformer layout, which later families build on: double- and single-stream blocks whose
+    ``attn`` modules run joint attention, latents packed ``packing`` x ``packing`` with position ids
+    ``img_ids``, and the negative prompt as a second call. Traced at the processors' attention call."""
+
     layer_pattern: ClassVar[str] = r".*\.attn"
     negative_in_separate_call = True
-    processors: ClassVar[tuple[str, ...]] = ("FluxAttnProcessor", "FluxAttnProcessor2_0")
     packing: ClassVar[int] = 2
     """Latent pixels per token side (Flux packs 2x2)."""
 
@@ -38,7 +39,7 @@ class FluxBackbone(JointBackbone):
         layers = super().attention_layers()
         if any(getattr(m, "fused_projections", False) for m in layers.values()):
             raise TypeError(
-                "Flux.1 with fused q/k/v projections is not supported; call "
+                f"{self.name} with fused q/k/v projections is not supported; call "
                 "pipe.transformer.unfuse_qkv_projections() before tracing"
             )
         return layers
@@ -66,6 +67,16 @@ class FluxBackbone(JointBackbone):
             grid = (int(rows.max() - rows.min()) + 1, int(columns.max() - columns.min()) + 1)
             self._grid_of = (image_ids, grid)
         return self._grid_of[1]
+
+    def pixel_multiple(self) -> tuple[int, str]:
+        scale = int(self.pipe.vae_scale_factor)
+        return 2 * scale, f"{2 * scale} (the VAE's factor {scale} times Flux's 2x2 packing)"
+
+
+class FluxBackbone(FluxLayoutBackbone):
+    name = "Flux.1"
+    pipelines = ("FluxPipeline",)
+    processors: ClassVar[tuple[str, ...]] = ("FluxAttnProcessor", "FluxAttnProcessor2_0")
 
     def recompute(
         self,
@@ -106,10 +117,6 @@ class FluxBackbone(JointBackbone):
 
     def streams(self) -> list[TextStream]:
         return [TextStream("t5", "text_encoder_2", "tokenizer_2")]
-
-    def pixel_multiple(self) -> tuple[int, str]:
-        scale = int(self.pipe.vae_scale_factor)
-        return 2 * scale, f"{2 * scale} (the VAE's factor {scale} times Flux's 2x2 packing)"
 
     def encode_text(self, prompt: str) -> dict[str, Any]:
         embeddings, pooled, text_ids = self.pipe.encode_prompt(

@@ -13,16 +13,14 @@ from __future__ import annotations
 import warnings
 
 from .._text_streams import Template, TextStream, from_position
-from ._base import Backbone, pipeline_call_locals
-from .flux import FluxBackbone
+from ._base import pipeline_call_locals
+from .flux import FluxLayoutBackbone
 
 
-class LongCatImageBackbone(FluxBackbone):
+class LongCatImageBackbone(FluxLayoutBackbone):
     name = "LongCat-Image"
     pipelines = ("LongCatImagePipeline",)
     processors = ("LongCatImageAttnProcessor",)
-    recompute = Backbone.recompute  # traced at the attention call only
-    encode_text = Backbone.encode_text
 
     def streams(self) -> list[TextStream]:
         if pipeline_call_locals(self.pipe).get("enable_prompt_rewrite", False):

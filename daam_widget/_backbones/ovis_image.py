@@ -9,16 +9,13 @@ second call after the positive one.
 from __future__ import annotations
 
 from .._text_streams import Template, TextStream, from_position
-from ._base import Backbone
-from .flux import FluxBackbone
+from .flux import FluxLayoutBackbone
 
 
-class OvisImageBackbone(FluxBackbone):
+class OvisImageBackbone(FluxLayoutBackbone):
     name = "Ovis-Image"
     pipelines = ("OvisImagePipeline",)
     processors = ("OvisImageAttnProcessor",)
-    recompute = Backbone.recompute  # traced at the attention call only
-    encode_text = Backbone.encode_text
 
     def streams(self) -> list[TextStream]:
         template = Template.user_turn(
