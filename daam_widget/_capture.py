@@ -91,7 +91,7 @@ class AttentionRecorder:
         projections: Projections | None = None,
         wanted: Callable[[], bool] | None = None,
     ) -> None:
-        self.module = module
+        self._module = weakref.ref(module)  # kept in ``_recorders`` beyond the trace: never keep the model
         self.original = original
         self.layer_name = layer_name
         self.callback = callback
@@ -102,6 +102,11 @@ class AttentionRecorder:
         parameter = next(module.parameters(), None)
         self.token = torch.zeros((), device=parameter.device if parameter is not None else None)
         """What ``_report`` declares it changes, so that a compiler keeps the call (it never changes)."""
+
+    @property
+    def module(self) -> Any:
+        """The attention module this recorder is for."""
+        return self._module()
 
     def __call__(self, attn: Any, *args: Any, **kwargs: Any) -> Any:
         if torch.compiler.is_compiling():

@@ -300,3 +300,20 @@ def test_a_processor_that_does_not_call_torch_attention_is_traced_by_recomputing
         assert _max_relative_error(maps.maps, slow[list(maps.positions)]) < 1e-5
     finally:
         sd1.unet.set_attn_processor(originals)
+
+
+def test_a_traced_pipeline_is_freed_once_the_user_lets_it_go():
+    import gc
+    import weakref
+
+    pipe = testing.sd_pipeline("sd2")
+    pipe.set_progress_bar_config(disable=True)
+    with daam_widget.trace(pipe) as tc:
+        pipe(
+            "a red dog", num_inference_steps=2, height=32, width=32, generator=seeded(), output_type="latent"
+        )
+    layer = weakref.ref(next(iter(tc.backbone.attention_layers().values())))
+    unet = weakref.ref(pipe.unet)
+    del pipe, tc
+    gc.collect()
+    assert unet() is None and layer() is None, "the recorders kept for a later trace hold no model"
