@@ -1,7 +1,8 @@
 /** The prompt's words as chips: hover shows a word, click pins it; repeated words carry their number. */
 import type { Context } from "./context";
 import { h } from "./dom";
-import { chips, occurrences, paletteColor } from "./maps";
+import { paletteColor } from "./palette";
+import { chips, occurrences } from "./words";
 
 /** One line for the words the model did not see. */
 export function cutOffLine(unseen: number, total: number): string {

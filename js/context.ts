@@ -3,7 +3,11 @@
  * (the hovered word, whether the steps are playing), and the maps drawn now, derived from the traits.
  */
 import type { AnyModel } from "@anywidget/types";
-import { type ColormapName, type Span, type View, decodeFloats, decodeMaps, occurrences, shareScale, sumSteps } from "./maps";
+import { bytes, decodeFloats, decodeMaps } from "./codecs";
+import type { ColormapName } from "./colormaps";
+import type { View } from "./overlays";
+import { shareScale, sumSteps } from "./step_sums";
+import { type Span, occurrences } from "./words";
 
 export type DaamState = {
   prompt: string;
@@ -75,10 +79,6 @@ export type Context = {
   /** Redraw what depends on the hovered word. */
   refresh(): void;
 };
-
-export function bytes(data: DataView | null | undefined): Uint8Array {
-  return data ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(0);
-}
 
 /** What `steps` sums, in words. */
 export function stepsLabel(steps: [number, number], total: number): string {

@@ -1,7 +1,8 @@
 /** The view's settings: view, τ, opacity, colours, scale, pinned-word comparison, layers, the grid. */
 import type { Context } from "./context";
+import type { ColormapName } from "./colormaps";
 import { h, options } from "./dom";
-import type { ColormapName, View } from "./maps";
+import type { View } from "./overlays";
 
 export function createControls(ctx: Context) {
   const { model } = ctx;

@@ -1,5 +1,5 @@
 /** The overlay as a PNG worth putting in a paper: at least 512 px, with the word and a colour bar. */
-import { colormap, formatValue } from "./maps";
+import { colormap, formatValue } from "./colormaps";
 
 export const MIN_EXPORT = 512;
 export const FOOTER = 56;

@@ -4,7 +4,7 @@
  * PNGs end to end in `thumbnails`); a click sets `selected`, which the kernel opens in a DaamWidget.
  */
 import type { AnyModel } from "@anywidget/types";
-import { bytes } from "./context";
+import { bytes } from "./codecs";
 import { h } from "./dom";
 
 export interface GalleryItem {

@@ -2,7 +2,7 @@
  * step; a click opens the word. */
 import type { Context } from "./context";
 import { h, paint, stage } from "./dom";
-import { overlay } from "./maps";
+import { overlay } from "./overlays";
 import { drawMass, massSeries } from "./timeline";
 
 export const TILE = 128;

@@ -3,9 +3,10 @@
  * with the same word's map, and the IoU of the two Eq. 7 masks.
  */
 import type { Context } from "./context";
-import { bytes } from "./context";
+import { bytes, decodeMaps } from "./codecs";
 import { h, paint, stage } from "./dom";
-import { decodeMaps, maskIou, overlay, resample, threshold } from "./maps";
+import { maskIou, resample, threshold } from "./masks";
+import { overlay } from "./overlays";
 
 export const SIDE = 256;
 

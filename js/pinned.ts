@@ -1,7 +1,9 @@
 /** Pinned words compared: side by side, or one argmax map in the pins' colours over a grey image. */
 import type { Context } from "./context";
 import { h, paint, displayWidth, stage } from "./dom";
-import { area, argmax, argmaxOverlay, overlay, paletteColor, threshold } from "./maps";
+import { area, argmax, threshold } from "./masks";
+import { argmaxOverlay, overlay } from "./overlays";
+import { paletteColor } from "./palette";
 
 export const SMALL = 192;
 

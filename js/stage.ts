@@ -1,7 +1,9 @@
 /** The main view: the image with the active word's overlay, and its legend (what the colours mean). */
 import type { Context } from "./context";
+import { colormap, formatValue } from "./colormaps";
 import { h, paint, displayWidth, stage } from "./dom";
-import { area, colormap, formatValue, overlay, threshold } from "./maps";
+import { area, threshold } from "./masks";
+import { overlay } from "./overlays";
 
 /** The legend's lines for a word: what the scale is, and where its top comes from. */
 export function legendLines(

@@ -3,9 +3,9 @@
  * a chart of where the active word's attention goes over the steps and resolutions.
  */
 import type { Context } from "./context";
-import { bytes } from "./context";
+import { bytes, decodeFloats } from "./codecs";
 import { h, options } from "./dom";
-import { PALETTE, decodeFloats } from "./maps";
+import { PALETTE } from "./palette";
 
 export const PLAY_INTERVAL_MS = 120;
 

@@ -3,7 +3,8 @@
  * transient state (the hovered word, whether the steps play), which never needs the kernel. Each trait
  * change redraws the components that depend on it.
  */
-import { type Context, type DaamModel, type DaamState, type Shown, bytes, shownMaps, wordName } from "./context";
+import { type Context, type DaamModel, type DaamState, type Shown, shownMaps, wordName } from "./context";
+import { bytes } from "./codecs";
 import { createChips } from "./chips";
 import { createControls } from "./controls";
 import { download, h } from "./dom";
