@@ -18,11 +18,17 @@ _STATIC = pathlib.Path(__file__).parent / "static"
 
 FALLBACK_CLASS = "daam-fallback"
 
+WITHOUT_KERNEL = {"has_kernel": False, "can_generate": False, "status": "ready", "error": "", "message": ""}
+"""What a page without a kernel says of itself: nothing to generate, nothing running."""
 
-def standalone_page(state: dict[str, Any], buffers: dict[str, bytes], title: str) -> str:
-    """One HTML page that mounts the widget's bundle on ``state`` (binary traits in ``buffers``): no
-    network, no kernel; a Content-Security-Policy allows inline script and images from data only."""
-    encoded = {k: base64.b64encode(v).decode("ascii") for k, v in buffers.items()}
+
+def standalone_page(state: dict[str, Any], title: str) -> str:
+    """One HTML page that mounts the widget's bundle on its synced ``state``: no network, no kernel; a
+    Content-Security-Policy allows inline script and images from data only. Binary traits travel
+    base64-encoded beside the JSON of the others."""
+    state = {k: v for k, v in state.items() if not k.startswith("_")} | WITHOUT_KERNEL
+    binary = [k for k, v in state.items() if isinstance(v, bytes | bytearray | memoryview)]
+    encoded = {k: base64.b64encode(bytes(state.pop(k))).decode("ascii") for k in binary}
     return _PAGE.format(
         title=html.escape(title),
         script=_script_safe((_STATIC / "standalone.js").read_text(encoding="utf-8")),
@@ -61,16 +67,18 @@ def static_picture(maps: HeatMaps, tau: float, columns: int = 6, panel: float = 
     return buffer.getvalue()
 
 
-def fallback_html(picture: bytes, prompt: str) -> str:
-    """The static picture and a line on why it is static; the widget hides it when it renders."""
-    source = "data:image/png;base64," + base64.b64encode(picture).decode("ascii")
-    return (
+def fallback_bundle(maps: HeatMaps, tau: float, prompt: str) -> dict[str, str]:
+    """The mime bundle of the static picture and a line on why it is static; the widget hides it when it
+    renders."""
+    source = "data:image/png;base64," + base64.b64encode(static_picture(maps, tau)).decode("ascii")
+    html_text = (
         f'<div class="{FALLBACK_CLASS}">'
         f'<img src="{source}" alt="DAAM maps of every word of: {html.escape(prompt)}" style="max-width:100%">'
         "<p><em>A static picture of the DAAM maps. The interactive view needs the widget's scripts "
         "(Jupyter widgets and anywidget), which this page could not load: open the notebook in "
         "JupyterLab or Notebook 7 with daam-widget installed, or use DaamWidget.save_html.</em></p></div>"
     )
+    return {"text/html": html_text, "text/plain": f"DaamWidget({prompt!r})"}
 
 
 def _script_safe(text: str) -> str:

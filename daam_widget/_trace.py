@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, get_args
 
 import torch
@@ -102,6 +102,11 @@ class Trace:
         ``"text"`` (default) renormalises each image query's attention over the text keys only, the analogue
         of a UNet's cross-attention; ``"all"`` keeps the model's own probabilities, which are ``"text"`` times
         the share of the query's attention that goes to text. The same on cross-attention models.
+    on_step:
+        Called with the trace after each denoising step's call of the denoiser (its attention already
+        added: ``num_steps`` counts it, and ``step_maps`` holds it with ``per_step=True``), for progress
+        and maps that form while the image is generated. Not called after a step's unconditional call of
+        its own or an extra call. What it raises stops the generation.
 
     The attention processors are restored, as the same objects, on every exit from the block.
     """
@@ -118,6 +123,7 @@ class Trace:
         keep_negative: bool = False,
         guidance: bool | None = None,
         softmax_over: SoftmaxOver = "text",
+        on_step: Callable[[Trace], object] | None = None,
     ) -> None:
         self.backbone = backbone_for(pipe)
         if softmax_over not in get_args(SoftmaxOver):
@@ -151,6 +157,9 @@ class Trace:
         self.keep_negative = keep_negative
         self.guidance = guidance
         self.softmax_over: SoftmaxOver = softmax_over
+        if on_step is not None and not callable(on_step):
+            raise TypeError(f"on_step must be a function of the trace, not {on_step!r}")
+        self.on_step = on_step
         self._streams = self.backbone.streams()
         self._generations: list[Generation] = []
         self._pending: list[EncoderCall] = []
@@ -175,7 +184,7 @@ class Trace:
             # own hooks inside the compiled code), so that the model is compiled once, not at every step
             denoiser = self.backbone.denoiser
             before = torch.compiler.disable(self._before_denoiser)
-            after = torch.compiler.disable(lambda *_: self._compute_waiting())
+            after = torch.compiler.disable(self._after_denoiser)
             stack.callback(denoiser.register_forward_pre_hook(before, with_kwargs=True).remove)
             stack.callback(denoiser.register_forward_hook(after).remove)
             for name in dict.fromkeys(s.encoder for s in self._streams):
@@ -234,6 +243,11 @@ class Trace:
         current.guided_now = guided
         current.last_call = current.running_call = call
         current.steps += 1
+
+    def _after_denoiser(self, *_: object) -> None:
+        self._compute_waiting()
+        if self.on_step is not None and self._generations and self._generations[-1].role == "step":
+            self.on_step(self)
 
     def _guided_now(self) -> bool:
         if self.guidance is not None:

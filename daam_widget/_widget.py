@@ -1,109 +1,37 @@
 """``DaamWidget``: the notebook widget, a translation of a pipeline run or a ``HeatMaps`` into synced traits.
 
 The browser side (``js/``, bundled into ``static/widget.js``) draws everything from these traits; what
-travels and how is in ``_widget_data``, the page and picture for readers without a kernel in
-``_html_export``. Hovering, pinning, the τ slider and scrubbing steps run in the browser with no kernel
-round trip; the kernel is needed to generate, to change the layers summed, and to compare with an earlier
-generation.
+travels and how is in ``_widget_data``, the generation in ``_widget_session``, the history strip in
+``_widget_history``, the page and picture for readers without a kernel in ``_html_export``. Hovering,
+pinning, the τ slider and scrubbing steps run in the browser with no kernel round trip; the kernel is
+needed to generate, to change the layers summed, and to compare with an earlier generation.
 """
 
 from __future__ import annotations
 
-import inspect
 import os
 import pathlib
 import re
-import time
 import traceback
-from dataclasses import dataclass, field
 from typing import Any
 
 import anywidget
-import torch
 import traitlets as t
 
 from ._files import write_atomically
 from ._heat_maps import HeatMaps
-from ._html_export import fallback_html, standalone_page, static_picture
+from ._html_export import fallback_bundle, standalone_page
 from ._prompts import check_pipeline_arguments
-from ._trace import Trace, trace
+from ._step_maps import StepMaps
+from ._trace import Trace
 from ._widget_data import NO_STEPS, encode_maps, encode_stack, encode_steps, png, spans_state
+from ._widget_history import NOT_COMPARED, Entry, History
+from ._widget_session import GenerationSession, checked_seed, grid_of
 
 _STATIC = pathlib.Path(__file__).parent / "static"
 
-_BINARY = (
-    "image",
-    "maps",
-    "step_maps",
-    "step_scales",
-    "step_mass",
-    "history_thumbnails",
-    "other_image",
-    "other_maps",
-)
-_WITHOUT_KERNEL = {"has_kernel": False, "can_generate": False, "status": "ready", "error": "", "message": ""}
-LIVE_INTERVAL_S = 0.25
-"""The shortest time between two live updates of the maps while generating (at most 4 a second)."""
-_now = time.monotonic
-
-
-@dataclass(frozen=True)
-class _Entry:
-    """One generation of the history strip, as the browser draws it."""
-
-    prompt: str
-    seed: int
-    words: list[str]
-    image: bytes
-    thumbnail: bytes
-    maps: bytes
-    map_size: tuple[int, int]
-    peaks: list[float]
-
-
-SEEDS = 2**64
-"""Seeds ``torch.Generator.manual_seed`` takes: 0 to 2**64 - 1."""
-
-
-def _checked_seed(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < SEEDS:
-        raise t.TraitError(f"seed must be an integer from 0 to 2**64 - 1, not {value!r}")
-    return value
-
-
-def _refuse_generator(kwargs: dict[str, Any]) -> None:
-    """The widget makes each generation's generator from its seed, so that the history says which seed
-    made each image; a ``generator=`` would silently outlive the call it was given to."""
-    if "generator" in kwargs:
-        raise TypeError(
-            "DaamWidget makes the generator from seed=: pass seed=... (an integer from 0 to 2**64 - 1) "
-            "instead of generator=..."
-        )
-
-
-@dataclass
-class _Session:
-    """What the widget holds beyond its traits: the pipeline, the last trace and what it is doing."""
-
-    pipe: Any = None
-    pipe_kwargs: dict[str, Any] = field(default_factory=dict)
-    asked: str | None = None
-    """The last prompt asked for, shown or not (a failed first run shows none)."""
-    deferred: dict[str, Any] = field(default_factory=dict)
-    """Traits given at construction that need the first generation's words or trace."""
-    generating: bool = False
-    """Trait changes come from the run itself: they must not re-aggregate."""
-    trace: Trace | None = None
-    shown: HeatMaps | None = None
-    """The maps ``_show`` drew: every step, at the chosen resolution."""
-    at_steps: tuple[tuple[int, int], HeatMaps] | None = None
-    """``w.heat_maps`` for the steps chosen in the browser, made when asked for."""
-    history: list[_Entry] = field(default_factory=list)
-    last_live: float = 0.0
-    live: bool = False
-    """Maps of the run in progress are shown (live frames)."""
-    fallback: Any = None
-    """The display handle of the static picture shown beside the widget."""
+_DEFERRED = ("selected", "pinned", "resolution", "steps")
+"""Traits given at construction that need the first generation's words or trace."""
 
 
 class DaamWidget(anywidget.AnyWidget):
@@ -112,16 +40,19 @@ class DaamWidget(anywidget.AnyWidget):
     ``DaamWidget(pipe, "a red circle and a blue square", num_inference_steps=30)`` generates once
     (keyword arguments go to the pipeline; trait names such as ``tau=`` set traits) and shows the image
     with the prompt's words: hover a word for its map, click to pin it, move τ for the Eq. 7 mask, scrub
-    the steps to see when a word is placed. Maps appear while the image is generated. Every generation
-    joins the history strip, and one can be compared with the current image side by side.
-    ``time_resolved=True`` also keeps every layer's sums per step (``w.trace.heat_maps(layers=...,
+    the steps to see when a word is placed. In a notebook the widget shows under its cell as soon as it
+    starts, and the maps form while the image is generated (``show=False``: only where it is displayed).
+    Every generation joins the history strip, and one can be compared with the current image side by
+    side. ``time_resolved=True`` also keeps every layer's sums per step (``w.trace.heat_maps(layers=...,
     steps=...)``; memory grows with the steps). ``DaamWidget.from_heat_maps(maps)`` shows saved maps
     without a pipeline.
     """
 
     _esm = _STATIC / "widget.js"
 
-    prompt = t.Unicode("", help="The prompt the maps belong to (text as the user wrote it).").tag(sync=True)
+    prompt = t.Unicode(
+        "", help="The prompt the maps belong to, as written; set it and `generate()` generates it."
+    ).tag(sync=True)
     words = t.List(t.Unicode(), help="The prompt's words in order, repeats included (read-only).").tag(
         sync=True
     )
@@ -203,12 +134,16 @@ class DaamWidget(anywidget.AnyWidget):
     ).tag(sync=True)
     history_thumbnails = t.Bytes(b"", help="The history's thumbnails: PNGs one after another.").tag(sync=True)
     compare_to = t.Int(-1, help="The history entry shown beside the current image, or -1.").tag(sync=True)
-    other = t.Dict(help="The compared entry: {prompt, seed, words, map_size, peaks}; {} when none.").tag(
-        sync=True
-    )
+    other = t.Dict(
+        help="The compared entry: {prompt, seed, words, map_size, peaks, num_steps, step_grid}; {} when none."
+    ).tag(sync=True)
     other_image = t.Bytes(b"", help="PNG of the compared entry.").tag(sync=True)
     other_maps = t.Bytes(b"", help="uint8 maps of the compared entry, as `maps`.").tag(sync=True)
-    seed = t.Int(0, help="Seed of the last generation.").tag(sync=True)
+    other_step_maps = t.Bytes(b"", help="The compared entry's `step_maps` (grid and steps in `other`).").tag(
+        sync=True
+    )
+    other_step_scales = t.Bytes(b"", help="The compared entry's `step_scales`.").tag(sync=True)
+    seed = t.Int(0, help="Seed of the last generation; `generate()` uses it when given none.").tag(sync=True)
     status = t.Enum(("idle", "generating", "ready", "error"), "idle", help="What the widget is doing.").tag(
         sync=True
     )
@@ -228,30 +163,43 @@ class DaamWidget(anywidget.AnyWidget):
         *,
         seed: int = 0,
         time_resolved: bool = False,
+        show: bool = True,
         **kwargs: Any,
     ) -> None:
         traits = {k: kwargs.pop(k) for k in list(kwargs) if self.class_traits().get(k) is not None}
-        deferred: dict[str, Any] = {
-            k: traits.pop(k) for k in ("selected", "pinned", "resolution", "steps") if k in traits
-        }
+        self._deferred = {k: traits.pop(k) for k in _DEFERRED if k in traits}
         if pipe is not None:
-            _refuse_generator(kwargs)
             check_pipeline_arguments(pipe, kwargs, others=list(self.class_traits()), owner="DaamWidget")
-        self._session = _Session(pipe=pipe, pipe_kwargs=kwargs, asked=prompt, deferred=deferred)
-        self._time_resolved = time_resolved
-        super().__init__(**traits)
-        self.can_generate = pipe is not None
-        self.seed = seed
-        self.on_msg(self._on_message)
-        if pipe is not None and prompt is not None:
-            try:
-                self.generate(prompt)
-            except Exception:  # shown in the widget (self.error); the widget is still returned
-                pass
         elif prompt is not None:
             raise ValueError(
                 "a prompt needs a pipeline: DaamWidget(pipe, prompt), or use from_heat_maps(maps)"
             )
+        self._session = GenerationSession(pipe, kwargs, prompt, time_resolved)
+        self._shown: HeatMaps | None = None
+        """The maps ``_show`` drew: every step, at the chosen resolution."""
+        self._at_steps: tuple[tuple[int, int], HeatMaps] | None = None
+        """``heat_maps`` for the steps chosen in the browser, made when asked for."""
+        self._history = History()
+        self._fallback: Any = None
+        """The display handle of the static picture shown beside the widget."""
+        self._shown_in_cell: int | None = None
+        """The notebook cell (execution count) that displayed the widget while it generated."""
+        super().__init__(**traits)
+        self.can_generate = pipe is not None
+        self.seed = seed
+        self.on_msg(self._on_message)
+        if pipe is None or prompt is None:
+            return
+        shell = _kernel_shell() if show else None
+        if shell is not None:  # under its cell now, so the first generation shows as it runs
+            _display_bundle(self._repr_mimebundle_())
+            self._shown_in_cell = shell.execution_count
+        try:
+            self.generate(prompt)
+        except Exception:  # shown in the widget (self.error); the widget is still returned
+            return
+        if shell is not None:
+            self._show_fallback()
 
     @classmethod
     def from_heat_maps(cls, maps: HeatMaps, **traits: Any) -> DaamWidget:
@@ -265,12 +213,11 @@ class DaamWidget(anywidget.AnyWidget):
     @property
     def heat_maps(self) -> HeatMaps | None:
         """The ``HeatMaps`` shown (at the chosen resolution and steps); None before the first generation."""
-        session = self._session
-        if session.shown is None or session.trace is None or self.steps == (0, 0):
-            return session.shown
-        if session.at_steps is None or session.at_steps[0] != self.steps:
-            session.at_steps = (self.steps, self._maps_at(self.prompt))
-        return session.at_steps[1]
+        if self._shown is None or self._session.trace is None or self.steps == (0, 0):
+            return self._shown
+        if self._at_steps is None or self._at_steps[0] != self.steps:
+            self._at_steps = (self.steps, self._session.maps_at(self.prompt, self.resolution, self.steps))
+        return self._at_steps[1]
 
     @property
     def trace(self) -> Trace | None:
@@ -288,57 +235,42 @@ class DaamWidget(anywidget.AnyWidget):
             raise RuntimeError(
                 "this widget shows saved maps and has no pipeline; use DaamWidget(pipe, prompt)"
             )
-        prompt = session.asked if prompt is None else prompt
-        session.asked = prompt
-        if not isinstance(prompt, str) or not prompt.strip():
-            error = ValueError(f"the prompt must be a non-empty string, not {prompt!r}")
-            self._fail(error)
-            raise error
+        seed = self.seed if seed is None else seed
         try:
-            seed = self.seed if seed is None else _checked_seed(seed)
-            _refuse_generator(pipe_kwargs)
-            check_pipeline_arguments(session.pipe, pipe_kwargs, owner="DaamWidget")
-        except (t.TraitError, TypeError) as error:
+            prompt, kwargs = session.prepare(prompt, seed, pipe_kwargs)
+        except (ValueError, TypeError, t.TraitError) as error:
             self._fail(error)
             raise
-        session.pipe_kwargs.update(pipe_kwargs)
-        kwargs = dict(session.pipe_kwargs)
-        kwargs.setdefault("generator", torch.Generator("cpu").manual_seed(seed))
-        session.generating = True
         with self.hold_sync():
             self.error, self.message, self.status = "", "", "generating"
-            self.progress = (0, int(kwargs.get("num_inference_steps", _default_steps(session.pipe))))
+            self.progress = (0, session.total_steps(kwargs))
+        live = False
+
+        def on_frame(so_far: StepMaps) -> None:
+            nonlocal live
+            live = True
+            self._show_so_far(so_far, prompt)
+
         try:
-            with trace(session.pipe, time_resolved=self._time_resolved, per_step=True) as tc:
-                session.last_live, session.live = _now(), False
-                after_step = tc.backbone.denoiser.register_forward_hook(
-                    lambda *_: self._after_step(tc, prompt)
-                )
-                try:
-                    session.pipe(prompt=prompt, **kwargs)
-                finally:
-                    after_step.remove()
-            session.trace = tc
+            session.run(prompt, kwargs, on_progress=self._on_progress, on_frame=on_frame)
             self.seed = seed
-            if self.resolution not in ["all", *self._resolutions()]:
+            if self.resolution not in ["all", *session.resolutions()]:
                 self.resolution = "all"
             self.steps = (0, 0)
-            if "resolution" in session.deferred:  # given at construction: checked now that the trace is known
-                self.resolution = session.deferred.pop("resolution")
-            self._show(self._maps_at(prompt, steps=(0, 0)), prompt)
-            if "steps" in session.deferred:
-                self.steps = session.deferred.pop("steps")
+            if "resolution" in self._deferred:  # given at construction: checked now that the trace is known
+                self.resolution = self._deferred.pop("resolution")
+            self._show(session.maps_at(prompt, self.resolution, (0, 0)), prompt)
+            if "steps" in self._deferred:
+                self.steps = self._deferred.pop("steps")
             self._remember()
-            if session.fallback is not None:  # the static picture shows the new image too
-                session.fallback.update(self._fallback_bundle(), raw=True)
+            if self._fallback is not None:  # the static picture shows the new image too
+                self._fallback.update(self._fallback_bundle(), raw=True)
         except BaseException as error:  # Ctrl-C too: the widget must not stay "generating"
-            if session.live and session.shown is not None:  # the last image's maps, not partial ones
-                self._show(session.shown)
+            if live and self._shown is not None:  # the last image's maps, not partial ones
+                self._show(self._shown)
                 session.asked = prompt
             self._fail(error)
             raise
-        finally:
-            session.generating = False
         shown = self.heat_maps
         assert shown is not None
         return shown
@@ -360,33 +292,26 @@ class DaamWidget(anywidget.AnyWidget):
         Hovering, pinning, the views, the τ slider, the step scrubber and the grid work in it; generating,
         other resolutions and choosing another history entry need the kernel and are hidden.
         """
-        state = {k: v for k, v in self.get_state().items() if not k.startswith("_")} | _WITHOUT_KERNEL
-        buffers = {k: bytes(getattr(self, k)) for k in _BINARY}
-        for k in _BINARY:
-            state.pop(k, None)
-        page = standalone_page(state, buffers, title or f"DAAM: {self.prompt}")
+        page = standalone_page(self.get_state(), title or f"DAAM: {self.prompt}")
         target = pathlib.Path(path)
         write_atomically(target, lambda temporary: temporary.write_text(page, encoding="utf-8"))
         return target
 
     def _ipython_display_(self) -> None:
         """The widget, preceded by a static picture of its maps that the widget hides when it renders: a
-        reader whose page cannot run the widget's scripts (an export opened offline) still sees the maps."""
-        from IPython.display import display
-
-        session = self._session
-        if session.shown is not None:
-            session.fallback = display(self._fallback_bundle(), raw=True, display_id=True)
-        bundle = self._repr_mimebundle_()
-        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        display(data, metadata=metadata, raw=True)
+        reader whose page cannot run the widget's scripts (an export opened offline) still sees the maps.
+        Nothing when the cell displaying it is the one the widget showed itself under while generating."""
+        shell = _kernel_shell()
+        if shell is not None and self._shown_in_cell == shell.execution_count:
+            return
+        self._show_fallback()
+        _display_bundle(self._repr_mimebundle_())
 
     # -- traits from domain objects ----------------------------------------------------------------
 
     def _show(self, maps: HeatMaps, prompt: str | None = None) -> None:
-        session = self._session
         size, data, peaks = encode_maps(maps, self.max_map_size)
-        session.shown, session.at_steps = maps, None
+        self._shown, self._at_steps = maps, None
         prompt = prompt if prompt is not None else maps.prompt
         time_view = self._time_view(prompt)
         with self.hold_sync():
@@ -401,87 +326,23 @@ class DaamWidget(anywidget.AnyWidget):
             self.peaks = peaks
             self.selected = None
             self.pinned = []
-            self.resolutions = self._resolutions()
+            self.resolutions = self._session.resolutions()
             for key, value in time_view.items():
                 setattr(self, key, value)
             for key in ("selected", "pinned"):
-                if key in session.deferred:
-                    setattr(self, key, session.deferred.pop(key))
+                if key in self._deferred:
+                    setattr(self, key, self._deferred.pop(key))
 
     def _time_view(self, prompt: str) -> dict[str, Any]:
         tc = self._session.trace
         if tc is None or tc.num_images == 0:
             return {"num_steps": 0, **NO_STEPS}
         steps = tc.step_maps(0, prompt=prompt)
-        grids = None if self.resolution == "all" else [_grid(self.resolution)]
+        grids = None if self.resolution == "all" else [grid_of(self.resolution)]
         return {"num_steps": steps.num_steps, **encode_steps(steps, grids)}
 
-    def _remember(self) -> None:
-        """Add the shown generation to the history strip."""
-        session = self._session
-        maps = session.shown
-        assert maps is not None
-        entry = _Entry(
-            prompt=self.prompt,
-            seed=self.seed,
-            words=list(self.words),
-            image=self.image,
-            thumbnail=png(maps.image, longer_side=64),
-            maps=self.maps,
-            map_size=(self.map_size[0], self.map_size[1]),
-            peaks=list(self.peaks),
-        )
-        session.history = [*session.history, entry][-self.max_history :]
-        offsets, at = [], 0
-        for e in session.history:
-            offsets.append([at, len(e.thumbnail)])
-            at += len(e.thumbnail)
-        with self.hold_sync():
-            self.history_thumbnails = b"".join(e.thumbnail for e in session.history)
-            self.history = [
-                {"prompt": e.prompt, "seed": e.seed, "words": e.words, "thumbnail": o}
-                for e, o in zip(session.history, offsets, strict=True)
-            ]
-            if self.compare_to >= len(session.history):
-                self.compare_to = -1
-
-    def _fallback_bundle(self) -> dict[str, str]:
-        maps = self._session.shown
-        assert maps is not None
-        return {
-            "text/html": fallback_html(static_picture(maps, self.tau), self.prompt),
-            "text/plain": f"DaamWidget({self.prompt!r})",
-        }
-
-    def _resolutions(self) -> list[str]:
-        tc = self._session.trace
-        return [f"{h}x{w}" for h, w in tc.resolutions] if tc is not None else []
-
-    def _maps_at(self, prompt: str, steps: tuple[int, int] | None = None) -> HeatMaps:
-        """The trace's maps at the chosen ``resolution`` and ``steps``."""
-        tc = self._session.trace
-        assert tc is not None
-        steps = self.steps if steps is None else steps
-        options: dict[str, Any] = {}
-        if self.resolution != "all":
-            options["resolutions"] = [_grid(self.resolution)]
-        if steps != (0, 0):
-            options["steps"] = range(*steps)
-        return tc.heat_maps(0, prompt=prompt, **options)
-
-    def _after_step(self, tc: Trace, prompt: str) -> None:
-        """After each denoiser call: steps done (extra calls of a step leave them unchanged), and at most
-        every ``LIVE_INTERVAL_S`` the maps so far."""
-        session = self._session
-        total = int(getattr(session.pipe, "num_timesteps", 0) or self.progress[1])
-        self.progress = (tc.num_steps, total)
-        now = _now()
-        if now - session.last_live < LIVE_INTERVAL_S or tc.num_images == 0 or tc.num_steps >= total:
-            return
-        session.last_live, session.live = now, True
-        so_far = tc.step_maps(0, prompt=prompt)
-        if not so_far.words:
-            return
+    def _show_so_far(self, so_far: StepMaps, prompt: str) -> None:
+        """A live frame: the maps of the steps done, on the step grid, while the image is generated."""
         size, data, peaks = encode_stack(so_far.on_grid().sum(0), self.max_map_size)
         with self.hold_sync():
             if self.prompt != prompt or list(self.words) != list(so_far.words):
@@ -494,16 +355,52 @@ class DaamWidget(anywidget.AnyWidget):
             self.map_size, self.maps, self.peaks = size, data, peaks
             self.num_steps, self.steps = 0, (0, 0)
 
-    def _fail(self, error: BaseException) -> BaseException:
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress = (done, total)
+
+    def _remember(self) -> None:
+        """Add the shown generation to the history strip."""
+        assert self._shown is not None
+        entry = Entry(
+            prompt=self.prompt,
+            seed=self.seed,
+            words=list(self.words),
+            image=self.image,
+            thumbnail=png(self._shown.image, longer_side=64),
+            maps=self.maps,
+            map_size=(self.map_size[0], self.map_size[1]),
+            peaks=list(self.peaks),
+            num_steps=self.num_steps,
+            step_maps=self.step_maps,
+            step_scales=self.step_scales,
+            step_grid=(self.step_grid[0], self.step_grid[1]),
+        )
+        self._history.add(entry, self.max_history)
+        with self.hold_sync():
+            for key, value in self._history.strip().items():
+                setattr(self, key, value)
+            if self.compare_to >= len(self._history):
+                self.compare_to = -1
+
+    def _fallback_bundle(self) -> dict[str, str]:
+        assert self._shown is not None
+        return fallback_bundle(self._shown, self.tau, self.prompt)
+
+    def _show_fallback(self) -> None:
+        if self._shown is not None:
+            from IPython.display import display
+
+            self._fallback = display(self._fallback_bundle(), raw=True, display_id=True)
+
+    def _fail(self, error: BaseException) -> None:
         with self.hold_sync():
             self.status = "error"
             self.error = f"{type(error).__name__}: {error}"
-        return error
 
     # -- validation and reactions ------------------------------------------------------------------
 
     def _word_index(self, key: Any) -> int:
-        maps = self._session.shown
+        maps = self._shown
         if maps is None:
             raise t.TraitError("there are no words yet: generate first")
         if isinstance(key, list):
@@ -524,7 +421,7 @@ class DaamWidget(anywidget.AnyWidget):
 
     @t.validate("seed")
     def _valid_seed(self, proposal: t.Bunch) -> int:
-        return _checked_seed(proposal.value)
+        return checked_seed(proposal.value)
 
     @t.validate("tau")
     def _valid_tau(self, proposal: t.Bunch) -> float:
@@ -542,7 +439,7 @@ class DaamWidget(anywidget.AnyWidget):
 
     @t.validate("resolution")
     def _valid_resolution(self, proposal: t.Bunch) -> str:
-        allowed = ["all", *self._resolutions()]
+        allowed = ["all", *self._session.resolutions()]
         if proposal.value not in allowed:
             raise t.TraitError(
                 f"resolution must be one of {allowed}, not {proposal.value!r}"
@@ -568,7 +465,7 @@ class DaamWidget(anywidget.AnyWidget):
 
     @t.validate("compare_to")
     def _valid_compare_to(self, proposal: t.Bunch) -> int:
-        n = len(self._session.history)
+        n = len(self._history)
         if not -1 <= proposal.value < n:
             raise t.TraitError(
                 f"compare_to must be -1 (none) or a history entry 0..{n - 1}, not {proposal.value!r}"
@@ -582,11 +479,11 @@ class DaamWidget(anywidget.AnyWidget):
     @t.observe("resolution")
     def _on_resolution(self, change: t.Bunch) -> None:
         session = self._session
-        if session.generating or session.trace is None or session.shown is None:
+        if session.generating or session.trace is None or self._shown is None:
             return
         try:
             selected, pinned, steps = self.selected, self.pinned, self.steps
-            self._show(self._maps_at(self.prompt, steps=(0, 0)), self.prompt)
+            self._show(session.maps_at(self.prompt, self.resolution, (0, 0)), self.prompt)
             with self.hold_sync():
                 self.selected, self.pinned = selected, pinned
                 self.steps = steps if steps[1] <= self.num_steps else (0, 0)
@@ -595,20 +492,10 @@ class DaamWidget(anywidget.AnyWidget):
 
     @t.observe("compare_to")
     def _on_compare_to(self, change: t.Bunch) -> None:
-        if change.new < 0:
-            with self.hold_sync():
-                self.other, self.other_image, self.other_maps = {}, b"", b""
-            return
-        e = self._session.history[change.new]
+        compared = NOT_COMPARED if change.new < 0 else self._history[change.new].compared()
         with self.hold_sync():
-            self.other_image, self.other_maps = e.image, e.maps
-            self.other = {
-                "prompt": e.prompt,
-                "seed": e.seed,
-                "words": e.words,
-                "map_size": list(e.map_size),
-                "peaks": e.peaks,
-            }
+            for key, value in compared.items():
+                setattr(self, key, value)
 
     def _on_message(self, _widget: Any, content: dict, _buffers: list) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
@@ -625,12 +512,18 @@ class DaamWidget(anywidget.AnyWidget):
             traceback.print_exc()
 
 
-def _grid(resolution: str) -> tuple[int, int]:
-    h, w = (int(x) for x in resolution.split("x"))
-    return h, w
+def _kernel_shell() -> Any:
+    """IPython's shell where this runs in a notebook's kernel (so ``display`` reaches a cell), else None."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return shell if getattr(shell, "kernel", None) is not None else None
 
 
-def _default_steps(pipe: Any) -> int:
-    """The pipeline's default number of inference steps (50 for SD, 28 for SD3 and Flux, 20 for PixArt)."""
-    parameter = inspect.signature(type(pipe).__call__).parameters.get("num_inference_steps")
-    return int(parameter.default) if parameter is not None and isinstance(parameter.default, int) else 50
+def _display_bundle(bundle: Any) -> None:
+    from IPython.display import display
+
+    data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+    display(data, metadata=metadata, raw=True)

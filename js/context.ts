@@ -39,9 +39,19 @@ export type DaamState = {
   history: { prompt: string; seed: number; words: string[]; thumbnail: [number, number] }[];
   history_thumbnails: DataView | null;
   compare_to: number;
-  other: { prompt?: string; seed?: number; words?: string[]; map_size?: [number, number]; peaks?: number[] };
+  other: {
+    prompt?: string;
+    seed?: number;
+    words?: string[];
+    map_size?: [number, number];
+    peaks?: number[];
+    num_steps?: number;
+    step_grid?: [number, number];
+  };
   other_image: DataView | null;
   other_maps: DataView | null;
+  other_step_maps: DataView | null;
+  other_step_scales: DataView | null;
   status: "idle" | "generating" | "ready" | "error";
   progress: [number, number];
   error: string;

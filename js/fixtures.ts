@@ -52,6 +52,8 @@ export function state(overrides: Partial<DaamState> = {}): DaamState {
     other: {},
     other_image: null,
     other_maps: null,
+    other_step_maps: null,
+    other_step_scales: null,
     status: "ready",
     progress: [2, 2],
     error: "",

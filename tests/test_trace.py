@@ -317,3 +317,17 @@ def test_a_traced_pipeline_is_freed_once_the_user_lets_it_go():
     del pipe, tc
     gc.collect()
     assert unet() is None and layer() is None, "the recorders kept for a later trace hold no model"
+
+
+def test_what_on_step_raises_stops_the_generation_and_restores_the_processors(sd1):
+    processors = dict(sd1.unet.attn_processors)
+
+    def stop_at_two(tc):
+        if tc.num_steps == 2:
+            raise RuntimeError("enough")
+
+    with pytest.raises(RuntimeError, match="enough"), daam_widget.trace(sd1, on_step=stop_at_two) as tc:
+        sd1("a dog", num_inference_steps=4, generator=seeded())
+    assert tc.num_steps == 2 and dict(sd1.unet.attn_processors) == processors
+    with pytest.raises(TypeError, match="on_step must be a function of the trace, not 3"):
+        daam_widget.trace(sd1, on_step=3)

@@ -359,3 +359,21 @@ def test_memory_does_not_grow_with_steps_unless_time_resolved(pipes):
 
     assert held(2) == held(5) > 0
     assert held(5, time_resolved=True) == held(2) * (1 + 5)
+
+
+def test_on_step_is_called_once_a_step_with_that_steps_attention_already_recorded(pipes):
+    pipe = pipes.setdefault("flux", _build("flux"))
+    call = _call("flux", num_inference_steps=3, true_cfg_scale=2.0, negative_prompt="a blue cat")
+    seen = []
+
+    def on_step(tc):
+        steps = tc.step_maps(0, prompt=PROMPT)
+        seen.append((tc.num_steps, steps.num_steps, steps.on_grid()[-1].clone()))
+
+    tc, _ = _run(pipe, call, per_step=True, on_step=on_step)
+    assert [(done, recorded) for done, recorded, _ in seen] == [(1, 1), (2, 2), (3, 3)], (
+        "once per step: not after the negative prompt's call of its own"
+    )
+    final = tc.step_maps(0, prompt=PROMPT).on_grid()
+    for step, (_, _, at_callback) in enumerate(seen):
+        assert torch.equal(at_callback, final[step]), f"step {step} was complete when on_step ran"

@@ -16,6 +16,7 @@ from PIL import Image
 
 from daam_widget import DaamWidget, HeatMaps, testing
 from daam_widget import _widget as widget_module
+from daam_widget import _widget_session as session_module
 from daam_widget._words import layout_from_text
 
 PROMPT = "a red dog, on a hat"
@@ -329,7 +330,7 @@ def test_steps_given_at_construction_apply_and_saved_maps_have_none(sd1):
 
 
 def test_maps_so_far_are_shown_while_generating(sd1, monkeypatch):
-    monkeypatch.setattr(widget_module, "LIVE_INTERVAL_S", 0.0)
+    monkeypatch.setattr(session_module, "LIVE_INTERVAL_S", 0.0)
     frames = []
     w = DaamWidget(sd1, "a dog", num_inference_steps=2)
     w.observe(lambda c: frames.append((w.status, w.progress[0], c.new, tuple(w.map_size))), "maps")
@@ -346,7 +347,7 @@ def test_maps_so_far_are_shown_while_generating(sd1, monkeypatch):
 
 def test_live_updates_are_throttled(sd1, monkeypatch):
     clock = iter(np.arange(0.0, 100.0, 0.1))  # 0.1 s passes between two reads of the clock
-    monkeypatch.setattr(widget_module, "_now", lambda: float(next(clock)))
+    monkeypatch.setattr(session_module, "_now", lambda: float(next(clock)))
     frames = []
     w = DaamWidget(sd1, "a dog", num_inference_steps=2)
     w.observe(lambda c: frames.append((w.status, w.progress[0])), "maps")
@@ -357,7 +358,8 @@ def test_live_updates_are_throttled(sd1, monkeypatch):
 def test_generations_join_the_history_and_one_is_compared_beside_the_current(sd1):
     w = DaamWidget(sd1, "a red dog", num_inference_steps=2, seed=0)
     first_image, first_maps = w.image, w.maps
-    w.generate(prompt="a blue dog", seed=1)
+    first_steps = (w.step_maps, w.step_scales, list(w.step_grid))
+    w.generate(prompt="a blue dog", seed=1, num_inference_steps=3)
     assert [(e["prompt"], e["seed"], e["words"]) for e in w.history] == [
         ("a red dog", 0, ["a", "red", "dog"]),
         ("a blue dog", 1, ["a", "blue", "dog"]),
@@ -368,13 +370,17 @@ def test_generations_join_the_history_and_one_is_compared_beside_the_current(sd1
     w.compare_to = 0
     assert (w.other_image, w.other_maps) == (first_image, first_maps)
     assert w.other["prompt"] == "a red dog" and w.other["words"] == ["a", "red", "dog"]
+    assert (w.other_step_maps, w.other_step_scales, w.other["step_grid"]) == first_steps, (
+        "every step of the compared entry, for the same steps on both sides"
+    )
+    assert w.other["num_steps"] == 2 and w.num_steps == 3
     with pytest.raises(traitlets.TraitError, match=r"compare_to must be -1 \(none\) or a history entry 0..1"):
         w.compare_to = 2
     w.max_history = 2
     w.generate(seed=2)
     assert [e["seed"] for e in w.history] == [1, 2] and w.compare_to == 0, "the oldest is dropped"
     w.compare_to = -1
-    assert w.other == {} and w.other_maps == b""
+    assert w.other == {} and w.other_maps == b"" and w.other_step_maps == b""
 
 
 def test_the_notebook_keeps_a_static_picture_for_pages_without_the_widget(widget):
@@ -397,7 +403,7 @@ def test_a_misspelt_pipeline_argument_is_refused_with_the_close_match(sd1):
 def test_the_static_picture_follows_each_generation(sd1):
     w = DaamWidget(sd1, "a dog", num_inference_steps=2)
     updates = []
-    w._session.fallback = types.SimpleNamespace(update=lambda bundle, raw: updates.append(bundle))
+    w._fallback = types.SimpleNamespace(update=lambda bundle, raw: updates.append(bundle))
     w.tau = 0.7
     w.generate(prompt="a red hat")
     assert len(updates) == 1 and "every word of: a red hat" in updates[0]["text/html"]
@@ -405,7 +411,7 @@ def test_the_static_picture_follows_each_generation(sd1):
 
 @pytest.mark.parametrize("exception", [RuntimeError, KeyboardInterrupt])
 def test_an_interrupted_generation_shows_its_error_and_the_last_images_maps(sd1, monkeypatch, exception):
-    monkeypatch.setattr(widget_module, "LIVE_INTERVAL_S", 0.0)
+    monkeypatch.setattr(session_module, "LIVE_INTERVAL_S", 0.0)
     w = DaamWidget(sd1, PROMPT, num_inference_steps=2)
     before = (w.prompt, w.words, w.maps, w.image, w.num_steps)
     w.steps = (0, 1)
@@ -424,3 +430,35 @@ def test_an_interrupted_generation_shows_its_error_and_the_last_images_maps(sd1,
     assert all(sd1.unet.attn_processors[k] is v for k, v in processors.items())
     w.generate(num_inference_steps=2, callback_on_step_end=None)
     assert w.prompt == "a blue square" and w.status == "ready", "generate() retries what was asked"
+
+
+class _Cell:
+    """A notebook kernel's shell as the widget sees it: the running cell's execution count."""
+
+    kernel = object()
+    execution_count = 7
+
+
+def test_in_a_notebook_the_widget_shows_under_its_cell_before_the_first_generation_runs(sd1, monkeypatch):
+    shown, steps = [], []
+    kind = {"application/vnd.jupyter.widget-view+json": "widget", "text/html": "picture"}
+    monkeypatch.setattr(widget_module, "_kernel_shell", lambda: _Cell)
+    monkeypatch.setattr(
+        "IPython.display.display",
+        lambda data, **options: shown.append((next(kind[k] for k in data if k in kind), len(steps))),
+    )
+    counting = sd1.unet.register_forward_pre_hook(lambda *_: steps.append(1))
+    try:
+        w = DaamWidget(sd1, "a dog", num_inference_steps=2)
+    finally:
+        counting.remove()
+    assert shown == [("widget", 0), ("picture", 2)], (
+        "the view before the pipeline runs; the static picture once the maps exist"
+    )
+    w._ipython_display_()
+    assert len(shown) == 2, "the cell's value is the widget already shown under it: not shown twice"
+    monkeypatch.setattr(_Cell, "execution_count", 8)
+    w._ipython_display_()
+    assert [k for k, _ in shown[2:]] == ["picture", "widget"], "a later cell shows it again"
+    DaamWidget(sd1, "a dog", num_inference_steps=1, show=False)
+    assert len(shown) == 4, "show=False: shown only where displayed"
