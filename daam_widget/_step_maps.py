@@ -66,10 +66,10 @@ class StepMaps:
             out += m
         return out.clamp_(min=0)
 
-    def total(self, steps: Iterable[int] | None = None) -> torch.Tensor:
-        """Eq. 6 over ``steps`` (default: all): ``(words, H, W)`` at the image size."""
+    def total(self, steps: Iterable[int] | None = None, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """Eq. 6 over ``steps`` (default: all): ``(words, H, W)`` at the image size, or at ``size``."""
         picked = list(steps) if steps is not None else list(range(self.num_steps))
-        return upsample_once([self.maps[g][picked].sum(0) for g in self.grids], self.image_size)
+        return upsample_once([self.maps[g][picked].sum(0) for g in self.grids], size or self.image_size)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the per-step maps, prompt and word alignment to a safetensors file (no pickle)."""

@@ -24,7 +24,7 @@ from ._html_export import fallback_bundle, standalone_page
 from ._prompts import check_pipeline_arguments
 from ._step_maps import StepMaps
 from ._trace import Trace
-from ._widget_data import NO_STEPS, encode_maps, encode_stack, encode_steps, png, spans_state
+from ._widget_data import NO_STEPS, encode_maps, encode_stack, encode_steps, png, sent_size, spans_state
 from ._widget_history import NOT_COMPARED, Entry, History
 from ._widget_session import GenerationSession, checked_seed, grid_of
 
@@ -342,8 +342,10 @@ class DaamWidget(anywidget.AnyWidget):
         return {"num_steps": steps.num_steps, **encode_steps(steps, grids)}
 
     def _show_so_far(self, so_far: StepMaps, prompt: str) -> None:
-        """A live frame: the maps of the steps done, on the step grid, while the image is generated."""
-        size, data, peaks = encode_stack(so_far.on_grid().sum(0), self.max_map_size)
+        """A live frame while the image is generated: Eq. 6 over the steps done, upsampled straight to the
+        size the maps are sent at."""
+        so_far_maps = so_far.total(size=sent_size(so_far.image_size, self.max_map_size)).clamp_(min=0)
+        size, data, peaks = encode_stack(so_far_maps, self.max_map_size)
         with self.hold_sync():
             if self.prompt != prompt or list(self.words) != list(so_far.words):
                 self.prompt = prompt

@@ -35,12 +35,18 @@ def encode_maps(maps: HeatMaps, max_size: int) -> tuple[tuple[int, int], bytes, 
     return encode_stack(stack, max_size)
 
 
+def sent_size(image_size: tuple[int, int], max_size: int) -> tuple[int, int]:
+    """``(h, w)`` of the maps sent for an image of ``image_size``: at most ``max_size`` on the longer side."""
+    H, W = image_size
+    scale = min(1.0, max_size / max(H, W))
+    return max(1, round(H * scale)), max(1, round(W * scale))
+
+
 def encode_stack(stack: torch.Tensor, max_size: int) -> tuple[tuple[int, int], bytes, list[float]]:
     """``(words, H, W)`` maps as uint8 scaled to max 255 at most ``max_size`` on the longer side
     (area-averaged), their ``(h, w)``, and their raw maxima."""
     H, W = stack.shape[-2:]
-    scale = min(1.0, max_size / max(H, W))
-    h, w = max(1, round(H * scale)), max(1, round(W * scale))
+    h, w = sent_size((H, W), max_size)
     peaks = stack.flatten(1).amax(1) if len(stack) else torch.zeros(0)
     if (h, w) != (H, W):
         stack = F.interpolate(stack[None], size=(h, w), mode="area")[0]

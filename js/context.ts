@@ -6,7 +6,7 @@ import type { AnyModel } from "@anywidget/types";
 import { bytes, decodeFloats, decodeMaps } from "./codecs";
 import type { ColormapName } from "./colormaps";
 import type { View } from "./overlays";
-import { shareScale, sumSteps } from "./step_sums";
+import { type StepRecord, mapsOverSteps, shareScale } from "./step_sums";
 import { type Span, occurrences } from "./words";
 
 export type DaamState = {
@@ -98,24 +98,40 @@ export function stepsLabel(steps: [number, number], total: number): string {
   return `steps ${a + 1}–${b} of ${total}`;
 }
 
-/** The maps to draw, from the traits: all steps (`maps`), or a range summed from `step_maps`. */
+/** The current generation's record of every step (`step_maps`), or the compared one's (`other_step_maps`). */
+export function stepRecord(model: DaamModel, which: "current" | "other"): StepRecord {
+  if (which === "current") {
+    return {
+      maps: bytes(model.get("step_maps")),
+      scales: decodeFloats(model.get("step_scales")),
+      steps: model.get("num_steps") ?? 0,
+      grid: model.get("step_grid") ?? [0, 0],
+    };
+  }
+  const other = model.get("other") ?? {};
+  return {
+    maps: bytes(model.get("other_step_maps")),
+    scales: decodeFloats(model.get("other_step_scales")),
+    steps: other.num_steps ?? 0,
+    grid: other.step_grid ?? [0, 0],
+  };
+}
+
+/** The maps to draw, from the traits: all steps (`maps`), or a range of `step_maps` at the same size. */
 export function shownMaps(model: DaamModel): Shown {
   const [a, b] = model.get("steps") ?? [0, 0];
   const total = model.get("num_steps") ?? 0;
-  const grid = model.get("step_grid") ?? [0, 0];
-  const stepData = bytes(model.get("step_maps"));
+  const size = model.get("map_size");
+  const range = a === 0 && b === 0 ? null : mapsOverSteps(stepRecord(model, "current"), a, b, size);
   let shown: Shown;
-  if (!(a === 0 && b === 0) && stepData.length && grid[0] * grid[1] > 0) {
-    const words = stepData.length / (total * grid[0] * grid[1]);
-    const { maps, peaks } = sumSteps(stepData, decodeFloats(model.get("step_scales")), words, grid[0] * grid[1], a, b);
-    shown = { maps, peaks, size: grid, steps: stepsLabel([a, b], total) };
+  if (range) {
+    shown = { ...range, size, steps: stepsLabel([a, b], total) };
   } else {
-    const [h, w] = model.get("map_size");
     const data = model.get("maps");
     const live = model.get("status") === "generating";
     shown = {
-      maps: data ? decodeMaps(data, h, w) : [],
-      size: [h, w],
+      maps: data ? decodeMaps(data, size[0], size[1]) : [],
+      size,
       peaks: model.get("peaks") ?? [],
       steps: live ? `steps so far (${model.get("progress")[0]} of ${model.get("progress")[1]})` : stepsLabel([0, 0], total),
     };

@@ -1,18 +1,23 @@
 /**
  * The generations of this widget as a strip of thumbnails; one of them shown beside the current image
- * with the same word's map, and the IoU of the two Eq. 7 masks.
+ * with the same word's map over the same steps, and the IoU of the two Eq. 7 masks.
  */
-import type { Context } from "./context";
+import { type Context, stepRecord, stepsLabel } from "./context";
 import { bytes, decodeMaps } from "./codecs";
 import { h, paint, stage } from "./dom";
 import { maskIou, resample, threshold } from "./masks";
 import { overlay } from "./overlays";
+import { mapsOverSteps } from "./step_sums";
 
 export const SIDE = 256;
 
-/** The index of `word` among `words` (case-insensitive; the first occurrence), or -1. */
-export function matchWord(words: string[], word: string): number {
-  return words.findIndex((w) => w.toLowerCase() === word.toLowerCase());
+/** The index in `theirs` of the word `mine[k]`, the same occurrence of it (case-insensitive: the second
+ * "a" is the other prompt's second "a"), or -1 where `theirs` has fewer. */
+export function matchWord(mine: string[], k: number, theirs: string[]): number {
+  const word = (mine[k] ?? "").toLowerCase();
+  const occurrence = mine.slice(0, k).filter((w) => w.toLowerCase() === word).length;
+  const matches = theirs.flatMap((w, j) => (w.toLowerCase() === word ? [j] : []));
+  return matches[occurrence] ?? -1;
 }
 
 export function createHistory(ctx: Context) {
@@ -56,10 +61,16 @@ export function createHistory(ctx: Context) {
     }
     const shown = ctx.shown();
     const [oh, ow] = other.map_size;
-    const otherMaps = decodeMaps(otherData, oh, ow);
+    const steps = model.get("steps");
+    const ranged = !(steps[0] === 0 && steps[1] === 0);
+    const theirSteps = other.num_steps ?? 0;
+    const sameSteps = ranged ? mapsOverSteps(stepRecord(model, "other"), steps[0], steps[1], [oh, ow]) : null;
+    const otherMaps = sameSteps?.maps ?? decodeMaps(otherData, oh, ow);
+    const theirLabel = sameSteps ? stepsLabel(steps, theirSteps) : stepsLabel([0, 0], theirSteps);
     const word = ctx.active();
-    const name = word !== null ? (model.get("words")[word] ?? "") : "";
-    const j = word !== null ? matchWord(other.words ?? [], name) : -1;
+    const words = model.get("words");
+    const name = word !== null ? ctx.wordName(word) : "";
+    const j = word !== null ? matchWord(words, word, other.words ?? []) : -1;
     const settings = { view: model.get("view"), tau: model.get("tau"), opacity: model.get("opacity"), colormap: model.get("colormap") };
     const here = stage(SIDE, model.get("image_size"), shown.size);
     here.img.src = ctx.imageUrl();
@@ -70,7 +81,7 @@ export function createHistory(ctx: Context) {
     there.img.src = otherUrl;
     if (j >= 0) paint(there.canvas, overlay(otherMaps[j], oh, ow, settings));
     let verdict = "hover or select a word to compare its map in both";
-    if (word !== null && j < 0) verdict = `“${name}” is not a word of the other prompt`;
+    if (word !== null && j < 0) verdict = `the other prompt has no “${name}”`;
     if (word !== null && j >= 0 && shown.maps[word]) {
       const [mh, mw] = shown.size;
       const tau = model.get("tau");
@@ -78,13 +89,26 @@ export function createHistory(ctx: Context) {
       const b = threshold(otherMaps[j], tau);
       verdict = `IoU of “${name}” at τ = ${tau.toFixed(2)}: ${maskIou(a, b).toFixed(3)}`;
     }
+    const stepsNote = h("span", { class: "daam-message daam-compare-steps" }, [
+      !ranged
+        ? "both over all their steps"
+        : sameSteps
+          ? `both over the same steps (${stepsLabel(steps, model.get("num_steps"))} here)`
+          : `the other generation has ${theirSteps} step${theirSteps === 1 ? "" : "s"}: it is shown over all of them, not over ${shown.steps}`,
+    ]);
     const close = h("button", { class: "daam-history-close", type: "button" }, ["close"]);
     close.addEventListener("click", () => ctx.set("compare_to", -1));
     close.hidden = !ctx.hasKernel();
     panel.replaceChildren(
-      h("figure", { class: "daam-figure" }, [here.box, h("figcaption", {}, [`now: ${model.get("prompt")} (seed ${model.get("seed")})`])]),
-      h("figure", { class: "daam-figure" }, [there.box, h("figcaption", {}, [`then: ${other.prompt ?? ""} (seed ${other.seed ?? ""})`])]),
-      h("div", { class: "daam-history-verdict" }, [h("span", { class: "daam-iou" }, [verdict]), close]),
+      h("figure", { class: "daam-figure" }, [
+        here.box,
+        h("figcaption", {}, [`now: ${model.get("prompt")} (seed ${model.get("seed")}), ${shown.steps}`]),
+      ]),
+      h("figure", { class: "daam-figure" }, [
+        there.box,
+        h("figcaption", {}, [`then: ${other.prompt ?? ""} (seed ${other.seed ?? ""}), ${theirLabel}`]),
+      ]),
+      h("div", { class: "daam-history-verdict" }, [h("span", { class: "daam-iou" }, [verdict]), stepsNote, close]),
     );
   }
 

@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 import { describe, expect, it } from "vitest";
-import { context } from "./fixtures";
-import { createMain, legendLines, maskLine } from "./stage";
+import { SPANS, context } from "./fixtures";
+import { createMain, legendLines, maskLine, placedWords } from "./stage";
 
 describe("main view", () => {
   it("names the shown word, what its colours mean, and its mask's area", () => {
@@ -28,6 +28,22 @@ describe("main view", () => {
     ctx.model.set("selected", null);
     main.draw();
     expect(overlay.getAttribute("aria-label")).toBeNull();
+  });
+  it("while generating, with no word shown, colours each pixel by the word with the most attention so far", () => {
+    // the fixture's maps: word k peaks at pixel k; pixel 3 is below τ for every word
+    const ctx = context({ status: "generating", progress: [1, 2] });
+    expect(Array.from(placedWords(ctx.shown().maps, SPANS, 0.4)!)).toEqual([0, 1, 2, -1]);
+    const cut = SPANS.map((s) => (s.word === 1 ? { ...s, available: false } : s));
+    expect(Array.from(placedWords(ctx.shown().maps, cut, 0.4)!)).toEqual([0, -1, 2, -1]);
+    const main = createMain(ctx);
+    main.draw();
+    expect(main.overlay().getAttribute("aria-label")).toBe("where each word is placed so far, steps so far (1 of 2)");
+    const key = [...main.el.querySelectorAll(".daam-key")].map((k) => k.textContent);
+    expect(key).toEqual(["a #1", "dog", "a #2"]);
+    ctx.model.set("status", "ready");
+    main.draw();
+    expect(main.el.querySelectorAll(".daam-key").length).toBe(0);
+    expect(main.overlay().getAttribute("aria-label")).toBeNull();
   });
   it("says which scale the legend's top is on", () => {
     expect(legendLines("dog", "all 2 steps", "shared", 2, 4)).toEqual({

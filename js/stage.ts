@@ -1,9 +1,12 @@
-/** The main view: the image with the active word's overlay, and its legend (what the colours mean). */
+/** The main view: the image with the active word's overlay, and its legend (what the colours mean); while
+ * the image is generated and no word is shown, where each word is placed so far. */
 import type { Context } from "./context";
 import { colormap, formatValue } from "./colormaps";
 import { h, paint, displayWidth, stage } from "./dom";
-import { area, threshold } from "./masks";
-import { overlay } from "./overlays";
+import { area, argmax, threshold } from "./masks";
+import { argmaxOverlay, overlay } from "./overlays";
+import { paletteColor } from "./palette";
+import type { Span } from "./words";
 
 /** The legend's lines for a word: what the scale is, and where its top comes from. */
 export function legendLines(
@@ -25,6 +28,13 @@ export function legendLines(
 
 export function maskLine(name: string, fraction: number, tau: number): string {
   return `mask of “${name}”: ${(100 * fraction).toFixed(1)} % of the image at τ = ${tau.toFixed(2)}`;
+}
+
+/** Each pixel's word with the most attention (at least τ of that word's peak; -1: none), among the words
+ * the model saw; null without maps. */
+export function placedWords(maps: Uint8Array[], spans: Span[], tau: number): Int16Array | null {
+  const seen = new Set(spans.flatMap((s) => (s.word !== null && s.available ? [s.word] : [])));
+  return maps.length ? argmax(maps.map((m, k) => (seen.has(k) ? m : new Uint8Array(m.length))), tau) : null;
 }
 
 /** What the overlay shows, for a screen reader; nothing when no word is shown. */
@@ -53,7 +63,7 @@ export function createMain(ctx: Context) {
   const bar = h("div", { class: "daam-legend-bar" }, [h("span", {}, ["0"]), colorbar, hi]);
   const legend = h("div", { class: "daam-legend" }, [title, detail, bar]);
   const areaText = h("div", { class: "daam-area" });
-  const hint = h("div", { class: "daam-message daam-hint" }, ["Hover a word to see its map; click to pin it."]);
+  const hint = h("div", { class: "daam-message daam-hint" });
   // The legend and the hint share one place, as tall as a legend whose lines wrap in a narrow output area
   // (styles.ts): showing one for the other moves nothing (there the side panel sits above the words).
   const info = h("div", { class: "daam-info" }, [legend, areaText]);
@@ -77,9 +87,18 @@ export function createMain(ctx: Context) {
     const word = ctx.active();
     const map = word !== null ? shown.maps[word] : undefined;
     const settings = { view: model.get("view"), tau: model.get("tau"), opacity: model.get("opacity"), colormap: model.get("colormap") };
-    paint(current.canvas, map ? overlay(map, mh, mw, settings) : null);
+    const live = model.get("status") === "generating";
+    const placed = !map && live && !ctx.imageUrl() ? placedWords(shown.maps, model.get("spans"), model.get("tau")) : null;
+    if (map) paint(current.canvas, overlay(map, mh, mw, settings));
+    else paint(current.canvas, placed ? argmaxOverlay(placed, 0.85) : null);
     describeOverlay(current.canvas, word !== null && map ? ctx.wordName(word) : null, shown.steps, model.get("view"));
-    waiting.hidden = model.get("status") !== "generating";
+    if (placed) {
+      current.canvas.setAttribute("role", "img");
+      current.canvas.setAttribute("aria-label", `where each word is placed so far, ${shown.steps}`);
+    }
+    waiting.hidden = !live;
+    waiting.textContent = placed ? "generating: each pixel in the colour of its strongest word" : "generating: maps so far";
+    drawHint(placed !== null);
     hint.classList.toggle("daam-off", !!map);
     info.classList.toggle("daam-off", !map);
     if (!map || word === null) return;
@@ -95,6 +114,22 @@ export function createMain(ctx: Context) {
     const pixels = new Uint8ClampedArray(256 * 4);
     for (let v = 0; v < 256; v++) pixels.set([lut[v * 3], lut[v * 3 + 1], lut[v * 3 + 2], 255], v * 4);
     paint(colorbar, pixels);
+  }
+
+  function drawHint(placed: boolean): void {
+    if (!placed) {
+      hint.replaceChildren("Hover a word to see its map; click to pin it.");
+      return;
+    }
+    const words = model.get("spans").flatMap((s) => (s.word !== null && s.available ? [s.word] : []));
+    hint.replaceChildren(
+      "While the image is generated: each word's colour. Hover a word for its map.",
+      ...words.map((k) => {
+        const swatch = h("span", { class: "daam-swatch" });
+        swatch.style.background = paletteColor(k);
+        return h("span", { class: "daam-key" }, [swatch, ctx.wordName(k)]);
+      }),
+    );
   }
 
   return {

@@ -1,4 +1,6 @@
 /** The widget's CSS, injected into its own element (one bundle, nothing else to load). */
+import { THUMB } from "./timeline";
+
 export const CSS = `
 .jp-OutputArea:has(.daam) .daam-fallback { display: none !important; }
 .daam { font: 13px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--jp-ui-font-color1, #222);
@@ -38,9 +40,22 @@ export const CSS = `
 .daam-punct { color: var(--jp-ui-font-color2, #666); padding: 0 1px; }
 .daam-controls label, .daam-steps label { display: inline-flex; align-items: center; gap: 4px; }
 .daam-controls input[type=range] { width: 110px; }
-.daam-scrubber { width: 220px; }
-.daam-mass { display: flex; flex-direction: column; gap: 2px; }
-.daam-mass-chart { width: 360px; height: 64px; border-bottom: 1px solid #8888; }
+.daam-steps { align-items: flex-start; }
+.daam-step-options { display: flex; flex-direction: column; gap: 4px; }
+.daam-track { display: flex; flex-direction: column; width: 360px; max-width: 100%; }
+.daam-scrubber { -webkit-appearance: none; appearance: none; width: 100%; height: 18px; margin: 0;
+  background: transparent; }
+.daam-scrubber::-webkit-slider-runnable-track { height: 4px; border-radius: 2px;
+  background: var(--jp-border-color1, #bbb); }
+.daam-scrubber::-moz-range-track { height: 4px; border-radius: 2px; background: var(--jp-border-color1, #bbb); }
+.daam-scrubber::-webkit-slider-thumb { -webkit-appearance: none; width: ${THUMB}px; height: ${THUMB}px;
+  margin-top: -5px; border: none; border-radius: 50%; background: var(--jp-brand-color1, #1976d2); }
+.daam-scrubber::-moz-range-thumb { width: ${THUMB}px; height: ${THUMB}px; border: none; border-radius: 50%;
+  background: var(--jp-brand-color1, #1976d2); }
+.daam-scrubber:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: 2px; }
+.daam-mass-chart { width: 100%; height: 64px; border-bottom: 1px solid #8888; cursor: pointer; }
+.daam-axis { position: relative; height: 14px; font-size: 11px; color: var(--jp-ui-font-color2, #555); }
+.daam-axis span { position: absolute; top: 0; transform: translateX(-50%); }
 .daam-mass-key { font-size: 12px; color: var(--jp-ui-font-color2, #555); }
 .daam-grid, .daam-compare, .daam-history-strip, .daam-history-compare { display: flex; flex-wrap: wrap; gap: 10px; }
 .daam-grid-tile { cursor: pointer; }
@@ -48,6 +63,8 @@ export const CSS = `
 .daam-grid-tile.daam-selected figcaption { font-weight: 700; }
 .daam-figure { display: flex; flex-direction: column; gap: 2px; margin: 0; }
 .daam-figure figcaption { font-size: 12px; max-width: 256px; }
+.daam-hint { display: flex; flex-wrap: wrap; gap: 2px 10px; align-content: flex-start; }
+.daam-key { display: inline-flex; align-items: center; }
 .daam-swatch { display: inline-block; width: 10px; height: 10px; margin-right: 4px; border-radius: 2px; }
 .daam-history-strip { align-items: center; }
 .daam-history-item { padding: 0; border: 2px solid transparent; background: none; cursor: pointer; }

@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 import { describe, expect, it, vi } from "vitest";
 import { context } from "./fixtures";
-import { createTimeline, massOf, massSeries, positionOf, stepsAt } from "./timeline";
+import { THUMB, createTimeline, massOf, massSeries, positionOf, stepAt, stepX, stepsAt } from "./timeline";
 
 describe("timeline", () => {
   it("maps scrubber positions to steps and back", () => {
@@ -39,6 +39,29 @@ describe("timeline", () => {
     expect(seen).toEqual([[1, 2]]);
     expect(ctx.view.playing).toBe(false);
     vi.useRealTimers();
+  });
+  it("centres step t's bar where a range input centres its thumb at t, and finds the step under a click", () => {
+    // a range input W wide with a thumb T wide puts value t of 0..n-1 at T/2 + t/(n-1) * (W - T)
+    const W = 360;
+    for (const t of [0, 7, 29]) {
+      const thumb = THUMB / 2 + (t / 29) * (W - THUMB);
+      expect(stepX(t, 30, W, THUMB / 2)).toBeCloseTo(thumb, 9);
+      expect(stepAt(thumb + 2, 30, W, THUMB / 2)).toBe(t);
+    }
+    expect(stepAt(-50, 30, W, THUMB / 2)).toBe(0);
+    expect(stepAt(W + 50, 30, W, THUMB / 2)).toBe(29);
+  });
+  it("goes to the step whose bar is clicked", () => {
+    const ctx = context({ selected: 1 });
+    const timeline = createTimeline(ctx);
+    timeline.draw();
+    const chart = timeline.el.querySelector<HTMLCanvasElement>(".daam-mass-chart")!;
+    chart.getBoundingClientRect = () => ({ left: 100, width: 200 }) as DOMRect;
+    chart.dispatchEvent(new MouseEvent("click", { clientX: 100 + 200 - THUMB / 2 }));
+    expect(ctx.model.get("steps")).toEqual([1, 2]);
+    chart.dispatchEvent(new MouseEvent("click", { clientX: 100 + THUMB / 2 }));
+    expect(ctx.model.get("steps")).toEqual([0, 1]);
+    expect(timeline.el.querySelector(".daam-axis")!.textContent).toBe("12");
   });
   it("is hidden for maps without a per-step record", () => {
     const timeline = createTimeline(context({ num_steps: 0, step_maps: null }));

@@ -1,6 +1,7 @@
 /**
  * Time: a step scrubber with a play button (the maps of step t, or of steps 1..t), a range of steps, and
- * a chart of where the active word's attention goes over the steps and resolutions.
+ * under the scrubber a chart of where the active word's attention goes over the steps and resolutions, its
+ * bars where the scrubber's thumb stands at their step; a click on a bar goes to that step.
  */
 import type { Context } from "./context";
 import { bytes, decodeFloats } from "./codecs";
@@ -8,6 +9,20 @@ import { h, options } from "./dom";
 import { PALETTE } from "./palette";
 
 export const PLAY_INTERVAL_MS = 120;
+/** Width of the scrubber's thumb in CSS pixels (styles.ts draws it): step t's thumb is centred at
+ * THUMB / 2 + t / (n - 1) * (width - THUMB), where the chart centres step t's bar. */
+export const THUMB = 14;
+
+/** The x of step t's bar centre in a chart `width` wide with `pad` on each side. */
+export function stepX(t: number, n: number, width: number, pad: number): number {
+  return n > 1 ? pad + (t * (width - 2 * pad)) / (n - 1) : width / 2;
+}
+
+/** The step whose bar is nearest to x. */
+export function stepAt(x: number, n: number, width: number, pad: number): number {
+  if (n <= 1) return 0;
+  return Math.max(0, Math.min(n - 1, Math.round(((x - pad) * (n - 1)) / (width - 2 * pad))));
+}
 
 /** The steps shown at scrubber position t (0-based). */
 export function stepsAt(mode: "single" | "cumulative", t: number): [number, number] {
@@ -31,23 +46,27 @@ export function massOf(mass: Float32Array, steps: number, resolutions: number, w
   return out;
 }
 
-/** Draw a word's attention per step as bars stacked by resolution (palette colours); steps outside
- * `steps` (unless it is all) are faded. */
-export function drawMass(canvas: HTMLCanvasElement, series: number[][], steps: [number, number]): void {
+/** Draw a word's attention per step as bars stacked by resolution (palette colours), bar t centred at
+ * `stepX(t)` (by default each bar fills its share of the width); steps outside `steps` (unless it is all)
+ * are faded. */
+export function drawMass(canvas: HTMLCanvasElement, series: number[][], steps: [number, number], pad?: number): void {
   const c = canvas.getContext("2d");
   if (!c) return;
   c.clearRect(0, 0, canvas.width, canvas.height);
   const n = series.length;
+  const edge = pad ?? canvas.width / (2 * Math.max(n, 1));
+  const spacing = n > 1 ? (canvas.width - 2 * edge) / (n - 1) : canvas.width - 2 * edge;
   const top = Math.max(1e-30, ...series.map((row) => row.reduce((a, b) => a + b, 0)));
   const [a, b] = steps;
-  const width = canvas.width / Math.max(n, 1);
+  const width = Math.max(spacing - 1, 1);
   for (let t = 0; t < n; t++) {
     const inRange = (a === 0 && b === 0) || (t >= a && t < b);
+    const x = stepX(t, n, canvas.width, edge) - width / 2;
     let y = canvas.height;
     series[t].forEach((value, i) => {
       const height = (value / top) * (canvas.height - 2);
       c.fillStyle = `rgba(${PALETTE[i % PALETTE.length].join(",")},${inRange ? 1 : 0.3})`;
-      c.fillRect(t * width + 0.5, y - height, Math.max(width - 1, 1), height);
+      c.fillRect(x, y - height, width, height);
       y -= height;
     });
   }
@@ -75,13 +94,21 @@ export function createTimeline(ctx: Context) {
   const stepTo = h("input", { class: "daam-step-to", type: "number", min: "1", step: "1", "aria-label": "last step" });
   const label = h("span", { class: "daam-steps-label" });
   const chart = h("canvas", { class: "daam-mass-chart" });
-  chart.width = 360;
   chart.height = 64;
+  const axis = h("div", { class: "daam-axis", "aria-hidden": "true" });
+  const track = h("div", { class: "daam-track" }, [scrubber, chart, axis]);
   const chartKey = h("div", { class: "daam-mass-key" });
-  const chartBox = h("div", { class: "daam-mass" }, [chart, chartKey]);
   const el = h("div", { class: "daam-timeline" }, [
-    h("div", { class: "daam-row daam-steps" }, [play, "step", scrubber, mode, all, "range", stepFrom, "to", stepTo, label]),
-    chartBox,
+    h("div", { class: "daam-row daam-steps" }, [
+      play,
+      track,
+      h("div", { class: "daam-step-options" }, [
+        h("div", { class: "daam-row" }, [mode, all]),
+        h("div", { class: "daam-row" }, ["range", stepFrom, "to", stepTo]),
+        label,
+      ]),
+    ]),
+    chartKey,
   ]);
   let timer: ReturnType<typeof setInterval> | null = null;
 
@@ -123,14 +150,40 @@ export function createTimeline(ctx: Context) {
     const to = Math.max(from, Math.min(n, Math.round(Number(stepTo.value))));
     show([from - 1, to]);
   };
+  chart.addEventListener("click", (event) => {
+    const box = chart.getBoundingClientRect();
+    const t = stepAt(event.clientX - box.left, total(), box.width, THUMB / 2);
+    show(stepsAt(model.get("step_mode"), t));
+  });
   stepFrom.addEventListener("change", onRange);
   stepTo.addEventListener("change", onRange);
+
+  function drawAxis(n: number, width: number): void {
+    const marks = [...new Set([0, n > 4 ? Math.floor((n - 1) / 2) : 0, n - 1])];
+    axis.replaceChildren(
+      ...marks.map((t) => {
+        const mark = h("span", {}, [String(t + 1)]);
+        mark.style.left = `${stepX(t, n, width, THUMB / 2)}px`;
+        return mark;
+      }),
+    );
+  }
 
   function drawChart(): void {
     const word = ctx.active();
     const series = word === null ? null : massSeries(ctx, word);
-    chartBox.hidden = series === null;
-    if (series === null || word === null) return;
+    const n = total();
+    const width = Math.round(track.clientWidth) || 360;
+    if (chart.width !== width) chart.width = width;
+    drawAxis(n, width);
+    chart.setAttribute("role", "img");
+    if (series === null || word === null) {
+      chart.getContext("2d")?.clearRect(0, 0, chart.width, chart.height);
+      chart.setAttribute("aria-label", "attention per step: hover or select a word");
+      chartKey.replaceChildren("Hover a word for its attention per step, by resolution; click a bar to go to its step.");
+      return;
+    }
+    chart.setAttribute("aria-label", `attention of “${ctx.wordName(word)}” per step, by resolution`);
     chartKey.replaceChildren(
       h("span", {}, [`attention of “${ctx.wordName(word)}” per step, by resolution: `]),
       ...model.get("resolutions").map((name, i) => {
@@ -139,7 +192,7 @@ export function createTimeline(ctx: Context) {
         return h("span", {}, [swatch, `${name} `]);
       }),
     );
-    drawMass(chart, series, model.get("steps"));
+    drawMass(chart, series, model.get("steps"), THUMB / 2);
   }
 
   function draw(): void {

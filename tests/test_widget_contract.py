@@ -45,6 +45,4 @@ def test_the_typescript_model_type_names_every_synced_trait(widget, path, type_n
 
 def test_the_trait_table_in_the_docs_is_the_traits_help():
     script = runpy.run_path(str(ROOT / "scripts" / "trait_table.py"))
-    assert script["documented"]() == script["table"](), (
-        "python scripts/trait_table.py writes it"
-    )
+    assert script["documented"]() == script["table"](), "python scripts/trait_table.py writes it"

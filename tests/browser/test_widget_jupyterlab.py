@@ -18,6 +18,7 @@ from tests.browser.jupyter import ARTIFACTS, PIPELINE, Kernel, jupyter_server, n
 from tests.browser.widget_page import (
     ALERT_SPY,
     OVERLAY_PIXELS,
+    check_the_constructor_shows_maps_forming,
     check_without_kernel,
     contour_pixels,
     measure_scrub,
@@ -232,6 +233,55 @@ def test_play_runs_through_every_step(lab):
     wait_until(page, lambda: kernel.eval("w.steps") == "(0, 0)")
 
 
+def test_the_step_chart_lines_up_with_the_scrubber_and_a_click_on_a_bar_goes_to_its_step(lab):
+    page, kernel, _ = lab
+    w = widget(page, 0)
+    kernel.eval("setattr(w, 'step_mode', 'single') or setattr(w, 'selected', 'circle')")
+    w.locator(".daam-step-mode").select_option("single")
+    chart, scrubber = w.locator(".daam-mass-chart"), w.locator(".daam-scrubber")
+    wait_until(page, lambda: "circle" in w.locator(".daam-mass-key").text_content())
+    box, track = chart.bounding_box(), scrubber.bounding_box()
+    assert abs(box["x"] - track["x"]) < 1 and abs(box["width"] - track["width"]) < 1, (box, track)
+    assert w.locator(".daam-axis").text_content() == "14", "the first and the last step are labelled"
+    n = 4
+    for t, other in ((0, 3), (3, 0), (1, 2)):
+        x = box["x"] + 7 + t * (box["width"] - 14) / (n - 1)
+        page.mouse.click(x, box["y"] + box["height"] / 2)
+        wait_until(page, lambda t=t: kernel.eval("w.steps") == f"({t}, {t + 1})")
+        assert kernel.eval("w.steps") == f"({t}, {t + 1})", "a click on step t's bar shows step t"
+        scrubber.fill(str(other))
+        page.mouse.click(x, track["y"] + track["height"] / 2)
+        assert scrubber.input_value() == str(t), "the scrubber's thumb at step t stands over its bar"
+    w.screenshot(path=str(ARTIFACTS / "jupyterlab-step-chart.png"))
+    w.locator(".daam-all-steps").click()
+    kernel.eval("setattr(w, 'selected', None)")
+
+
+def test_a_step_is_drawn_at_the_maps_size_with_the_mask_of_its_exact_maps(lab):
+    page, kernel, _ = lab
+    w = widget(page, 0)
+    page.mouse.move(5, 5)
+    w.locator(".daam-view").select_option("mask")
+    w.locator(".daam-tau").fill("0.4")
+    w.locator(".daam-scrubber").fill("1")
+    wait_until(page, lambda: kernel.eval("w.steps") == "(1, 2)")
+    w.locator(".daam-chip", has_text="circle").hover()
+    canvas = w.locator(".daam-stage canvas").first
+    size = canvas.evaluate("(c) => [c.height, c.width]")
+    assert size == json.loads(kernel.eval("list(w.map_size)")), (
+        "a step's map is drawn at the maps' size, not on the coarse attention grid"
+    )
+    alpha = overlay_alpha(w)
+    shown = [a != 166 for a in alpha]  # outside the mask the mask view dims the image (DIM_ALPHA)
+    exact = json.loads(kernel.eval("w.heat_maps.mask('circle', 0.4).flatten().astype(int).tolist()"))
+    both = sum(a and b for a, b in zip(shown, exact, strict=True))
+    either = sum(a or b for a, b in zip(shown, exact, strict=True))
+    assert both / either > 0.9, f"IoU {both / either:.3f} with the mask of the exact Eq. 6 maps of step 2"
+    w.screenshot(path=str(ARTIFACTS / "jupyterlab-step-mask.png"))
+    w.locator(".daam-all-steps").click()
+    w.locator(".daam-view").select_option("heat")
+
+
 def test_every_word_has_a_panel_in_the_grid_and_a_click_opens_it(lab):
     page, kernel, _ = lab
     w = widget(page, 0)
@@ -400,6 +450,19 @@ def test_an_earlier_generation_is_compared_side_by_side_with_the_iou_of_a_word(l
     expected = kernel.eval("expected_iou")
     assert shown == pytest.approx(float(expected), abs=5e-4), "the IoU the browser prints is the masks' IoU"
     w.screenshot(path=str(ARTIFACTS / "jupyterlab-history-compare.png"))
+    note = w.locator(".daam-compare-steps")
+    assert note.text_content() == "both over all their steps"
+    w.locator(".daam-step-mode").select_option("single")
+    w.locator(".daam-scrubber").fill("1")
+    w.locator(".daam-chip", has_text="square").hover()
+    assert note.text_content() == "both over the same steps (step 2 of 60 here)"
+    assert panel.locator("figcaption").nth(1).text_content().endswith("step 2 of 4")
+    w.locator(".daam-scrubber").fill("30")
+    w.locator(".daam-chip", has_text="square").hover()
+    assert note.text_content() == (
+        "the other generation has 4 steps: it is shown over all of them, not over step 31 of 60"
+    )
+    w.locator(".daam-all-steps").click()
     w.locator(".daam-history-close").click()
     wait_until(page, lambda: kernel.eval("w.compare_to") == "-1")
     page.mouse.move(5, 5)
@@ -440,3 +503,10 @@ def test_the_saved_notebook_exported_by_nbconvert_renders_the_widget_offline(lab
         assert errors == []
     assert any("anywidget/dist/index.js" in line for line in network), network
     assert not [line for line in network if line.startswith("blocked") and "widget" in line], network
+
+
+def test_the_constructor_cell_shows_the_widget_and_its_maps_while_the_first_image_is_generated(lab):
+    """After the saved-notebook tests: it adds a cell."""
+    page, _, _ = lab
+    check_the_constructor_shows_maps_forming(page, "jupyterlab")
+    assert page.errors == []

@@ -10,6 +10,7 @@ from tests.browser.chromium import browser_context
 from tests.browser.jupyter import ARTIFACTS, PIPELINE, Kernel, jupyter_server, notebook
 from tests.browser.widget_page import (
     check_grid_and_steps,
+    check_the_constructor_shows_maps_forming,
     measure_swaps,
     overlay_alpha,
     overlay_pixels,
@@ -88,6 +89,14 @@ def test_notebook7_arrow_keys_move_the_tau_slider(notebook7):
     page.keyboard.press("ArrowLeft")
     wait_until(page, lambda: abs(float(kernel.eval("w.tau")) - (start - 0.01)) < 1e-9)
     assert abs(float(kernel.eval("w.tau")) - (start - 0.01)) < 1e-9
+
+
+def test_notebook7_the_constructor_cell_shows_the_widget_and_its_maps_while_the_first_image_is_generated(
+    notebook7,
+):
+    page, _ = notebook7
+    check_the_constructor_shows_maps_forming(page, "notebook7")
+    assert page.errors == []
 
 
 def test_notebook7_after_a_kernel_restart_the_widget_says_so_instead_of_failing(notebook7):

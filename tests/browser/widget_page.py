@@ -200,3 +200,67 @@ def check_grid_and_steps(page, artifact: str, word: str) -> None:
     w.locator(".daam-all-steps").click()
     w.locator(".daam-chip", has_text=word).hover()
     assert overlay_pixels(w) == every, "all steps again: the exact Eq. 6 maps"
+
+
+LIVE_CELL_WATCH = """() => {
+    window.daamBorn = [];
+    window.daamBornStop = false;
+    const tick = () => {
+        const cells = document.querySelectorAll('.jp-Notebook .jp-Cell');
+        const w = cells[cells.length - 1]?.querySelector('.daam');
+        const row = w?.querySelector('.daam-progress');
+        if (row && !row.hidden) {
+            const canvas = w.querySelector('.daam-stage canvas');
+            const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+            let painted = 0;
+            for (let i = 3; i < data.length; i += 4) if (data[i]) painted++;
+            const image = w.querySelector('.daam-stage img');
+            window.daamBorn.push({ progress: row.textContent, painted, image: !image.hidden,
+                                   keys: w.querySelectorAll('.daam-key').length });
+        }
+        if (!window.daamBornStop) requestAnimationFrame(tick);
+    };
+    tick();
+}"""
+
+RUN_NEW_CELL = """async (code) => {
+    const app = window.jupyterapp;
+    const panel = app.shell.currentWidget;
+    panel.content.activeCellIndex = panel.content.widgets.length - 1;
+    await app.commands.execute('notebook:insert-cell-below');
+    panel.content.activeCell.model.sharedModel.setSource(code);
+    app.commands.execute('notebook:run-cell');  // not awaited: it settles when the cell has run
+}"""
+
+
+def check_the_constructor_shows_maps_forming(page, artifact: str) -> None:
+    """A new last cell ``DaamWidget(pipe, ...)`` shows the widget while its first generation runs, with
+    the progress and, before any word is hovered, where each word is placed so far; once done, one widget
+    (not a second view from the cell's value) and its static picture hidden."""
+    page.evaluate(LIVE_CELL_WATCH)
+    code = "born = DaamWidget(pipe, 'a red circle and a blue square', num_inference_steps=150, seed=5)\nborn"
+    page.evaluate(RUN_NEW_CELL, code)
+    cell = page.locator(".jp-Notebook .jp-Cell").last
+    cell.locator(".daam .daam-key").first.wait_for(timeout=120_000)
+    if cell.locator(".daam-progress").is_visible():
+        cell.screenshot(path=str(ARTIFACTS / f"{artifact}-generating.png"))
+    page.wait_for_function(
+        "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
+        timeout=120_000,
+    )
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].pop()"
+        ".querySelector('.daam-stage img:not([hidden])')",
+        timeout=30_000,
+    )
+    page.evaluate("() => { window.daamBornStop = true; }")
+    seen = page.evaluate("() => window.daamBorn")
+    live = [s for s in seen if re.match(r"step \d+ of 150", s["progress"]) and not s["image"]]
+    assert live, f"the widget showed while its first generation ran: {seen[:3]}"
+    assert any(s["painted"] > 0 and s["keys"] == 7 for s in live), (
+        "with no word hovered, the maps so far are drawn (each word's colour, with its key), not an empty box"
+    )
+    cell.screenshot(path=str(ARTIFACTS / f"{artifact}-first-image.png"))
+    assert cell.locator(".daam").count() == 1, "the cell's value is the widget already shown: one view"
+    assert cell.locator(".daam-fallback").count() == 1 and not cell.locator(".daam-fallback").is_visible()
+    assert cell.locator(".daam-progress").is_hidden()
