@@ -1,7 +1,12 @@
+import time
+
 import pytest
 
 from tests.browser.chromium import chromium
+from tests.browser.jupyter import ARTIFACTS
 from tests.browser.widget_page import SWAP_REPORTS
+
+STARTED = time.time()
 
 
 @pytest.fixture(scope="session")
@@ -12,7 +17,12 @@ def browser():
 
 
 def pytest_terminal_summary(terminalreporter):
-    """The hover and scrub times measured in the browser, shown even when output is captured."""
+    """The screenshots this run wrote (light and dark themes, a 700 px notebook, ...) and the hover and
+    scrub times measured in the browser, shown even when output is captured."""
+    shots = sorted(p.name for p in ARTIFACTS.glob("*.png") if p.stat().st_mtime >= STARTED)
+    if shots:
+        terminalreporter.section(f"screenshots written to {ARTIFACTS}")
+        terminalreporter.write_line(", ".join(shots))
     if not SWAP_REPORTS:
         return
     terminalreporter.section("hover (60 swaps) and step-scrub (40 moves) times: event to overlay drawn")
