@@ -2,7 +2,7 @@
 import { THUMB } from "./timeline";
 
 export const CSS = `
-.jp-OutputArea:has(.daam) .daam-fallback { display: none !important; }
+.jp-OutputArea:has(.daam) .daam-fallback, .cell_container:has(.daam) .daam-fallback { display: none !important; }
 .daam { font: 13px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--jp-ui-font-color1, #222);
   display: flex; flex-direction: column; gap: 8px; padding: 4px 0; }
 .daam [hidden] { display: none !important; }

@@ -80,7 +80,7 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
       status.actions,
     ]),
   );
-  hideStaticPicture(el);
+  const stopWatching = watchStaticPicture(el);
   /** Send to the kernel; false, and the widget says why, when it is gone (restarted: the comm is closed). */
   function reachKernel(send: () => void): boolean {
     try {
@@ -185,21 +185,53 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
     for (const [event, handler] of handlers) model.off(event as never, handler);
     timeline.stop();
     history.dispose();
+    stopWatching();
     if (imageUrl) URL.revokeObjectURL(imageUrl);
   };
 }
 
-/** Hide the static picture shown beside the widget for pages that cannot run it (see _html_export.py).
- * Jupyter's output areas hide it by CSS (styles.ts); elsewhere it is found once the widget is in the page,
- * which happens after render returns. */
-function hideStaticPicture(el: HTMLElement, frames = 120): void {
-  const area = el.closest(".jp-OutputArea, .output, .cell-output-container");
-  if (area === null) {
-    if (frames > 0) requestAnimationFrame(() => hideStaticPicture(el, frames - 1));
-    return;
+/** The element that holds one cell's outputs, where a frontend puts the widget and the static picture in
+ * one document: JupyterLab and Notebook 7 (and nbconvert's lab export), VS Code's notebook webview
+ * (div.cell_container > div.output_container > div.output), nbconvert's classic export. */
+const CELL_OUTPUTS = [".jp-OutputArea", ".cell_container", ".cell-output-container", ".output"];
+
+function cellOutputs(el: HTMLElement): Element | null {
+  for (const selector of CELL_OUTPUTS) {
+    const found = el.closest(selector);
+    if (found) return found;
   }
+  // A frame of its own holds one cell's outputs (Colab's output frames): its whole page.
+  return el.isConnected && window.parent !== window ? document.body : null;
+}
+
+function hide(area: Element): void {
   for (const picture of area.querySelectorAll<HTMLElement>(".daam-fallback")) {
     picture.hidden = true;
     picture.style.display = "none";
   }
+}
+
+/** Hide the static picture shown beside the widget for pages that cannot run it (see _html_export.py),
+ * now and when it comes later (VS Code renders outputs when idle; the widget shows its picture after its
+ * first generation). Jupyter's output areas and VS Code's cells hide it by CSS too (styles.ts). The widget
+ * is in the page only after render returns, so its cell is looked for over some frames. Returns the stop. */
+function watchStaticPicture(el: HTMLElement): () => void {
+  let observer: MutationObserver | null = null;
+  let frame = 0;
+  let frames = 120;
+  const look = () => {
+    const area = cellOutputs(el);
+    if (area === null) {
+      if (frames-- > 0) frame = requestAnimationFrame(look);
+      return;
+    }
+    hide(area);
+    observer = new MutationObserver(() => hide(area));
+    observer.observe(area, { childList: true, subtree: true });
+  };
+  look();
+  return () => {
+    cancelAnimationFrame(frame);
+    observer?.disconnect();
+  };
 }

@@ -21,6 +21,7 @@ from tests.browser.widget_page import (
     measure_swaps,
     nbconvert_html,
     overlay_pixels,
+    wait_until,
 )
 
 pytestmark = pytest.mark.browser
@@ -201,3 +202,81 @@ def test_the_static_picture_is_hidden_where_the_widget_renders(exported, offline
     page = open_page(context, exported)
     page.locator(".daam .daam-chip").first.wait_for(timeout=60_000)
     assert page.locator(".daam-fallback").count() == 1 and page.locator(".daam-fallback").is_hidden()
+
+
+# VS Code's notebook webview puts every output of a cell in one document, in
+# div.cell_container#<cell> > div.output_container > div.output#<output> (microsoft/vscode,
+# src/vs/workbench/contrib/notebook/browser/view/renderers/webviewPreloads.ts), text/html as innerHTML, and
+# renders outputs when idle, so the static picture may come before or after the widget.
+VSCODE_CELLS = """
+<div id="container" class="widgetarea">
+  <div class="cell_container" id="cell-1">
+    {before}<div class="output_container"><div class="output" id="widget-output">{widget}</div></div>
+  </div>
+  <div class="cell_container" id="cell-2">
+    <div class="output_container"><div class="output">{picture}</div></div>
+  </div>
+</div>
+<script>
+setTimeout(() => {{
+  const output = document.createElement('div');
+  output.className = 'output_container';
+  output.innerHTML = '<div class="output">' + {later} + '</div>';
+  document.getElementById('cell-1').append(output);
+}}, 300);
+</script>
+"""
+
+
+def _in_page(page_html: str, body: str) -> str:
+    """The save_html page with its widget's element inside ``body`` (``{widget}`` marks where)."""
+    element = '<div id="daam-widget"></div>'
+    assert element in page_html
+    return page_html.replace(element, body.replace("{widget}", element))
+
+
+def test_in_vs_codes_output_layout_the_picture_of_the_widgets_cell_is_hidden_before_and_after(
+    offline_context, tmp_path
+):
+    from daam_widget._html_export import fallback_bundle
+
+    context, _ = offline_context
+    maps = sd_sized_maps(64)
+    picture = fallback_bundle(maps, 0.4, PROMPT)["text/html"]
+    page_html = DaamWidget.from_heat_maps(maps).save_html(tmp_path / "w.html").read_text()
+    cells = VSCODE_CELLS.format(
+        before=f'<div class="output_container"><div class="output">{picture}</div></div>',
+        widget="{widget}",
+        picture=picture,
+        later=json.dumps(picture),
+    )
+    path = tmp_path / "vscode.html"
+    path.write_text(_in_page(page_html, cells))
+    page = open_page(context, path)
+    page.locator(".daam .daam-chip").first.wait_for()
+    pictures = page.locator("#cell-1 .daam-fallback")
+    wait_until(page, lambda: pictures.count() == 2)
+    assert pictures.count() == 2 and [pictures.nth(k).is_visible() for k in range(2)] == [False, False], (
+        "the picture shown before the widget and the one added after it are hidden"
+    )
+    assert page.locator("#cell-2 .daam-fallback").is_visible(), "another cell's picture is not the widget's"
+    assert page.errors == []
+
+
+def test_in_an_output_frame_of_its_own_as_colab_gives_a_cell_the_picture_is_hidden(offline_context, tmp_path):
+    """Colab renders each cell's outputs in a sandboxed frame of their own (googlecolab/colabtools'
+    outputframe); in it, the widget hides the picture found anywhere in the frame's page."""
+    from daam_widget._html_export import fallback_bundle
+
+    context, _ = offline_context
+    maps = sd_sized_maps(64)
+    picture = fallback_bundle(maps, 0.4, PROMPT)["text/html"]
+    page_html = DaamWidget.from_heat_maps(maps).save_html(tmp_path / "w.html").read_text()
+    (tmp_path / "frame.html").write_text(_in_page(page_html, f"<div>{picture}</div><div>{{widget}}</div>"))
+    (tmp_path / "outer.html").write_text('<iframe src="frame.html" width="900" height="900"></iframe>')
+    page = open_page(context, tmp_path / "outer.html")
+    frame = page.frame_locator("iframe")
+    frame.locator(".daam .daam-chip").first.wait_for()
+    wait_until(page, lambda: frame.locator(".daam-fallback").is_hidden())
+    assert frame.locator(".daam-fallback").count() == 1 and frame.locator(".daam-fallback").is_hidden()
+    assert page.errors == []
