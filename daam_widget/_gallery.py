@@ -1,7 +1,7 @@
 """``DaamGallery(DIR)``: a dataset run's images as thumbnails in a notebook; click one to explore its maps.
 
 Only the index is read when the gallery opens; a page's thumbnails are read when the page is shown (the
-``image`` tensor alone, through safetensors' lazy reader), and a file's maps only when it is opened. A run of
+image alone, through safetensors' lazy reader), and a file's maps only when it is opened. A run of
 10,000 images opens as fast as its index parses.
 """
 
@@ -16,12 +16,12 @@ from typing import Any
 import anywidget
 import ipywidgets
 import traitlets as t
-from safetensors import safe_open
 
+from ._files import read_image
 from ._heat_maps import HeatMaps
+from ._images import png
 from ._run_files import read_index
 from ._widget import DaamWidget
-from ._widget_data import png
 
 _STATIC = Path(__file__).parent / "static"
 _WORD = re.compile(r"[^\W_]+")
@@ -133,8 +133,7 @@ class DaamGallery(ipywidgets.VBox):
         if row in self._thumbnails:
             self._thumbnails.move_to_end(row)
             return self._thumbnails[row]
-        with safe_open(os.fspath(self.out_dir / self.rows[row]["file"]), framework="numpy") as f:
-            image = f.get_tensor("image") if "image" in f.keys() else None
+        image = read_image(self.out_dir / self.rows[row]["file"])
         thumbnail = b"" if image is None else png(image, min(self.thumbnail_size, max(image.shape[:2])))
         self._thumbnails[row] = thumbnail
         if len(self._thumbnails) > 20 * self.page_size:

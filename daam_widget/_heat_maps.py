@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from . import _metrics
+from ._grid_sums import GridSums
 from ._words import PromptLayout, Span
 
 Key = str | int | tuple[str, int]
@@ -24,7 +25,8 @@ class HeatMaps:
     ``maps`` is ``(positions, H, W)`` float32: one map per used token position (``<start>``, the prompt's
     tokens, ``<end>``; padding is dropped). A word's map is the sum of its sub-word tokens' maps: the
     attention mass the word received. Values are the raw sums over layers, heads and steps unless a
-    ``normalize`` choice says otherwise.
+    ``normalize`` choice says otherwise. ``grids``, where known (maps from a trace or a compact file), are
+    the sums at each resolution's own grid the maps are made of: what ``save`` stores.
     """
 
     def __init__(
@@ -34,6 +36,7 @@ class HeatMaps:
         layout: PromptLayout,
         image: np.ndarray | None = None,
         settings: dict[str, Any] | None = None,
+        grids: GridSums | None = None,
     ) -> None:
         if maps.ndim != 3 or maps.shape[0] != len(positions):
             raise ValueError(
@@ -44,6 +47,7 @@ class HeatMaps:
         self.layout = layout
         self.image = image
         self.settings = dict(settings or {})
+        self.grids = grids
 
     @property
     def prompt(self) -> str:

@@ -24,6 +24,7 @@ from ._aggregate import AttentionSums, StepRecord, upsample_once
 from ._backbones import DenoiserCall, SoftmaxOver, backbone_for
 from ._capture import recording
 from ._encodings import EncoderCall, encoder_hook, window_behind
+from ._grid_sums import GridSums
 from ._heat_maps import HeatMaps
 from ._layer_calls import LayerCall, LayerCalls
 from ._probabilities import AttentionInputs, TextAttention, probabilities_together
@@ -471,6 +472,7 @@ class Trace:
             raise ValueError(self._nothing_recorded(generation, steps))
         maps = upsample_once(selected, generation.call.image_size)
         maps = self.backbone.finish(maps[None], generation.call)[0]
+        grids = GridSums.of(selected, generation.call.image_size, (maps.shape[-2], maps.shape[-1]))
         image = generation.images[local] if local < len(generation.images) else None
         settings = {
             **generation.settings,
@@ -483,7 +485,7 @@ class Trace:
             "steps": [s for s in (chosen_steps or self.steps or ())] or "all",
             "streams": [s.name for s in layout.streams],
         }
-        return HeatMaps(maps.cpu(), positions, layout, image=image, settings=settings)
+        return HeatMaps(maps.cpu(), positions, layout, image=image, settings=settings, grids=grids)
 
     def step_maps(self, i: int = 0, *, prompt: str | None = None) -> StepMaps:
         """Image ``i``'s word maps at every step and resolution, from the per-step record.

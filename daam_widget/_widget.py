@@ -21,10 +21,11 @@ import traitlets as t
 from ._files import write_atomically
 from ._heat_maps import HeatMaps
 from ._html_export import fallback_bundle, standalone_page
+from ._images import png
 from ._prompts import check_pipeline_arguments
 from ._step_maps import StepMaps
 from ._trace import Trace
-from ._widget_data import NO_STEPS, encode_maps, encode_stack, encode_steps, png, sent_size, spans_state
+from ._widget_data import NO_STEPS, encode_maps, encode_stack, encode_steps, sent_size, spans_state
 from ._widget_history import NOT_COMPARED, Entry, History
 from ._widget_session import GenerationSession, checked_seed, grid_of
 

@@ -13,7 +13,6 @@ Maps travel as ``bytes`` traits (binary comm buffers, a ``DataView`` in the brow
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import numpy as np
@@ -103,20 +102,3 @@ def _utf16_offsets(text: str) -> list[int]:
     for char in text:
         offsets.append(offsets[-1] + (2 if ord(char) > 0xFFFF else 1))
     return offsets
-
-
-def png(image: np.ndarray | None, longer_side: int | None = None) -> bytes:
-    """PNG bytes of an ``(H, W, 3)`` uint8 image (resized to ``longer_side`` if given); empty for None."""
-    if image is None:
-        return b""
-    from PIL import Image
-
-    picture = Image.fromarray(np.asarray(image, dtype=np.uint8))
-    if longer_side is not None:
-        scale = longer_side / max(picture.size)
-        picture = picture.resize(
-            (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
-        )
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()

@@ -101,7 +101,7 @@ def test_the_file_is_plain_safetensors(maps, tmp_path):
     path = tmp_path / "maps.safetensors"
     maps.save(path)
     tensors = load_file(path)
-    assert set(tensors) == {"maps", "positions", "image"}
+    assert set(tensors) == {"maps", "positions", "image_png"}, "maps made by hand have no grids: kept whole"
     assert tensors["positions"].tolist() == list(maps.positions)
 
 

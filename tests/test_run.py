@@ -43,10 +43,15 @@ def maps_files(out: Path) -> list[str]:
     return sorted(p.name for p in (out / "maps").iterdir() if not p.name.startswith("."))
 
 
+def close_maps(a: HeatMaps, b: HeatMaps) -> bool:
+    """The same positions' maps, up to a file's float16 (each within 2e-3 of its peak)."""
+    error = (a.maps - b.maps).abs().flatten(1).amax(1)
+    return a.positions == b.positions and bool((error <= 2e-3 * b.maps.flatten(1).amax(1)).all())
+
+
 def same_maps(a: HeatMaps, b: HeatMaps) -> bool:
     return (
-        torch.equal(a.maps, b.maps)
-        and a.positions == b.positions
+        close_maps(a, b)
         and a.words == b.words
         and np.array_equal(a.image, b.image)
     )
@@ -98,13 +103,13 @@ def test_the_split_by_rank_changes_no_file_and_no_map(pipe, tmp_path):
             assert same_maps(a, b) and a.settings == b.settings
 
 
-def test_the_batch_size_changes_no_noise_only_float32_rounding(pipe, tmp_path):
+def test_the_batch_size_changes_no_noise_only_rounding(pipe, tmp_path):
     one = daam_widget.run(pipe, PROMPTS, tmp_path / "one", steps=STEPS, progress=False)
     three = daam_widget.run(pipe, PROMPTS, tmp_path / "three", steps=STEPS, batch_size=3, progress=False)
     assert one == three
     for row in one:
         a, b = HeatMaps.load(tmp_path / "one" / row["file"]), HeatMaps.load(tmp_path / "three" / row["file"])
-        assert torch.allclose(a.maps, b.maps, rtol=1e-5, atol=1e-5 * float(a.maps.max()))
+        assert close_maps(a, b), "float32's rounding, then the file's float16"
         assert np.abs(a.image.astype(int) - b.image).max() <= 1
 
 
