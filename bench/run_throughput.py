@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from daam_widget import HeatMaps, testing
+from daam_widget._grid_sums import GridSums
 from daam_widget._words import layout_from_text
 from daam_widget.toy import EVALUATION_SEEDS, scene
 
@@ -67,11 +68,17 @@ def write_cost(maps: HeatMaps, folder: Path, repeats: int = 20) -> dict[str, flo
 
 
 def sd_sized_maps(size: int = 512, positions: int = 12) -> HeatMaps:
+    """Maps as a trace of Stable Diffusion at ``size`` px gives them: sums at the 64, 32, 16 and 8 grids."""
     layout = layout_from_text("a photo of a red dog on a blue hat", testing.clip_tokenizer())
     used = layout.used_positions[:positions]
-    data = torch.rand(len(used), size, size, generator=torch.Generator().manual_seed(0))
+    random = torch.Generator().manual_seed(0)
+    grids = {
+        (g, g): torch.rand(len(used), g, g, generator=random)
+        for g in (size // 8, size // 16, size // 32, size // 64)
+    }
+    sums = GridSums(grids, (size, size))
     image = np.random.default_rng(0).integers(0, 255, (size, size, 3), dtype=np.uint8)
-    return HeatMaps(data, used, layout, image=image)
+    return HeatMaps(sums.maps(), used, layout, image=image, grids=sums)
 
 
 def main() -> None:
