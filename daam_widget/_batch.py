@@ -41,9 +41,12 @@ from ._run_files import (
     MAPS,
     STEPS_SUFFIX,
     SUFFIX,
+    append_row,
     check_settings,
+    holding_rank,
     image_name,
     image_spec,
+    index_row,
     index_rows,
     locked,
     write_index,
@@ -141,8 +144,46 @@ def run(
         "softmax_over": softmax_over,
         "per_step": per_step,
     }
+    trace_options: dict[str, Any] = {"layers": layers, "softmax_over": softmax_over, "per_step": per_step}
+    trace(pipe, **trace_options)  # the options checked once, not a failure of every prompt
     (out / MAPS).mkdir(parents=True, exist_ok=True)
-    check_settings(out, settings)
+    with holding_rank(out, rank, world_size):
+        check_settings(out, settings)
+        return _run_share(
+            pipe,
+            out,
+            lines,
+            base,
+            settings,
+            seed,
+            images_per_prompt,
+            batch_size,
+            strict,
+            rank,
+            world_size,
+            progress if summary is None else summary,
+            progress,
+            {"layers": layers, "softmax_over": softmax_over, "per_step": per_step},
+        )
+
+
+def _run_share(
+    pipe: Any,
+    out: Path,
+    lines: Sequence[PromptLine],
+    base: dict[str, Any],
+    settings: dict[str, Any],
+    seed: int,
+    images_per_prompt: int,
+    batch_size: int,
+    strict: bool,
+    rank: int,
+    world_size: int,
+    summary: bool,
+    progress: bool,
+    trace_options: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """This process's share of the run, with the folder's rank lock held."""
     planned = []
     for line in lines:
         line_seed = _seed_of(line, seed)
@@ -150,7 +191,8 @@ def run(
             name = image_name(line.index, j, image_spec(line, line_seed, j, images_per_prompt))
             planned.append((line, line_seed, j, {**base, **line.kwargs}, name))
     done = set(os.listdir(out / MAPS))
-    names = {(p[0].index, p[2]): p[4] for p in planned}
+    by_image = {(p[0].index, p[2]): p for p in planned}
+    names = {key: p[4] for key, p in by_image.items()}
     mine = [b for n, b in enumerate(_batches(lines, base, batch_size)) if n % world_size == rank]
     missing = [
         sum(names[line.index, j] not in done for line in b for j in range(images_per_prompt)) for b in mine
@@ -166,12 +208,18 @@ def run(
         desc=f"rank {rank}/{world_size}" if world_size > 1 else "daam run",
         disable=not progress or rank != 0,
     )
-    trace_options = {"layers": layers, "softmax_over": softmax_over, "per_step": per_step}
+    failed: list[PromptLine] = []
     with _quiet_progress(pipe):
         for batch in pending:
-            for line, maps_by_image, steps_by_image in _generate(
+            for line, outcome in _generate_each(
                 pipe, batch, seed, images_per_prompt, {**base, **batch[0].kwargs}, trace_options
             ):
+                if isinstance(outcome, Exception):
+                    _report_failure(line, outcome, strict)
+                    failed.append(line)
+                    bar.update(images_per_prompt)
+                    continue
+                maps_by_image, steps_by_image = outcome
                 for j, maps in enumerate(maps_by_image):
                     name = names[line.index, j]
                     if name in done:
@@ -179,6 +227,9 @@ def run(
                     if steps_by_image:
                         steps_by_image[j].save(out / MAPS / name.replace(SUFFIX, STEPS_SUFFIX))
                     maps.save(out / MAPS / name)
+                    _, line_seed, _, kwargs, _ = by_image[line.index, j]
+                    row = index_row(line, line_seed, j, kwargs, name, settings, bool(steps_by_image))
+                    append_row(out, rank, row)
                     written += 1
                     bar.update()
     bar.close()
@@ -186,11 +237,14 @@ def run(
     with locked(out):
         rows = index_rows(out, planned, settings)
         write_index(out, rows)
-    if progress if summary is None else summary:
+    if summary:
         rate = f", {written / elapsed:.2f} images/s" if written and elapsed > 0 else ""
+        lines_failed = (
+            f", {len(failed)} lines failed ({', '.join(str(f.line) for f in failed)})" if failed else ""
+        )
         print(
             f"rank {rank}/{world_size}: wrote {written} images in {elapsed:.1f} s{rate}, {skipped} were "
-            f"done; index: {len(rows)} of {len(planned)} images",
+            f"done{lines_failed}; index: {len(rows)} of {len(planned)} images",
             file=sys.stderr,
         )
     return rows
@@ -225,6 +279,45 @@ def _report(bad: Sequence[BadLine], strict: bool, rank: int) -> None:
     if rank == 0:
         for b in bad:
             print(f"skipped {b}", file=sys.stderr)
+
+
+class PromptFailed(RuntimeError):
+    """A prompt's pipeline call failed under ``strict``."""
+
+
+def _report_failure(line: PromptLine, error: Exception, strict: bool) -> None:
+    what = f"line {line.line} ({_shortened(line.prompt)}) failed: {type(error).__name__}: {error}"
+    if strict:
+        raise PromptFailed(f"{what} (without --strict, failing lines are reported and skipped)") from error
+    print(f"skipped {what}", file=sys.stderr)
+
+
+def _shortened(text: str, most: int = 60) -> str:
+    return repr(text if len(text) <= most else text[: most - 3] + "...")
+
+
+def _generate_each(
+    pipe: Any,
+    batch: Sequence[PromptLine],
+    seed: int,
+    images_per_prompt: int,
+    kwargs: dict[str, Any],
+    trace_options: dict[str, Any],
+) -> Iterable[tuple[PromptLine, tuple[list[Any], list[Any]] | Exception]]:
+    """Each prompt of ``batch`` with its maps (and step maps), or the error its call raised: a batch that
+    fails is generated again one prompt at a time, so that only the prompts that fail alone are lost
+    (a prompt's noise does not depend on its batch)."""
+    try:
+        results = list(_generate(pipe, batch, seed, images_per_prompt, kwargs, trace_options))
+    except Exception as error:
+        if len(batch) == 1:
+            yield batch[0], error
+            return
+        for line in batch:
+            yield from _generate_each(pipe, [line], seed, images_per_prompt, kwargs, trace_options)
+        return
+    for line, maps_by_image, steps_by_image in results:
+        yield line, (maps_by_image, steps_by_image)
 
 
 def _batches(lines: Sequence[PromptLine], base: dict, batch_size: int) -> Iterable[list[PromptLine]]:

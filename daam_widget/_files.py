@@ -23,6 +23,7 @@ files of that format load as before.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 from collections.abc import Callable
@@ -46,15 +47,18 @@ FORMATS = ("daam-widget/1", FORMAT)
 
 def write_atomically(path: str | os.PathLike, write: Callable[[Path], object]) -> None:
     """``write(temporary)`` beside ``path``, flushed to disk, then renamed to ``path``: readers (and a
-    rerun after a crash) see the whole file or none. The file gets the permissions of an ordinary one
-    (safetensors creates its files private)."""
+    rerun after a crash) see the whole file or none. The temporary name is the process's own, so two
+    writers never write into one file; what a killed writer left of the same file is removed once the file
+    is whole. The file gets the permissions of an ordinary one (safetensors creates its files private)."""
     target = Path(path)
-    temporary = target.with_name(f".{target.name}.tmp")
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     write(temporary)
     with open(temporary, "rb+") as f:
         os.fsync(f.fileno())
     os.chmod(temporary, 0o666 & ~_UMASK)
     os.replace(temporary, target)
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 _UMASK = os.umask(0)
@@ -82,7 +86,7 @@ def save_heat_maps(maps: HeatMaps, path: str | os.PathLike) -> None:
 
 def load_heat_maps(path: str | os.PathLike) -> HeatMaps:
     metadata = _metadata(path, FORMATS, "heat-map")
-    tensors = load_file(os.fspath(path))
+    tensors = _tensors(path)
     grids = None
     if "maps" in tensors:
         maps = torch.from_numpy(tensors["maps"])
@@ -107,10 +111,23 @@ def load_heat_maps(path: str | os.PathLike) -> HeatMaps:
 
 def read_image(path: str | os.PathLike) -> np.ndarray | None:
     """The image of a maps file alone (safetensors reads one tensor lazily), or None."""
-    with safe_open(os.fspath(path), framework="numpy") as f:
-        names = set(f.keys())
-        tensors = {name: f.get_tensor(name) for name in ("image_png", "image") if name in names}
-    return _image(tensors)
+    try:
+        with safe_open(os.fspath(path), framework="numpy") as f:
+            names = set(f.keys())
+            tensors = {name: f.get_tensor(name) for name in ("image_png", "image") if name in names}
+        return _image(tensors)
+    except (OSError, ValueError):
+        raise
+    except Exception as error:  # safetensors' and PIL's own errors for a damaged file
+        raise ValueError(f"{os.fspath(path)!r} cannot be read: {error}") from None
+
+
+def _tensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every tensor of a file whose header was read; a ValueError where its data is cut short."""
+    try:
+        return load_file(os.fspath(path))
+    except Exception as error:  # safetensors raises its own error type for a damaged file
+        raise ValueError(f"{os.fspath(path)!r} cannot be read: {error}") from None
 
 
 def _image(tensors: dict[str, np.ndarray]) -> np.ndarray | None:
@@ -162,7 +179,7 @@ def save_step_maps(steps: StepMaps, path: str | os.PathLike) -> None:
 
 def load_step_maps(path: str | os.PathLike) -> StepMaps:
     metadata = _metadata(path, STEPS_FORMATS, "step-maps")
-    tensors = load_file(os.fspath(path))
+    tensors = _tensors(path)
     if metadata["format"] == STEPS_FORMAT:
         maps = _grids(tensors)
     else:

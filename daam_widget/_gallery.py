@@ -95,7 +95,8 @@ class DaamGallery(ipywidgets.VBox):
         if not 0 <= row < len(self.rows):
             raise IndexError(f"row {row} is not in the run's index (0..{len(self.rows) - 1})")
         self.grid.selected = row
-        assert self.widget is not None
+        if self.widget is None:
+            raise ValueError(self.grid.error)
         return self.widget
 
     def maps(self, row: int) -> HeatMaps:
@@ -119,7 +120,8 @@ class DaamGallery(ipywidgets.VBox):
             return
         start = self.grid.page * self.page_size
         shown = self._matching[start : start + self.page_size]
-        pngs = [self._thumbnail(i) for i in shown]
+        unreadable: list[str] = []
+        pngs = [self._thumbnail(i, unreadable) for i in shown]
         items = [
             {"row": i, "prompt": self.rows[i]["prompt"], "label": _label(self.rows[i]), "size": len(png)}
             for i, png in zip(shown, pngs, strict=True)
@@ -127,13 +129,23 @@ class DaamGallery(ipywidgets.VBox):
         with self.grid.hold_sync():
             self.grid.pages, self.grid.matches = pages, len(self._matching)
             self.grid.items, self.grid.thumbnails = items, b"".join(pngs)
+            self.grid.error = (
+                f"{len(unreadable)} files of this page could not be read: " + "; ".join(unreadable)
+                if unreadable
+                else ""
+            )
 
-    def _thumbnail(self, row: int) -> bytes:
-        """The PNG thumbnail of a row's image (``b""`` when its file holds none), read lazily and cached."""
+    def _thumbnail(self, row: int, unreadable: list[str]) -> bytes:
+        """The PNG thumbnail of a row's image (``b""`` when its file holds none, or cannot be read: then
+        ``unreadable`` says which and why), read lazily and cached."""
         if row in self._thumbnails:
             self._thumbnails.move_to_end(row)
             return self._thumbnails[row]
-        image = read_image(self.out_dir / self.rows[row]["file"])
+        try:
+            image = read_image(self.out_dir / self.rows[row]["file"])
+        except (OSError, ValueError) as error:
+            unreadable.append(f"{self.rows[row]['file']} ({error})")
+            return b""
         thumbnail = b"" if image is None else png(image, min(self.thumbnail_size, max(image.shape[:2])))
         self._thumbnails[row] = thumbnail
         if len(self._thumbnails) > 20 * self.page_size:

@@ -129,8 +129,8 @@ def _prompt_line(k: int, item: Any, allowed: Sequence[str] | None) -> PromptLine
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError(f'no prompt: a JSONL line needs "prompt" (a non-empty string); keys: {list(item)}')
     seed = entry.pop("seed", None)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ValueError(f'"seed" must be a non-negative integer, not {seed!r}')
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64):
+        raise ValueError(f'"seed" must be an integer from 0 to 2**64 - 1, not {seed!r}')
     negative = entry.pop("negative_prompt", None)
     if negative is not None and not isinstance(negative, str):
         raise ValueError(f'"negative_prompt" must be a string, not {negative!r}')

@@ -168,6 +168,10 @@ class RunAnalysis:
     toy_pairs: list[PairMeasures] = field(default_factory=list)
     parsed_pairs: list[PairMeasures] = field(default_factory=list)
     toy_words: list[tuple[str, str, dict[float, float]]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """Files that could not be read, and why: left out, not a stop."""
+    cut_off_words: int = 0
+    """Words of the prompts after the text encoder's window: no map, left out of every measure."""
 
     def area_by(self, key: str = "pos") -> dict[str, dict[str, float]]:
         """Mean mask area and the number of words, per part of speech (``"pos"``) or per word (``"word"``,
@@ -189,12 +193,23 @@ class RunAnalysis:
         }
 
 
-def run_maps(out_dir: str | os.PathLike) -> Iterator[tuple[dict[str, Any], HeatMaps]]:
-    """Each index row of a run with its image's maps, loaded one at a time."""
+def run_maps(
+    out_dir: str | os.PathLike, skipped: list[tuple[str, str]] | None = None
+) -> Iterator[tuple[dict[str, Any], HeatMaps]]:
+    """Each index row of a run with its image's maps, loaded one at a time. A file that cannot be read
+    (missing, cut short, damaged) stops the iteration, or with ``skipped`` is added there with the reason
+    and left out."""
     from ._run_files import read_index
 
     for row in read_index(out_dir):
-        yield row, HeatMaps.load(Path(out_dir) / row["file"])
+        try:
+            maps = HeatMaps.load(Path(out_dir) / row["file"])
+        except (OSError, ValueError) as error:
+            if skipped is None:
+                raise
+            skipped.append((row["file"], f"{type(error).__name__}: {error}"))
+            continue
+        yield row, maps
 
 
 def analyze_run(
@@ -210,21 +225,35 @@ def analyze_run(
     from .toy._scoring import find_objects, score_objects, score_words
 
     result = RunAnalysis(tau, tuple(taus))
-    for row, maps in run_maps(out_dir):
+    for row, maps in run_maps(out_dir, result.skipped):
         result.images += 1
         tags = parts_of_speech(maps, nlp)
+        seen = [s.available for s in maps.spans if s.is_word]
+        result.cut_off_words += seen.count(False)
         for k, (word, pos) in enumerate(zip(maps.words, tags, strict=True)):
-            if maps.span(k).available:
+            if seen[k]:
                 result.areas.append(WordArea(row["file"], k, word, pos, mask_area(maps, k, tau)))
         if nlp is not None:
-            result.parsed_pairs += compare_pairs(maps, dependency_pairs(maps, nlp), tau)
+            result.parsed_pairs += compare_pairs(maps, _both_seen(maps, dependency_pairs(maps, nlp)), tau)
         pairs = toy_dependencies(maps)
         if pairs is None:
             continue
-        result.toy_pairs += compare_pairs(maps, pairs, tau)
+        result.toy_pairs += compare_pairs(maps, _both_seen(maps, pairs), tau)
         if maps.image is not None and maps.image.shape[:2] == maps.shape:
             found = find_objects(maps.image)
             truths = {o.color: found[o.color].region for o in score_objects(found, maps.words) if o.present}
             for score in score_words(maps, truths, taus):
                 result.toy_words.append((score.part, score.word, score.ious))
     return result
+
+
+def _both_seen(maps: HeatMaps, pairs: Iterable[tuple[Key, Key, str]]) -> list[tuple[Key, Key, str]]:
+    """The pairs whose two words the model saw (a word after the text encoder's window has no map)."""
+    return [p for p in pairs if _seen(maps, p[0]) and _seen(maps, p[1])]
+
+
+def _seen(maps: HeatMaps, key: Key) -> bool:
+    try:
+        return maps.span(key).available
+    except KeyError:  # what the layout says of a word that was cut off
+        return False

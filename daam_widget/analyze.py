@@ -59,6 +59,9 @@ def write_tables(result: RunAnalysis, out: Path) -> list[Path]:
     written. Figures are drawn on ``matplotlib.figure.Figure`` objects: no pyplot state, no backend change."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
+    if result.skipped:
+        write_csv(out / "skipped.csv", ["file", "reason"], result.skipped)
+        written.append(out / "skipped.csv")
     write_csv(
         out / "words.csv",
         ["file", "word_index", "word", "pos", "area"],
@@ -167,6 +170,12 @@ def main(argv: list[str] | None = None) -> int:
         print(path)
     by_pos = ", ".join(f"{k or '?'} {v['area']:.3f}" for k, v in result.area_by("pos").items())
     print(f"{result.images} images; mean mask area by part of speech: {by_pos}")
+    if result.cut_off_words:
+        print(f"{result.cut_off_words} words came after the text encoder's window: no map, left out")
+    for file, reason in result.skipped:
+        print(f"skipped {file}: {reason}", file=sys.stderr)
+    if result.skipped:
+        print(f"{len(result.skipped)} files could not be read and were left out (listed above)")
     nouns = result.segmentation().get("noun")
     if nouns:
         print(f"toy nouns: mIoU {nouns['miou'][args.tau]:.3f} at τ = {args.tau} ({nouns['words']} words)")

@@ -15,9 +15,10 @@ from typing import Any
 
 import torch
 
-from ._batch import launcher_rank
+from ._batch import PromptFailed, launcher_rank
 from ._batch import run as run_prompts
 from ._prompts import PromptFileError
+from ._run_files import FolderInUse
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.no_progress,
             summary=True,
         )
-    except (PromptFileError, FileNotFoundError, ValueError, TypeError) as error:
+    except (PromptFileError, PromptFailed, FolderInUse, FileNotFoundError, ValueError, TypeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -17,8 +17,9 @@ import torch
 
 import daam_widget
 from daam_widget import HeatMaps, StepMaps, trace
+from daam_widget._batch import PromptFailed
 from daam_widget._prompts import PromptFileError, read_prompts
-from daam_widget._run_files import read_index
+from daam_widget._run_files import FolderInUse, read_index
 
 PROMPTS = [
     "a red circle",
@@ -50,11 +51,7 @@ def close_maps(a: HeatMaps, b: HeatMaps) -> bool:
 
 
 def same_maps(a: HeatMaps, b: HeatMaps) -> bool:
-    return (
-        close_maps(a, b)
-        and a.words == b.words
-        and np.array_equal(a.image, b.image)
-    )
+    return close_maps(a, b) and a.words == b.words and np.array_equal(a.image, b.image)
 
 
 def test_run_maps_equal_a_direct_trace_of_each_prompt_with_its_seed(pipe, tmp_path):
@@ -189,6 +186,7 @@ def test_a_run_stopped_while_writing_leaves_no_file_under_its_name_and_a_rerun_c
     with pytest.raises(KeyboardInterrupt):
         daam_widget.run(pipe, PROMPTS, tmp_path, steps=STEPS, progress=False)
     assert len(maps_files(tmp_path)) == 2 and not (tmp_path / "index.jsonl").exists()
+    assert [r["index"] for r in read_index(tmp_path)] == [0, 1], "the index holds what was done"
     (partial,) = [p for p in (tmp_path / "maps").iterdir() if p.name.startswith(".")]
     assert partial.name.endswith(".tmp") and partial.name[1:-4] not in maps_files(tmp_path)
 
@@ -418,3 +416,66 @@ def test_the_pipelines_own_progress_bar_setting_is_left_as_it_was(tmp_path, monk
     with pytest.raises(KeyboardInterrupt):
         daam_widget.run(pipe, PROMPTS[:1], tmp_path / "b", steps=STEPS, progress=False)
     assert pipe._progress_bar_config == {"desc": "mine", "leave": False}
+
+
+FAILING = [
+    {"prompt": "a red circle"},
+    {"prompt": "a blue square", "guidance_scale": "high"},
+    {"prompt": "a green star", "num_inference_steps": 0},
+    {"prompt": "a yellow triangle", "num_inference_steps": -1},
+    {"prompt": "a purple \ud800 diamond"},
+    {"prompt": "an orange circle", "seed": 2**70},
+    {"prompt": "a small green square"},
+]
+
+
+def test_a_line_that_fails_in_the_pipeline_is_reported_with_its_number_and_skipped_and_a_rerun_goes_on(
+    pipe, tmp_path, capsys
+):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps(entry) + "\n" for entry in FAILING))
+    rows = daam_widget.run(pipe, prompts, tmp_path / "out", steps=STEPS, batch_size=2, progress=False)
+    assert [r["line"] for r in rows] == [1, 7], "the good lines, though they shared a batch with a bad one"
+    err = capsys.readouterr().err
+    assert "skipped line 6:" in err and "2**64 - 1" in err, "a seed no generator takes is a bad line"
+    for line in (2, 3, 4, 5):
+        assert f"skipped line {line} (" in err, err
+    again = daam_widget.run(pipe, prompts, tmp_path / "out", steps=STEPS, progress=False, summary=True)
+    assert again == rows and "4 lines failed (2, 3, 4, 5)" in capsys.readouterr().err
+    prompts.write_text("".join(json.dumps(entry) + "\n" for entry in FAILING[:5]))
+    with pytest.raises(PromptFailed, match=r"line 2 \('a blue square'\) failed: .*without --strict"):
+        daam_widget.run(pipe, prompts, tmp_path / "strict", steps=STEPS, strict=True, progress=False)
+
+
+def test_settings_bind_a_folder_only_once_it_holds_an_image(pipe, tmp_path):
+    with pytest.raises(ValueError, match="matches no cross-attention layer"):
+        daam_widget.run(pipe, PROMPTS[:1], tmp_path, steps=STEPS, layers=["bogus"], progress=False)
+    daam_widget.run(pipe, PROMPTS[:1], tmp_path, steps=STEPS, size=(60, 60), progress=False, summary=False)
+    assert not maps_files(tmp_path), "every call failed: nothing to protect"
+    rows = daam_widget.run(pipe, PROMPTS[:1], tmp_path, steps=STEPS, progress=False)
+    assert len(rows) == 1, "the corrected command runs in the same folder"
+    with pytest.raises(ValueError, match=r"call: .* or delete .*run.json and .*maps to start afresh"):
+        daam_widget.run(pipe, PROMPTS[:1], tmp_path, steps=STEPS + 1, progress=False)
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from daam_widget._run_files import holding_rank
+with holding_rank(Path(sys.argv[1]), 0, 1):
+    print("holding", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_second_launch_on_a_folder_in_use_is_refused_and_a_killed_ones_lock_does_not_stay(pipe, tmp_path):
+    (tmp_path / "maps").mkdir()
+    other = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "holding"
+        with pytest.raises(FolderInUse, match=rf"in use by another run: process {other.pid} on"):
+            daam_widget.run(pipe, PROMPTS[:1], tmp_path, steps=STEPS, progress=False)
+    finally:
+        other.kill()
+        other.wait()
+    assert len(daam_widget.run(pipe, PROMPTS[:1], tmp_path, steps=STEPS, progress=False)) == 1
