@@ -58,7 +58,13 @@ Prompts = str | os.PathLike | Iterable[str | Mapping[str, Any]]
 
 def launcher_rank() -> tuple[int, int]:
     """``(rank, world size)`` from the launcher's environment (``RANK``, ``WORLD_SIZE``); ``(0, 1)`` alone."""
-    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    try:
+        rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        raise ValueError(
+            f"RANK and WORLD_SIZE must be whole numbers (as torchrun and accelerate launch set them), not "
+            f"{os.environ.get('RANK')!r} and {os.environ.get('WORLD_SIZE')!r}"
+        ) from None
     if not 0 <= rank < world:
         raise ValueError(f"RANK={rank} must lie in 0..WORLD_SIZE-1 (WORLD_SIZE={world})")
     return rank, world

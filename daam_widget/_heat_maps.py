@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
@@ -126,8 +127,21 @@ class HeatMaps:
         return _normalized(self.maps[self.positions.index(position)], normalize)
 
     def mask(self, key: Key, tau: float = 0.4) -> np.ndarray:
-        """Eq. 7: the word's map thresholded at ``tau`` times its maximum, bool ``(H, W)``."""
-        return _metrics.threshold(self.soft(key), tau)
+        """Eq. 7: the word's map thresholded at ``tau`` times its maximum, bool ``(H, W)``. A map with no
+        attention at all has an empty mask (with a warning: Eq. 7 would make it the whole image); one with
+        a NaN is refused."""
+        soft = self.soft(key)
+        if not np.isfinite(soft).all():
+            raise ValueError(f"the map of {self.span(key).text!r} holds NaN or infinite values: no mask")
+        if not soft.any():
+            warnings.warn(
+                f"the map of {self.span(key).text!r} is zero everywhere (no attention recorded): "
+                "its mask is empty",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return np.zeros(soft.shape, dtype=bool)
+        return _metrics.threshold(soft, tau)
 
     def iou(self, a: Key, b: Key, tau: float = 0.4) -> float:
         """IoU of two words' Eq. 7 masks."""

@@ -41,6 +41,10 @@ def attribute_image(
     VAE's factor, times the patch size for transformers).
     """
     backbone = backbone_for(pipe)
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError(
+            f"prompt must be the text whose words are attributed (a non-empty string), not {prompt!r}"
+        )
     pixels = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image)
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
         raise ValueError(
@@ -48,8 +52,8 @@ def attribute_image(
         )
     height, width = pixels.shape[:2]
     multiple, why = backbone.pixel_multiple()
-    if height % multiple or width % multiple:
-        raise ValueError(f"image size {height}x{width} must be a multiple of {why}")
+    if height == 0 or width == 0 or height % multiple or width % multiple:
+        raise ValueError(f"image size {height}x{width} must be a positive multiple of {why}")
     scheduler = pipe.scheduler
     flow = _is_flow_matching(scheduler)
     if not flow and getattr(scheduler, "alphas_cumprod", None) is None:
@@ -58,8 +62,9 @@ def attribute_image(
     # add_noise of samplers that look the timestep up in the schedule of their last set_timesteps.
     diffusion = None if flow else DDPMScheduler.from_config(scheduler.config)
     length = int(scheduler.config.get("num_train_timesteps", 1000))
-    if not timesteps or not all(0 <= t < length for t in timesteps):
-        raise ValueError(f"timesteps must be in 0..{length - 1}, not {list(timesteps)}")
+    whole = all(isinstance(t, int | np.integer) and not isinstance(t, bool) for t in timesteps)
+    if not timesteps or not whole or not all(0 <= t < length for t in timesteps):
+        raise ValueError(f"timesteps must be whole numbers in 0..{length - 1}, not {list(timesteps)}")
     device, dtype = backbone.denoiser.device, backbone.denoiser.dtype
     x = torch.from_numpy(pixels).permute(2, 0, 1)[None].to(device, pipe.vae.dtype) / 127.5 - 1
     generator = torch.Generator(device).manual_seed(seed)

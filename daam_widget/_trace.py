@@ -46,6 +46,8 @@ def _steps_filter(steps: Steps | None) -> range | None:
     if steps is None:
         return None
     if isinstance(steps, tuple):
+        if len(steps) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) for s in steps):
+            raise ValueError(f"steps as a tuple is (start, stop) of whole steps from 0, not {steps!r}")
         steps = range(*steps)
     if isinstance(steps, slice):
         steps = range(steps.start or 0, steps.stop if steps.stop is not None else 1 << 30, steps.step or 1)
@@ -137,6 +139,11 @@ class Trace:
         else:
             if isinstance(layers, str):
                 layers = [layers]
+            if not isinstance(layers, Sequence) or not all(isinstance(n, str) for n in layers):
+                raise TypeError(
+                    f"layers must be a name prefix or a list of them (strings, as in Trace.layer_names), "
+                    f"not {layers!r}"
+                )
             self.layer_names = _matching(available, layers)
             if not self.layer_names:
                 raise ValueError(
@@ -145,12 +152,17 @@ class Trace:
                 )
         self._modules = {n: modules[n] for n in self.layer_names}
         if heads is not None:
-            heads = [int(h) for h in heads]
             fewest = min(modules[n].heads for n in self.layer_names)
-            if not heads or min(heads) < 0 or max(heads) >= fewest:
-                raise ValueError(
-                    f"heads must be indices in 0..{fewest - 1} (the fewest heads of a layer), not {heads}"
-                )
+            allowed = f"distinct whole head indices in 0..{fewest - 1} (the fewest heads of a layer)"
+            if not isinstance(heads, Sequence) or isinstance(heads, str):
+                raise TypeError(f"heads must be a list of {allowed}, not {heads!r}")
+            if (
+                not heads
+                or not all(isinstance(h, int) and not isinstance(h, bool) and 0 <= h < fewest for h in heads)
+                or len(set(heads)) != len(heads)
+            ):
+                raise ValueError(f"heads must be {allowed}, not {list(heads)!r}")
+            heads = list(heads)
         self.heads = heads
         self.steps = _steps_filter(steps)
         self.time_resolved = time_resolved

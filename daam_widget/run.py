@@ -60,28 +60,54 @@ def parse_size(text: str) -> tuple[int, int]:
     return (parts[0], parts[-1])
 
 
+def positive(name: str) -> Any:
+    """An argparse type: a whole number of 1 or more, named in the error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} is a whole number of 1 or more, not {text!r}")
+        return value
+
+    return parse
+
+
+def parse_device(text: str) -> torch.device:
+    try:
+        return torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(
+            f"--device takes a torch device (cpu, cuda, cuda:1, mps), not {text!r}"
+        ) from None
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m daam_widget.run", description=__doc__.splitlines()[0])
     p.add_argument("prompts", help="a text file (one prompt a line) or JSONL ({'prompt', 'seed', ...})")
     p.add_argument("--out", required=True, help="the run's folder (maps/, index.jsonl, run.json)")
     p.add_argument("--model", default="toy", help="'toy' (default), a pipeline folder or a hub id")
-    p.add_argument("--steps", type=int, help="num_inference_steps (default: the pipeline's)")
+    p.add_argument("--steps", type=positive("--steps"), help="num_inference_steps (default: the pipeline's)")
     p.add_argument("--guidance", type=float, help="guidance_scale (default: the pipeline's)")
     p.add_argument("--size", type=parse_size, help="N or HxW in pixels (default: the pipeline's)")
     p.add_argument(
         "--seed", type=int, default=0, help="prompt k (line k+1) uses seed + k unless it names one"
     )
-    p.add_argument("--images-per-prompt", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=1, help="prompts per pipeline call")
+    p.add_argument("--images-per-prompt", type=positive("--images-per-prompt"), default=1)
+    p.add_argument("--batch-size", type=positive("--batch-size"), default=1, help="prompts per pipeline call")
     p.add_argument("--layers", nargs="+", help="trace only layers whose names start with these")
     p.add_argument(
         "--softmax-over", choices=("text", "all"), default="text", help="joint attention (SD3, Flux)"
     )
     p.add_argument("--per-step", action="store_true", help="also write each image's maps through the steps")
     p.add_argument("--strict", action="store_true", help="stop at the first bad line instead of skipping it")
-    p.add_argument("--device", help="default: cuda:LOCAL_RANK when CUDA is available, else cpu")
+    p.add_argument(
+        "--device", type=parse_device, help="default: cuda:LOCAL_RANK when CUDA is available, else cpu"
+    )
     p.add_argument("--dtype", choices=sorted(DTYPES), help="load the model in this dtype")
-    p.add_argument("--threads", type=int, help="torch CPU threads per process")
+    p.add_argument("--threads", type=positive("--threads"), help="torch CPU threads per process")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (the summary line stays)")
     return p
 
@@ -90,9 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    rank, world = launcher_rank()
+    try:
+        rank, world = launcher_rank()
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = args.device or (f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        print(f"error: --device {device}: this machine has no CUDA device (use cpu)", file=sys.stderr)
+        return 2
     pipe = load_model(args.model, device, args.dtype)
     try:
         run_prompts(
@@ -115,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.no_progress,
             summary=True,
         )
-    except (PromptFileError, PromptFailed, FolderInUse, FileNotFoundError, ValueError, TypeError) as error:
+    except (PromptFileError, PromptFailed, FolderInUse, OSError, ValueError, TypeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -101,7 +101,7 @@ def test_a_damaged_or_missing_file_is_named_and_left_out_by_the_gallery_and_anal
     g = DaamGallery(copy)
     assert [i["size"] > 0 for i in g.grid.items] == [False, True, False]
     assert g.grid.error.startswith("2 files of this page could not be read: " + rows[0]["file"])
-    with pytest.raises(ValueError, match="row 0: .* is not a readable safetensors file"):
+    with pytest.raises(ValueError, match=r"row 0: .* is not a readable safetensors file"):
         g.show(0)
     assert isinstance(g.show(1), DaamWidget)
     result = analyze_run(copy)

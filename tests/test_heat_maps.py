@@ -135,3 +135,15 @@ def test_a_saved_file_appears_whole_with_ordinary_permissions(maps, tmp_path, mo
     with pytest.raises(KeyboardInterrupt):
         maps.save(target)
     assert target.read_bytes() == before, "the file under its name is the last whole one"
+
+
+def test_a_map_with_no_attention_has_an_empty_mask_and_a_nan_map_none(tmp_path):
+    layout = layout_from_text("a red dog", testing.clip_tokenizer())
+    data = torch.rand(len(layout.used_positions), 4, 4)
+    data[layout.find("red").tokens[0]] = 0
+    data[layout.find("dog").tokens[0], 0, 0] = float("nan")
+    maps = HeatMaps(data, layout.used_positions, layout)
+    with pytest.warns(RuntimeWarning, match="the map of 'red' is zero everywhere"):
+        assert not maps.mask("red").any(), "no attention: an empty mask, not Eq. 7's whole image"
+    with pytest.raises(ValueError, match="the map of 'dog' holds NaN"):
+        maps.mask("dog")

@@ -44,5 +44,11 @@ def test_bad_images_and_timesteps_say_what_is_allowed(sd1, picture):
         daam_widget.attribute_image(sd1, picture[:31], "a dog")
     with pytest.raises(ValueError, match="RGB uint8"):
         daam_widget.attribute_image(sd1, picture.astype(float), "a dog")
-    with pytest.raises(ValueError, match=r"timesteps must be in 0\.\.999"):
+    with pytest.raises(ValueError, match=r"timesteps must be whole numbers in 0\.\.999, not \[1000\]"):
         daam_widget.attribute_image(sd1, picture, "a dog", timesteps=(1000,))
+    with pytest.raises(ValueError, match=r"timesteps must be whole numbers in 0\.\.999, not \[100.5\]"):
+        daam_widget.attribute_image(sd1, picture, "a dog", timesteps=[100.5])
+    with pytest.raises(ValueError, match="image size 0x0 must be a positive multiple"):
+        daam_widget.attribute_image(sd1, picture[:0, :0], "a dog")
+    with pytest.raises(ValueError, match=r"prompt must be the text whose words are attributed.*not None"):
+        daam_widget.attribute_image(sd1, picture, None)

@@ -479,3 +479,38 @@ def test_a_second_launch_on_a_folder_in_use_is_refused_and_a_killed_ones_lock_do
         other.kill()
         other.wait()
     assert len(daam_widget.run(pipe, PROMPTS[:1], tmp_path, steps=STEPS, progress=False)) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["--steps", "0"], {}, "--steps is a whole number of 1 or more, not '0'"),
+        (["--threads", "-1"], {}, "--threads is a whole number of 1 or more, not '-1'"),
+        (["--batch-size", "x"], {}, "--batch-size is a whole number of 1 or more, not 'x'"),
+        (["--device", "bogus"], {}, "--device takes a torch device (cpu, cuda, cuda:1, mps), not 'bogus'"),
+        ([], {"RANK": "one"}, "RANK and WORLD_SIZE must be whole numbers"),
+        ([], {"RANK": "3", "WORLD_SIZE": "2"}, "RANK=3 must lie in 0..WORLD_SIZE-1"),
+    ],
+)
+def test_the_commands_bad_options_say_what_is_allowed(tmp_path, monkeypatch, capsys, argv, env, message):
+    from daam_widget.run import main
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a red circle\n")
+    try:
+        code = main([str(prompts), "--out", str(tmp_path / "out"), *argv])
+    except SystemExit as stop:  # argparse's way
+        code = stop.code
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_an_out_folder_below_a_file_says_so(pipe, tmp_path, capsys):
+    from daam_widget.run import main
+
+    (tmp_path / "file").write_text("")
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a red circle\n")
+    assert main([str(prompts), "--out", str(tmp_path / "file" / "out"), "--steps", "1", "--no-progress"]) == 2
+    assert "error: [Errno 20] Not a directory" in capsys.readouterr().err

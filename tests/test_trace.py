@@ -1,5 +1,7 @@
 """The tracer against an independent slow DAAM (tests/slow_daam.py) and the pipeline's untraced output."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -228,10 +230,20 @@ def test_memory_does_not_grow_with_steps_unless_time_resolved(sd1):
 def test_bad_filters_are_refused_with_what_is_allowed(sd1):
     with pytest.raises(ValueError, match="matches no cross-attention layer; layer names are: down_blocks"):
         daam_widget.trace(sd1, layers=["nope"])
-    with pytest.raises(ValueError, match=r"heads must be indices in 0..1"):
-        daam_widget.trace(sd1, heads=[2])
+    allowed = r"heads must be distinct whole head indices in 0\.\.1 \(the fewest heads of a layer\)"
+    for heads in ([2], ["a"], [0, 0], [0.7], []):
+        with pytest.raises(ValueError, match=rf"{allowed}, not {re.escape(repr(heads))}"):
+            daam_widget.trace(sd1, heads=heads)
+    with pytest.raises(TypeError, match="heads must be a list of distinct"):
+        daam_widget.trace(sd1, heads=1)
+    with pytest.raises(TypeError, match=r"layers must be a name prefix or a list of them .*not 123"):
+        daam_widget.trace(sd1, layers=123)
     with pytest.raises(ValueError, match="steps must be"):
         daam_widget.trace(sd1, steps=range(-1, 3))
+    with pytest.raises(
+        ValueError, match=r"steps as a tuple is \(start, stop\) of whole steps from 0, not \(0.5, 2\)"
+    ):
+        daam_widget.trace(sd1, steps=(0.5, 2))
 
 
 def test_the_captured_image_is_the_pipeline_output(sd2):

@@ -332,7 +332,7 @@ def test_attribute_image_noises_as_the_flow_matching_scheduler_does(pipes, pictu
 
 def test_attribute_image_says_what_sizes_a_family_takes(pipes, picture):
     pipe = pipes.setdefault("flux", _build("flux"))
-    with pytest.raises(ValueError, match=r"must be a multiple of 4 \(the VAE's factor 2 times Flux's 2x2"):
+    with pytest.raises(ValueError, match=r"positive multiple of 4 \(the VAE's factor 2 times Flux's 2x2"):
         daam_widget.attribute_image(pipe, picture[:62], "a dog")
 
 
