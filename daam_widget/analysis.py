@@ -202,49 +202,128 @@ def run_maps(
     from ._run_files import read_index
 
     for row in read_index(out_dir):
-        try:
-            maps = HeatMaps.load(Path(out_dir) / row["file"])
-        except (OSError, ValueError) as error:
+        maps = _load(Path(out_dir), row)
+        if isinstance(maps, str):
             if skipped is None:
-                raise
-            skipped.append((row["file"], f"{type(error).__name__}: {error}"))
+                raise ValueError(f"{row['file']}: {maps}")
+            skipped.append((row["file"], maps))
             continue
         yield row, maps
 
 
+def _load(out_dir: Path, row: dict[str, Any]) -> HeatMaps | str:
+    """A row's maps, or why they cannot be read."""
+    try:
+        return HeatMaps.load(out_dir / row["file"])
+    except (OSError, ValueError) as error:
+        return f"{type(error).__name__}: {error}"
+
+
+@dataclass
+class _ImageMeasures:
+    """What one image adds to a ``RunAnalysis``."""
+
+    areas: list[WordArea] = field(default_factory=list)
+    parsed_pairs: list[PairMeasures] = field(default_factory=list)
+    toy_pairs: list[PairMeasures] = field(default_factory=list)
+    toy_words: list[tuple[str, str, dict[float, float]]] = field(default_factory=list)
+    cut_off_words: int = 0
+
+
 def analyze_run(
-    out_dir: str | os.PathLike, *, tau: float = 0.4, nlp: Any = None, taus: Sequence[float] = TAUS
+    out_dir: str | os.PathLike,
+    *,
+    tau: float = 0.4,
+    nlp: Any = None,
+    taus: Sequence[float] = TAUS,
+    workers: int = 1,
 ) -> RunAnalysis:
-    """Every measure over a run's images, reading each maps file once.
+    """Every measure over a run's images, reading each maps file once; ``workers`` processes share the
+    images (started afresh, each with one torch thread and a copy of ``nlp``; the result is the same as
+    with one, in the same order).
 
     Parts of speech come from ``nlp`` (a spaCy pipeline you loaded) or the toy's vocabulary; pairs from the
     toy's grammar for the toy's captions, and from ``nlp``'s parse when given. The toy's segmentation scores
     each noun, colour and size word against its object as the toy's scorer finds it in the generated image
     (``toy._scoring.find_objects``, as ``toy.evaluate`` does): words whose object was not drawn are skipped.
+    A file that cannot be read is left out and listed in ``skipped``.
     """
+    from ._run_files import read_index
+
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a whole number of 1 or more, not {workers!r}")
+    rows = read_index(out_dir)
+    job = (Path(out_dir), tau, tuple(taus), nlp)
+    result = RunAnalysis(tau, tuple(taus))
+    if workers == 1 or len(rows) < 2:
+        measured: Iterable[_ImageMeasures | str] = (_measure(job, row) for row in rows)
+        _merge(result, rows, measured)
+        return result
+    import multiprocessing
+
+    # spawned, not forked: a fork of a process whose torch has started its thread pool can hang
+    with multiprocessing.get_context("spawn").Pool(workers, _start_worker, (job,)) as pool:
+        chunk = max(1, min(64, len(rows) // (8 * workers)))
+        _merge(result, rows, pool.imap(_measure_in_worker, rows, chunksize=chunk))
+    return result
+
+
+_JOB: tuple[Path, float, tuple[float, ...], Any] | None = None
+"""What a worker process of ``analyze_run`` measures with."""
+
+
+def _start_worker(job: tuple[Path, float, tuple[float, ...], Any]) -> None:
+    import torch
+
+    global _JOB
+    _JOB = job
+    torch.set_num_threads(1)
+
+
+def _measure_in_worker(row: dict[str, Any]) -> _ImageMeasures | str:
+    assert _JOB is not None
+    return _measure(_JOB, row)
+
+
+def _merge(result: RunAnalysis, rows: list[dict[str, Any]], measured: Iterable[_ImageMeasures | str]) -> None:
+    for row, m in zip(rows, measured, strict=True):
+        if isinstance(m, str):
+            result.skipped.append((row["file"], m))
+            continue
+        result.images += 1
+        result.cut_off_words += m.cut_off_words
+        result.areas += m.areas
+        result.parsed_pairs += m.parsed_pairs
+        result.toy_pairs += m.toy_pairs
+        result.toy_words += m.toy_words
+
+
+def _measure(job: tuple[Path, float, tuple[float, ...], Any], row: dict[str, Any]) -> _ImageMeasures | str:
+    """One image's measures, or why its file cannot be read."""
     from .toy._scoring import find_objects, score_objects, score_words
 
-    result = RunAnalysis(tau, tuple(taus))
-    for row, maps in run_maps(out_dir, result.skipped):
-        result.images += 1
-        tags = parts_of_speech(maps, nlp)
-        seen = [s.available for s in maps.spans if s.is_word]
-        result.cut_off_words += seen.count(False)
-        for k, (word, pos) in enumerate(zip(maps.words, tags, strict=True)):
-            if seen[k]:
-                result.areas.append(WordArea(row["file"], k, word, pos, mask_area(maps, k, tau)))
-        if nlp is not None:
-            result.parsed_pairs += compare_pairs(maps, _both_seen(maps, dependency_pairs(maps, nlp)), tau)
-        pairs = toy_dependencies(maps)
-        if pairs is None:
-            continue
-        result.toy_pairs += compare_pairs(maps, _both_seen(maps, pairs), tau)
-        if maps.image is not None and maps.image.shape[:2] == maps.shape:
-            found = find_objects(maps.image)
-            truths = {o.color: found[o.color].region for o in score_objects(found, maps.words) if o.present}
-            for score in score_words(maps, truths, taus):
-                result.toy_words.append((score.part, score.word, score.ious))
-    return result
+    out_dir, tau, taus, nlp = job
+    maps = _load(out_dir, row)
+    if isinstance(maps, str):
+        return maps
+    m = _ImageMeasures()
+    tags = parts_of_speech(maps, nlp)
+    seen = [s.available for s in maps.spans if s.is_word]
+    m.cut_off_words = seen.count(False)
+    for k, (word, pos) in enumerate(zip(maps.words, tags, strict=True)):
+        if seen[k]:
+            m.areas.append(WordArea(row["file"], k, word, pos, mask_area(maps, k, tau)))
+    if nlp is not None:
+        m.parsed_pairs = compare_pairs(maps, _both_seen(maps, dependency_pairs(maps, nlp)), tau)
+    pairs = toy_dependencies(maps)
+    if pairs is None:
+        return m
+    m.toy_pairs = compare_pairs(maps, _both_seen(maps, pairs), tau)
+    if maps.image is not None and maps.image.shape[:2] == maps.shape:
+        found = find_objects(maps.image)
+        truths = {o.color: found[o.color].region for o in score_objects(found, maps.words) if o.present}
+        m.toy_words = [(s.part, s.word, s.ious) for s in score_words(maps, truths, taus)]
+    return m
 
 
 def _both_seen(maps: HeatMaps, pairs: Iterable[tuple[Key, Key, str]]) -> list[tuple[Key, Key, str]]:

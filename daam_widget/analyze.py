@@ -158,10 +158,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--nlp", help="an installed spaCy pipeline (en_core_web_sm) or its folder, for POS and parses"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes that share the images (each starts in about 5 s: worth it from a few thousand)",
+    )
     args = parser.parse_args(argv)
     nlp = load_nlp(args.nlp) if args.nlp else None
     try:
-        result = analyze_run(args.run, tau=args.tau, nlp=nlp, taus=sorted({*TAUS, args.tau}))
+        result = analyze_run(
+            args.run, tau=args.tau, nlp=nlp, taus=sorted({*TAUS, args.tau}), workers=args.workers
+        )
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -122,3 +122,12 @@ def test_a_prompt_longer_than_the_window_is_analysed_with_its_cut_off_words_coun
     maps = HeatMaps.load(tmp_path / daam_widget._run_files.read_index(tmp_path)[0]["file"])
     unseen = sum(not s.available for s in maps.spans if s.is_word)
     assert unseen > 0 and result.cut_off_words == unseen and result.images == 2
+
+
+def test_analyze_with_two_worker_processes_gives_what_one_gives(run_dir):
+    from daam_widget.analysis import analyze_run
+
+    one, two = analyze_run(run_dir), analyze_run(run_dir, workers=2)
+    assert one.images == 3 and one == two
+    with pytest.raises(ValueError, match="workers must be a whole number of 1 or more, not 0"):
+        analyze_run(run_dir, workers=0)
