@@ -11,6 +11,7 @@ characters are punctuation spans, kept in order for display but not addressable 
 
 from __future__ import annotations
 
+import bisect
 import re
 import warnings
 from collections.abc import Sequence
@@ -228,19 +229,13 @@ def layout_from_text(
     )
     kept = [_chars(window_offsets[p], shift, len(text)) if p is not None else None for p in keys]
     content = [c for c in (_chars(o, shift, len(text)) for o in full_offsets) if c is not None]
-    kept_set = set(kept)
-    cut = [c for c in content if c not in kept_set]
-    if cut:
-        warnings.warn(
-            f"the prompt has {len(content)} tokens but the tokenizer keeps {len(kept_set - {None})}; "
-            f"words past the limit are marked unavailable: {text[max(cut[0][0], 0) :]!r}",
-            stacklevel=3,
-        )
+    kept_keys = [(k, c) for k, c in enumerate(kept) if c is not None]
+    in_window, in_text = _Overlaps([c for _, c in kept_keys]), _Overlaps(content)
     spans = []
     for match in _SPAN.finditer(text):
         start, end = match.span()
-        tokens = tuple(k for k, c in enumerate(kept) if c is not None and c[0] < end and c[1] > start)
-        needed = sum(1 for a, b in content if a < end and b > start)
+        tokens = tuple(kept_keys[i][0] for i in in_window.within(start, end))
+        needed = len(in_text.within(start, end))
         spans.append(
             Span(
                 text=match.group(),
@@ -251,9 +246,31 @@ def layout_from_text(
                 available=bool(tokens) and len(tokens) == needed,
             )
         )
+    unseen = [sp for sp in spans if sp.is_word and not sp.available]
+    if unseen:
+        first = unseen[0].start
+        excerpt = text[first : first + 40] + ("..." if len(text) > first + 40 else "")
+        warnings.warn(
+            f"the prompt has {len(content)} tokens but the tokenizer keeps {len(kept_keys)}: {len(unseen)} "
+            f"words from {excerpt!r} on are past the limit and marked unavailable",
+            stacklevel=3,
+        )
     end_position = max(k for k, p in enumerate(keys) if p is not None and mask[p])
     keys_of_stream = StreamKeys(stream.name, stream.offset, len(keys), end_position)
     return PromptLayout(text, tuple(spans), (keys_of_stream,))
+
+
+class _Overlaps:
+    """Character ranges of tokens in text order (starts and ends both non-decreasing), and which of them
+    overlap a range: two binary searches, so a prompt's words are matched in ``n log n``, not ``n**2``."""
+
+    def __init__(self, ranges: Sequence[tuple[int, int]]) -> None:
+        self.starts = [a for a, _ in ranges]
+        self.ends = [b for _, b in ranges]
+
+    def within(self, start: int, end: int) -> range:
+        """Indices of the ranges ``(a, b)`` with ``a < end`` and ``b > start``."""
+        return range(bisect.bisect_right(self.ends, start), bisect.bisect_left(self.starts, end))
 
 
 def _added_ids(tokenizer: Any) -> list[int]:

@@ -100,3 +100,15 @@ def test_layout_round_trips_through_json(tokenizer):
 
     layout = layout_from_text("a zebra, on a hat", tokenizer)
     assert PromptLayout.from_json(layout.to_json()) == layout
+
+
+def test_a_long_prompt_warns_once_in_a_line_with_the_number_of_words_cut_off():
+    from daam_widget.toy._model import tokenizer
+
+    prompt = " ".join(["a red circle and a blue square"] * 2000)  # 14,000 words, 62 KB
+    with pytest.warns(UserWarning) as caught:
+        layout = layout_from_text(prompt, tokenizer())
+    (message,) = [str(w.message) for w in caught]
+    seen = [s.available for s in layout.spans if s.is_word]
+    assert seen == [True] * 30 + [False] * (14_000 - 30), "the toy keeps 30 tokens, one a word"
+    assert "13970 words from 'circle and a blue square" in message and len(message) < 250
