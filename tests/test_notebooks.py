@@ -53,3 +53,13 @@ def test_the_stable_diffusion_notebook_loads_real_models_from_the_hub():
         '.to(\\"cuda\\")',
     ):
         assert needle in source, needle
+
+
+def test_the_readmes_quickstart_runs_as_written():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    quickstart = readme[readme.index("## Quickstart") :]
+    code = quickstart[quickstart.index("```python\n") + len("```python\n") : quickstart.index("\n```")]
+    scope: dict = {}
+    exec(compile(code, "README.md quickstart", "exec"), scope)
+    maps = scope["maps"]
+    assert maps["circle"].shape == (64, 64) and 0 < maps.mask("circle", tau=0.4).mean() < 0.5
