@@ -58,7 +58,8 @@ def test_the_stable_diffusion_notebook_loads_real_models_from_the_hub():
 def test_the_readmes_quickstart_runs_as_written():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     quickstart = readme[readme.index("## Quickstart") :]
-    code = quickstart[quickstart.index("```python\n") + len("```python\n") : quickstart.index("\n```")]
+    start = quickstart.index("```python\n") + len("```python\n")
+    code = quickstart[start : quickstart.index("\n```", start)]
     scope: dict = {}
     exec(compile(code, "README.md quickstart", "exec"), scope)
     maps = scope["maps"]
