@@ -85,6 +85,7 @@ def run(
     softmax_over: str = "text",
     per_step: bool = False,
     strict: bool = False,
+    column: str = "prompt",
     model: str | None = None,
     rank: int | None = None,
     world_size: int | None = None,
@@ -97,8 +98,9 @@ def run(
     Parameters
     ----------
     prompts:
-        A prompt file (text, one prompt a line, or JSONL: ``{"prompt", "seed", "negative_prompt"}`` and any
-        keyword of the pipeline's call), or a list of strings and such dicts.
+        A prompt file (text, one prompt a line; JSONL: ``{"prompt", "seed", "negative_prompt"}`` and any
+        keyword of the pipeline's call; a COCO captions .json; .csv, .tsv or .parquet with a prompt
+        ``column``), or a list of strings and such dicts.
     seed:
         Prompt ``k`` (line ``k + 1``) uses ``seed + k`` unless its line gives a seed.
     images_per_prompt, batch_size:
@@ -109,7 +111,10 @@ def run(
     layers, softmax_over, per_step:
         As ``trace`` takes them. ``per_step`` also writes each image's ``StepMaps`` beside its maps.
     strict:
-        Stop at the first bad line (``PromptFileError``) instead of reporting it and going on.
+        Stop at the first bad or failing line (``PromptFileError``, ``PromptFailed``) instead of reporting
+        it and going on.
+    column:
+        The prompt column of a CSV, TSV or Parquet prompt file.
     model:
         The model's name in the run's settings (default: the pipeline's ``name_or_path``).
     progress, summary:
@@ -132,7 +137,7 @@ def run(
     out = Path(out_dir)
     allowed = pipeline_arguments(pipe)
     check_pipeline_arguments(pipe, pipe_kwargs)
-    lines, bad = read_prompts(prompts, allowed)
+    lines, bad = read_prompts(prompts, allowed, column)
     _report(bad, strict, rank)
     base = dict(pipe_kwargs)
     for key, value in (("num_inference_steps", steps), ("guidance_scale", guidance)):

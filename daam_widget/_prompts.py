@@ -1,19 +1,29 @@
-"""The prompts of a dataset run: a text file (one prompt a line) or JSONL, read with line numbers.
+"""The prompts of a dataset run, read with their numbers: a text file, JSONL, a COCO captions file, CSV or
+Parquet.
 
-A JSONL line is ``{"prompt": ..., "seed": ..., "negative_prompt": ..., <any pipeline keyword>: ...}``. A file
-is JSONL when its name ends in ``.jsonl`` or ``.ndjson``, or when its first non-blank line starts with
-``{``; otherwise every non-blank line is one prompt. Prompt ``k`` is the file's line ``k + 1`` (blank lines
-count, so adding a line at the end changes no other prompt's number or seed).
+- Text: every non-blank line is one prompt.
+- JSONL (a name ending in ``.jsonl`` or ``.ndjson``, or a first non-blank line starting with ``{``): each
+  line is ``{"prompt": ..., "seed": ..., "negative_prompt": ..., <any pipeline keyword>: ...}``.
+- COCO captions (``.json``: ``{"annotations": [{"image_id", "id", "caption"}, ...]}``, as
+  ``captions_val2017.json``): each annotation is a prompt; its ``image_id`` and ``id`` go to the index row's
+  ``source``, so that masks can be scored against the image's segmentations.
+- CSV (``.csv``, ``.tsv``) and Parquet (``.parquet``, read with pyarrow when it is installed): a table with a
+  header; the prompt is the ``column`` named (default ``prompt``), and the row's other columns go to
+  ``source``.
+
+Prompt ``k`` is line (or annotation, or row) ``k + 1``: blank lines count, so adding a line at the end
+changes no other prompt's number or seed.
 """
 
 from __future__ import annotations
 
+import csv
 import difflib
 import inspect
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +47,9 @@ class PromptLine:
     seed: int | None = None
     negative_prompt: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+    """Where the prompt comes from beyond its number (a COCO annotation's ids, a table row's other columns);
+    written to the index, not part of what the image depends on."""
 
 
 @dataclass(frozen=True)
@@ -78,21 +91,33 @@ def check_pipeline_arguments(
             )
 
 
+TABLES = (".csv", ".tsv", ".parquet")
+
+
 def read_prompts(
-    source: str | os.PathLike | Iterable[str | Mapping[str, Any]], allowed: Sequence[str] | None = None
+    source: str | os.PathLike | Iterable[str | Mapping[str, Any]],
+    allowed: Sequence[str] | None = None,
+    column: str = "prompt",
 ) -> tuple[list[PromptLine], list[BadLine]]:
     """The good prompts of a file (or of a list of strings and dicts, item ``k`` on "line" ``k + 1``) and
-    the bad lines. ``allowed``: the pipeline keywords a JSONL line may add (default: any)."""
+    the bad lines. ``allowed``: the pipeline keywords a JSONL line may add (default: any); ``column``: a
+    table's prompt column."""
+    sources: list[dict[str, Any]] = []
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.is_file():
             raise FileNotFoundError(f"no prompt file at {path}")
-        lines: list[Any] = path.read_text(encoding="utf-8-sig").splitlines()  # a BOM is not text
-        jsonl = path.suffix in (".jsonl", ".ndjson") or next(
-            (s.lstrip().startswith("{") for s in lines if s.strip()), False
-        )
-        if jsonl:
-            lines = [_json(s) if s.strip() else s for s in lines]
+        if path.suffix in TABLES:
+            lines, sources = _table(path, column)
+        elif path.suffix == ".json":
+            lines, sources = _coco(path)
+        else:
+            lines = path.read_text(encoding="utf-8-sig").splitlines()  # a BOM is not text
+            jsonl = path.suffix in (".jsonl", ".ndjson") or next(
+                (s.lstrip().startswith("{") for s in lines if s.strip()), False
+            )
+            if jsonl:
+                lines = [_json(s) if s.strip() else s for s in lines]
     else:
         lines = list(source)
     good, bad = [], []
@@ -100,10 +125,54 @@ def read_prompts(
         if isinstance(item, str) and not item.strip():
             continue
         try:
-            good.append(_prompt_line(k, item, allowed))
+            line = _prompt_line(k, item, allowed)
         except ValueError as error:
             bad.append(BadLine(k + 1, str(error)))
+            continue
+        good.append(replace(line, source=sources[k]) if sources else line)
     return good, bad
+
+
+def _coco(path: Path) -> tuple[list[Any], list[dict[str, Any]]]:
+    """A COCO captions file's captions, in its order, with each annotation's ids."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        annotations = data["annotations"]
+        if not isinstance(annotations, list):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(
+            f"{path} is not a COCO captions file ({{'annotations': [{{'image_id', 'id', 'caption'}}]}}); a "
+            "prompt file is text, JSONL, a COCO captions .json, .csv, .tsv or .parquet"
+        ) from None
+    lines: list[Any] = []
+    sources = []
+    for a in annotations:
+        caption = a.get("caption") if isinstance(a, dict) else None
+        lines.append(
+            caption if isinstance(caption, str) else _NotJson(f"an annotation without a caption: {a!r}")
+        )
+        sources.append({k: a[k] for k in ("image_id", "id") if isinstance(a, dict) and k in a})
+    return lines, sources
+
+
+def _table(path: Path, column: str) -> tuple[list[Any], list[dict[str, Any]]]:
+    """A table's prompt column and each row's other columns."""
+    if path.suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ValueError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
+        rows = pq.read_table(path).to_pylist()
+    else:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.DictReader(f, delimiter="\t" if path.suffix == ".tsv" else ","))
+    if rows and column not in rows[0]:
+        raise ValueError(f"{path} has no column {column!r}; its columns: {', '.join(map(str, rows[0]))}")
+    lines = [
+        r[column] if isinstance(r[column], str) else _NotJson(f"no text in {column!r}: {r!r}") for r in rows
+    ]
+    return lines, [{k: v for k, v in r.items() if k != column} for r in rows]
 
 
 class _NotJson(str):

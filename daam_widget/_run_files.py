@@ -101,6 +101,8 @@ def index_row(
     row = {"index": line.index, "line": line.line, "image": image, "prompt": line.prompt, "seed": seed}
     if line.negative_prompt is not None:
         row["negative_prompt"] = line.negative_prompt
+    if line.source:
+        row["source"] = line.source
     row |= {"kwargs": kwargs, "file": f"{MAPS}/{name}", "settings": settings}
     if steps:
         row["steps_file"] = f"{MAPS}/{name.replace(SUFFIX, STEPS_SUFFIX)}"

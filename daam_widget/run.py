@@ -86,7 +86,12 @@ def parse_device(text: str) -> torch.device:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m daam_widget.run", description=__doc__.splitlines()[0])
-    p.add_argument("prompts", help="a text file (one prompt a line) or JSONL ({'prompt', 'seed', ...})")
+    p.add_argument(
+        "prompts",
+        help="text (one prompt a line), JSONL ({'prompt', 'seed', ...}), a COCO captions .json, .csv, "
+        ".tsv or .parquet",
+    )
+    p.add_argument("--column", default="prompt", help="the prompt column of a .csv, .tsv or .parquet file")
     p.add_argument("--out", required=True, help="the run's folder (maps/, index.jsonl, run.json)")
     p.add_argument("--model", default="toy", help="'toy' (default), a pipeline folder or a hub id")
     p.add_argument("--steps", type=positive("--steps"), help="num_inference_steps (default: the pipeline's)")
@@ -142,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             softmax_over=args.softmax_over,
             per_step=args.per_step,
             strict=args.strict,
+            column=args.column,
             model=args.model,
             rank=rank,
             world_size=world,

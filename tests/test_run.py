@@ -514,3 +514,60 @@ def test_an_out_folder_below_a_file_says_so(pipe, tmp_path, capsys):
     prompts.write_text("a red circle\n")
     assert main([str(prompts), "--out", str(tmp_path / "file" / "out"), "--steps", "1", "--no-progress"]) == 2
     assert "error: [Errno 20] Not a directory" in capsys.readouterr().err
+
+
+def test_prompts_come_from_coco_captions_csv_and_tsv_with_where_they_came_from(pipe, tmp_path):
+    coco = tmp_path / "captions_val.json"
+    coco.write_text(
+        json.dumps(
+            {
+                "images": [{"id": 139}],
+                "annotations": [
+                    {"image_id": 139, "id": 7, "caption": "a red circle"},
+                    {"image_id": 285, "id": 9, "caption": 42},
+                    {"image_id": 285, "id": 11, "caption": "a blue square "},
+                ],
+            }
+        )
+    )
+    lines, bad = read_prompts(coco)
+    assert [(p.line, p.prompt, p.source) for p in lines] == [
+        (1, "a red circle", {"image_id": 139, "id": 7}),
+        (3, "a blue square", {"image_id": 285, "id": 11}),
+    ]
+    assert [b.line for b in bad] == [2]
+    table = tmp_path / "prompts.csv"
+    table.write_text('caption,url\n"a red circle, big",http://x/1\na blue square,http://x/2\n')
+    lines, _ = read_prompts(table, column="caption")
+    assert [(p.prompt, p.source) for p in lines] == [
+        ("a red circle, big", {"url": "http://x/1"}),
+        ("a blue square", {"url": "http://x/2"}),
+    ]
+    with pytest.raises(ValueError, match="has no column 'prompt'; its columns: caption, url"):
+        read_prompts(table)
+    (tmp_path / "p.tsv").write_text("prompt\tn\na red circle\t1\n")
+    assert read_prompts(tmp_path / "p.tsv")[0][0].source == {"n": "1"}
+    (rows,) = [daam_widget.run(pipe, coco, tmp_path / "out", steps=STEPS, progress=False)[:1]]
+    assert (
+        rows[0]["source"] == {"image_id": 139, "id": 7}
+        and read_index(tmp_path / "out")[0]["source"]["id"] == 7
+    )
+    with pytest.raises(ValueError, match="is not a COCO captions file"):
+        (tmp_path / "other.json").write_text("[1, 2]")
+        read_prompts(tmp_path / "other.json")
+
+
+def test_a_parquet_prompt_file_without_pyarrow_says_what_to_install(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pyarrow(name, *args, **kwargs):
+        if name.startswith("pyarrow"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pyarrow)
+    (tmp_path / "p.parquet").write_bytes(b"PAR1")
+    with pytest.raises(ValueError, match=r"reading Parquet needs pyarrow \(pip install pyarrow\)"):
+        read_prompts(tmp_path / "p.parquet")
