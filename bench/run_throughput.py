@@ -3,7 +3,7 @@ image's maps costs.
 
     python bench/run_throughput.py [--prompts 24] [--steps 10] [--batch-size 1] [--model toy]
 
-Runs ``python -m daam_widget.run`` on the toy world's captions three ways (each ``--repeats`` times, in turn;
+Runs ``daam-widget run`` on the toy world's captions three ways (each ``--repeats`` times, in turn;
 the fastest is reported), into fresh folders: one process with one torch thread, one process with a thread per
 core (``--threads`` = the cores), and ``torchrun --nproc_per_node 2`` with one thread each. Images per second
 are counted from each process's own report (generation and writing, after the model is loaded; the processes
@@ -101,11 +101,12 @@ def main() -> None:
     cores = os.cpu_count() or 1
     torchrun = str(Path(sys.executable).parent / "torchrun")
     cases = {
-        "1 process, 1 thread": [sys.executable, "-m", "daam_widget.run", *common, "--threads", "1"],
+        "1 process, 1 thread": [sys.executable, "-m", "daam_widget", "run", *common, "--threads", "1"],
         f"1 process, {cores} threads": [
             sys.executable,
             "-m",
-            "daam_widget.run",
+            "daam_widget",
+            "run",
             *common,
             "--threads",
             str(cores),
@@ -116,7 +117,8 @@ def main() -> None:
             "--nproc_per_node",
             str(args.device_count),
             "-m",
-            "daam_widget.run",
+            "daam_widget",
+            "run",
             *common,
             "--threads",
             "1",

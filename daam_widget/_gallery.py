@@ -50,7 +50,7 @@ class GalleryGrid(anywidget.AnyWidget):
 
 
 class DaamGallery(ipywidgets.VBox):
-    """A run's images (``python -m daam_widget.run ... --out DIR``), a page at a time, filtered by word;
+    """A run's images (``daam-widget run ... --out DIR``), a page at a time, filtered by word;
     clicking one opens it below in ``DaamWidget.from_heat_maps``.
 
     >>> g = DaamGallery("runs/coco")

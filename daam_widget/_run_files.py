@@ -147,7 +147,7 @@ def read_index(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
     if not sources:
         raise FileNotFoundError(
             f"no {INDEX} in {out_dir}, and no image indexed yet: not a run folder, or a run that has written "
-            "no image (python -m daam_widget.run PROMPTS --out DIR)"
+            "no image (daam-widget run PROMPTS --out DIR)"
         )
     rows: dict[tuple[int, int, str], dict[str, Any]] = {}
     for source in sources:

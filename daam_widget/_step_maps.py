@@ -79,7 +79,7 @@ class StepMaps:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> StepMaps:
-        """Read a file written by ``save`` (``python -m daam_widget.run --per-step`` writes them)."""
+        """Read a file written by ``save`` (``daam-widget run --per-step`` writes them)."""
         from ._files import load_step_maps
 
         return load_step_maps(path)

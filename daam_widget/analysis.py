@@ -9,8 +9,8 @@
 Dependency parsing is optional: ``dependency_pairs`` takes a spaCy ``Language`` the caller loaded; nothing
 here downloads a model. The toy's captions need no parser: their grammar is known (``toy_dependencies``).
 
-Over a dataset run (``python -m daam_widget.run``), ``analyze_run(DIR)`` reads every image's maps once and
-gives the same measures for the whole run (``RunAnalysis``); ``python -m daam_widget.analyze DIR`` writes
+Over a dataset run (``daam-widget run``), ``analyze_run(DIR)`` reads every image's maps once and
+gives the same measures for the whole run (``RunAnalysis``); ``daam-widget analyze DIR`` writes
 them as CSV tables and figures.
 """
 

@@ -12,10 +12,10 @@ import torch
 
 import daam_widget
 from daam_widget import HeatMaps
+from daam_widget._analyze_command import main
 from daam_widget._run_files import write_index
 from daam_widget._words import layout_from_text
 from daam_widget.analysis import analyze_run
-from daam_widget.analyze import main
 from daam_widget.toy import scene
 from daam_widget.toy._grammar import PART_OF_SPEECH, caption_dependencies
 from daam_widget.toy._model import tokenizer

@@ -89,8 +89,8 @@ def test_a_damaged_or_missing_file_is_named_and_left_out_by_the_gallery_and_anal
 ):
     import shutil
 
+    from daam_widget._analyze_command import main
     from daam_widget.analysis import analyze_run
-    from daam_widget.analyze import main
 
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ from daam_widget import HeatMaps, StepMaps, trace
 from daam_widget._batch import PromptFailed
 from daam_widget._prompts import PromptFileError, read_prompts
 from daam_widget._run_files import FolderInUse, read_index
+from daam_widget.cli import main as cli_main
 
 PROMPTS = [
     "a red circle",
@@ -210,11 +212,18 @@ def test_per_step_maps_sum_to_the_image_maps(pipe, tmp_path):
         )
 
 
-def test_importing_the_command_keeps_daam_widget_run_callable(pipe, tmp_path):
-    import daam_widget.run as command
+def test_daam_widget_run_is_the_function_and_the_command_is_daam_widget_run(pipe, tmp_path, capsys):
+    from daam_widget.cli import main
 
-    assert callable(daam_widget.run) and callable(command.main)
+    assert callable(daam_widget.run)
+    with pytest.raises(ModuleNotFoundError):  # no module of the function's name
+        importlib.import_module("daam_widget.run")
+    assert main(["--help"]) == 0 and "daam-widget {run,analyze,gallery}" in capsys.readouterr().err
+    assert main(["bogus"]) == 2 and "(not 'bogus')" in capsys.readouterr().err
     assert len(daam_widget.run(pipe, PROMPTS[:1], tmp_path, steps=STEPS, progress=False)) == 1
+    assert main(["gallery", str(tmp_path)]) == 0
+    page = (tmp_path / "gallery.html").read_text()
+    assert page.count("<figure>") == 1 and PROMPTS[0] in page and "data:image/png;base64," in page
 
 
 def test_the_tracers_options_reach_the_trace(pipe, tmp_path):
@@ -231,8 +240,10 @@ def test_the_tracers_options_reach_the_trace(pipe, tmp_path):
 
 
 def test_the_command_loads_a_pipeline_folder_and_stops_at_a_bad_line_under_strict(pipe, tmp_path, capsys):
-    from daam_widget.run import main
     from daam_widget.toy._model import WEIGHTS
+
+    def main(argv):
+        return cli_main(["run", *argv])
 
     prompts = tmp_path / "prompts.txt"
     prompts.write_text(PROMPTS[0] + "\n")
@@ -295,7 +306,8 @@ def cli(*args: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "daam_widget.run",
+        "daam_widget",
+        "run",
         *args,
         "--steps",
         str(STEPS),
@@ -493,26 +505,27 @@ def test_a_second_launch_on_a_folder_in_use_is_refused_and_a_killed_ones_lock_do
     ],
 )
 def test_the_commands_bad_options_say_what_is_allowed(tmp_path, monkeypatch, capsys, argv, env, message):
-    from daam_widget.run import main
-
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     prompts = tmp_path / "p.txt"
     prompts.write_text("a red circle\n")
     try:
-        code = main([str(prompts), "--out", str(tmp_path / "out"), *argv])
+        code = cli_main(["run", str(prompts), "--out", str(tmp_path / "out"), *argv])
     except SystemExit as stop:  # argparse's way
         code = stop.code
     assert code == 2 and message in capsys.readouterr().err
 
 
 def test_an_out_folder_below_a_file_says_so(pipe, tmp_path, capsys):
-    from daam_widget.run import main
-
     (tmp_path / "file").write_text("")
     prompts = tmp_path / "p.txt"
     prompts.write_text("a red circle\n")
-    assert main([str(prompts), "--out", str(tmp_path / "file" / "out"), "--steps", "1", "--no-progress"]) == 2
+    assert (
+        cli_main(
+            ["run", str(prompts), "--out", str(tmp_path / "file" / "out"), "--steps", "1", "--no-progress"]
+        )
+        == 2
+    )
     assert "error: [Errno 20] Not a directory" in capsys.readouterr().err
 
 

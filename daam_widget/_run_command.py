@@ -1,6 +1,6 @@
-"""DAAM over a prompt file: ``python -m daam_widget.run PROMPTS --out DIR``, resumable, one or many processes.
+"""``daam-widget run PROMPTS --out DIR``: DAAM over a prompt file, resumable, one or many processes.
 
-``accelerate launch -m daam_widget.run ...`` or ``torchrun --nproc_per_node N -m daam_widget.run ...`` split
+``accelerate launch -m daam_widget run ...`` or ``torchrun --nproc_per_node N -m daam_widget run ...`` split
 the prompts by rank; each process uses ``cuda:LOCAL_RANK`` when CUDA is there. Rerun the same command to
 finish an interrupted run. See docs/runs.md.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import types
 from typing import Any
 
 import torch
@@ -85,7 +84,7 @@ def parse_device(text: str) -> torch.device:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m daam_widget.run", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="daam-widget run", description=__doc__.splitlines()[0])
     p.add_argument(
         "prompts",
         help="text (one prompt a line), JSONL ({'prompt', 'seed', ...}), a COCO captions .json, .csv, "
@@ -158,16 +157,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
-
-
-class _CallableModule(types.ModuleType):
-    """``import daam_widget.run`` makes ``daam_widget.run`` this module: calling it still runs prompts."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        return run_prompts(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""The paper's tables for a dataset run: ``python -m daam_widget.analyze DIR``, as CSV files and figures.
+"""The paper's tables for a dataset run: ``daam-widget analyze DIR``, as CSV files and figures.
 
 Writes to ``DIR/analysis`` (or ``--out``):
 
@@ -149,10 +149,8 @@ def _lines(path: Path, segmentation: dict[str, dict[str, Any]], taus: Sequence[f
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m daam_widget.analyze", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("run", type=Path, help="a run's folder (python -m daam_widget.run ... --out DIR)")
+    parser = argparse.ArgumentParser(prog="daam-widget analyze", description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="a run's folder (daam-widget run ... --out DIR)")
     parser.add_argument("--out", type=Path, help="where the tables go (default: DIR/analysis)")
     parser.add_argument("--tau", type=float, default=0.4, help="Eq. 7 threshold of the masks (default 0.4)")
     parser.add_argument(
@@ -188,7 +186,3 @@ def main(argv: list[str] | None = None) -> int:
     if nouns:
         print(f"toy nouns: mIoU {nouns['miou'][args.tau]:.3f} at τ = {args.tau} ({nouns['words']} words)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
