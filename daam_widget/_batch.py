@@ -22,6 +22,7 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +40,12 @@ from ._prompts import (
 )
 from ._run_files import (
     MAPS,
-    STEPS_SUFFIX,
-    SUFFIX,
+    PlannedImage,
     append_row,
     check_settings,
     holding_rank,
     image_name,
     image_spec,
-    index_row,
     index_rows,
     locked,
     write_index,
@@ -195,15 +194,20 @@ def _run_share(
     trace_options: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """This process's share of the run, with the folder's rank lock held."""
-    planned = []
-    for line in lines:
-        line_seed = _seed_of(line, seed)
-        for j in range(images_per_prompt):
-            name = image_name(line.index, j, image_spec(line, line_seed, j, images_per_prompt))
-            planned.append((line, line_seed, j, {**base, **line.kwargs}, name))
+    planned = [
+        PlannedImage(
+            line,
+            _seed_of(line, seed),
+            j,
+            {**base, **line.kwargs},
+            image_name(line.index, j, image_spec(line, _seed_of(line, seed), j, images_per_prompt)),
+        )
+        for line in lines
+        for j in range(images_per_prompt)
+    ]
     done = set(os.listdir(out / MAPS))
-    by_image = {(p[0].index, p[2]): p for p in planned}
-    names = {key: p[4] for key, p in by_image.items()}
+    by_image = {(p.line.index, p.image): p for p in planned}
+    names = {key: p.name for key, p in by_image.items()}
     mine = [b for n, b in enumerate(_batches(lines, base, batch_size)) if n % world_size == rank]
     missing = [
         sum(names[line.index, j] not in done for line in b for j in range(images_per_prompt)) for b in mine
@@ -220,11 +224,10 @@ def _run_share(
         disable=not progress or rank != 0,
     )
     failed: list[PromptLine] = []
+    calls = _Calls(pipe, seed, images_per_prompt, trace_options)
     with _quiet_progress(pipe):
         for batch in pending:
-            for line, outcome in _generate_each(
-                pipe, batch, seed, images_per_prompt, {**base, **batch[0].kwargs}, trace_options
-            ):
+            for line, outcome in _generate_each(calls, batch, {**base, **batch[0].kwargs}):
                 if isinstance(outcome, Exception):
                     _report_failure(line, outcome, strict)
                     failed.append(line)
@@ -235,12 +238,11 @@ def _run_share(
                     name = names[line.index, j]
                     if name in done:
                         continue
+                    image = by_image[line.index, j]
                     if steps_by_image:
-                        steps_by_image[j].save(out / MAPS / name.replace(SUFFIX, STEPS_SUFFIX))
+                        steps_by_image[j].save(out / MAPS / image.steps_name)
                     maps.save(out / MAPS / name)
-                    _, line_seed, _, kwargs, _ = by_image[line.index, j]
-                    row = index_row(line, line_seed, j, kwargs, name, settings, bool(steps_by_image))
-                    append_row(out, rank, row)
+                    append_row(out, rank, image.row(settings, bool(steps_by_image)))
                     written += 1
                     bar.update()
     bar.close()
@@ -307,25 +309,30 @@ def _shortened(text: str, most: int = 60) -> str:
     return repr(text if len(text) <= most else text[: most - 3] + "...")
 
 
+@dataclass(frozen=True)
+class _Calls:
+    """What every pipeline call of a run shares: the pipeline, seed, images per prompt, trace options."""
+
+    pipe: Any
+    seed: int
+    images_per_prompt: int
+    trace_options: dict[str, Any]
+
+
 def _generate_each(
-    pipe: Any,
-    batch: Sequence[PromptLine],
-    seed: int,
-    images_per_prompt: int,
-    kwargs: dict[str, Any],
-    trace_options: dict[str, Any],
+    calls: _Calls, batch: Sequence[PromptLine], kwargs: dict[str, Any]
 ) -> Iterable[tuple[PromptLine, tuple[list[Any], list[Any]] | Exception]]:
     """Each prompt of ``batch`` with its maps (and step maps), or the error its call raised: a batch that
     fails is generated again one prompt at a time, so that only the prompts that fail alone are lost
     (a prompt's noise does not depend on its batch)."""
     try:
-        results = list(_generate(pipe, batch, seed, images_per_prompt, kwargs, trace_options))
+        results = list(_generate(calls, batch, kwargs))
     except Exception as error:
         if len(batch) == 1:
             yield batch[0], error
             return
         for line in batch:
-            yield from _generate_each(pipe, [line], seed, images_per_prompt, kwargs, trace_options)
+            yield from _generate_each(calls, [line], kwargs)
         return
     for line, maps_by_image, steps_by_image in results:
         yield line, (maps_by_image, steps_by_image)
@@ -349,17 +356,13 @@ def _call_key(line: PromptLine, base: dict) -> str:
 
 
 def _generate(
-    pipe: Any,
-    batch: Sequence[PromptLine],
-    seed: int,
-    images_per_prompt: int,
-    kwargs: dict[str, Any],
-    trace_options: dict[str, Any],
+    calls: _Calls, batch: Sequence[PromptLine], kwargs: dict[str, Any]
 ) -> Iterable[tuple[PromptLine, list[Any], list[Any]]]:
     """One pipeline call for ``batch`` under the tracer: each prompt with its images' maps (and step maps)."""
+    pipe, images_per_prompt, trace_options = calls.pipe, calls.images_per_prompt, calls.trace_options
     generators = []
     for line in batch:
-        g = torch.Generator().manual_seed(_seed_of(line, seed))
+        g = torch.Generator().manual_seed(_seed_of(line, calls.seed))
         generators += [g] * images_per_prompt
     call = dict(kwargs)
     if batch[0].negative_prompt is not None:

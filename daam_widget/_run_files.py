@@ -24,6 +24,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,32 +95,45 @@ def locked(out_dir: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def index_row(
-    line: PromptLine, seed: int, image: int, kwargs: dict[str, Any], name: str, settings: dict, steps: bool
-) -> dict[str, Any]:
-    """The index row of one image (``steps``: its step maps were written beside it)."""
-    row = {"index": line.index, "line": line.line, "image": image, "prompt": line.prompt, "seed": seed}
-    if line.negative_prompt is not None:
-        row["negative_prompt"] = line.negative_prompt
-    if line.source:
-        row["source"] = line.source
-    row |= {"kwargs": kwargs, "file": f"{MAPS}/{name}", "settings": settings}
-    if steps:
-        row["steps_file"] = f"{MAPS}/{name.replace(SUFFIX, STEPS_SUFFIX)}"
-    return row
+@dataclass(frozen=True)
+class PlannedImage:
+    """One image of a run: its prompt's line, its seed, its number among the prompt's images, the call's
+    keywords and its maps file's name."""
+
+    line: PromptLine
+    seed: int
+    image: int
+    kwargs: dict[str, Any]
+    name: str
+
+    def row(self, settings: dict[str, Any], steps: bool) -> dict[str, Any]:
+        """Its index row (``steps``: its step maps were written beside it)."""
+        line = self.line
+        row = {
+            "index": line.index,
+            "line": line.line,
+            "image": self.image,
+            "prompt": line.prompt,
+            "seed": self.seed,
+        }
+        if line.negative_prompt is not None:
+            row["negative_prompt"] = line.negative_prompt
+        if line.source:
+            row["source"] = line.source
+        row |= {"kwargs": self.kwargs, "file": f"{MAPS}/{self.name}", "settings": settings}
+        if steps:
+            row["steps_file"] = f"{MAPS}/{self.steps_name}"
+        return row
+
+    @property
+    def steps_name(self) -> str:
+        return self.name.replace(SUFFIX, STEPS_SUFFIX)
 
 
-def index_rows(
-    out_dir: Path, planned: Sequence[tuple[PromptLine, int, int, dict[str, Any], str]], settings: dict
-) -> list[dict[str, Any]]:
-    """The index rows of the images done: ``planned`` is every (line, seed, image, call keywords, file name)
-    of the run in prompt order; an image is done when its file exists."""
+def index_rows(out_dir: Path, planned: Sequence[PlannedImage], settings: dict) -> list[dict[str, Any]]:
+    """The index rows of the planned images done (their files exist), in prompt order."""
     present = set(os.listdir(out_dir / MAPS)) if (out_dir / MAPS).is_dir() else set()
-    return [
-        index_row(line, seed, image, kwargs, name, settings, name.replace(SUFFIX, STEPS_SUFFIX) in present)
-        for line, seed, image, kwargs, name in planned
-        if name in present
-    ]
+    return [p.row(settings, p.steps_name in present) for p in planned if p.name in present]
 
 
 def append_row(out_dir: Path, rank: int, row: dict[str, Any]) -> None:
