@@ -41,8 +41,8 @@ from ._prompts import (
 from ._run_files import (
     MAPS,
     PlannedImage,
+    RunSettings,
     append_row,
-    check_settings,
     holding_rank,
     image_name,
     image_spec,
@@ -144,27 +144,27 @@ def run(
             base[key] = value
     if size is not None:
         base["height"], base["width"] = size
-    settings = {
-        "model": model or getattr(pipe, "name_or_path", None) or type(pipe).__name__,
-        "pipeline": type(pipe).__name__,
-        "dtype": str(getattr(pipe, "dtype", "")).removeprefix("torch."),
-        "call": base,
-        "images_per_prompt": images_per_prompt,
-        "layers": list(layers) if layers is not None else "all",
-        "softmax_over": softmax_over,
-        "per_step": per_step,
-    }
+    settings = RunSettings(
+        model=model or getattr(pipe, "name_or_path", None) or type(pipe).__name__,
+        pipeline=type(pipe).__name__,
+        dtype=str(getattr(pipe, "dtype", "")).removeprefix("torch."),
+        call=base,
+        images_per_prompt=images_per_prompt,
+        layers=list(layers) if layers is not None else "all",
+        softmax_over=softmax_over,
+        per_step=per_step,
+    )
     trace_options: dict[str, Any] = {"layers": layers, "softmax_over": softmax_over, "per_step": per_step}
     trace(pipe, **trace_options)  # the options checked once, not a failure of every prompt
     (out / MAPS).mkdir(parents=True, exist_ok=True)
     with holding_rank(out, rank, world_size):
-        check_settings(out, settings)
+        settings.bind(out)
         return _run_share(
             pipe,
             out,
             lines,
             base,
-            settings,
+            settings.to_json(),
             seed,
             images_per_prompt,
             batch_size,

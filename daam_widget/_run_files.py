@@ -24,7 +24,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,27 +61,45 @@ def write_text_atomically(path: Path, text: str) -> None:
     write_atomically(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
-def check_settings(out_dir: Path, settings: dict[str, Any]) -> None:
-    """Record the run's settings in ``run.json``; once the folder holds an image, refuse other settings
-    (before it does, a failed first try leaves nothing to protect)."""
-    path = out_dir / SETTINGS
-    wanted = json.loads(json.dumps(settings, default=str))
-    has_images = (
-        any(name.endswith(SUFFIX) for name in os.listdir(out_dir / MAPS))
-        if (out_dir / MAPS).is_dir()
-        else False
-    )
-    if path.exists() and has_images:
-        held = json.loads(path.read_text(encoding="utf-8"))
-        if held != wanted:
-            differ = sorted(k for k in {*held, *wanted} if held.get(k) != wanted.get(k))
-            changes = "; ".join(f"{k}: {held.get(k)!r} there, {wanted.get(k)!r} now" for k in differ)
-            raise ValueError(
-                f"{out_dir} holds a run with other settings ({changes}): rerun with the same settings to "
-                f"resume it, choose another --out, or delete {path} and {out_dir / MAPS} to start afresh"
-            )
-        return
-    write_text_atomically(path, json.dumps(wanted, indent=1) + "\n")
+@dataclass(frozen=True)
+class RunSettings:
+    """What every image of a run shares, as ``run.json`` keeps it (and every index row repeats it)."""
+
+    model: str
+    pipeline: str
+    dtype: str
+    call: dict[str, Any]
+    images_per_prompt: int
+    layers: list[str] | str
+    softmax_over: str
+    per_step: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as JSON values (a keyword's value that JSON cannot hold, as its text)."""
+        return dict(json.loads(json.dumps(asdict(self), default=str)))
+
+    def bind(self, out_dir: Path) -> None:
+        """Record these settings in ``run.json``; once the folder holds an image, refuse other settings
+        (before it does, a failed first try leaves nothing to protect)."""
+        path = out_dir / SETTINGS
+        wanted = self.to_json()
+        has_images = (
+            any(name.endswith(SUFFIX) for name in os.listdir(out_dir / MAPS))
+            if (out_dir / MAPS).is_dir()
+            else False
+        )
+        if path.exists() and has_images:
+            held = json.loads(path.read_text(encoding="utf-8"))
+            if held != wanted:
+                differ = sorted(k for k in {*held, *wanted} if held.get(k) != wanted.get(k))
+                changes = "; ".join(f"{k}: {held.get(k)!r} there, {wanted.get(k)!r} now" for k in differ)
+                raise ValueError(
+                    f"{out_dir} holds a run with other settings ({changes}): rerun with the same settings "
+                    f"to resume it, choose another --out, or delete {path} and {out_dir / MAPS} to start "
+                    "afresh"
+                )
+            return
+        write_text_atomically(path, json.dumps(wanted, indent=1) + "\n")
 
 
 @contextlib.contextmanager
