@@ -159,108 +159,76 @@ def run(
     (out / MAPS).mkdir(parents=True, exist_ok=True)
     with holding_rank(out, rank, world_size):
         settings.bind(out)
-        return _run_share(
-            pipe,
-            out,
-            lines,
-            base,
-            settings.to_json(),
-            seed,
-            images_per_prompt,
-            batch_size,
-            strict,
-            rank,
-            world_size,
-            progress if summary is None else summary,
-            progress,
-            {"layers": layers, "softmax_over": softmax_over, "per_step": per_step},
+        row_settings = settings.to_json()
+        planned = _plan(lines, base, seed, images_per_prompt)
+        done = set(os.listdir(out / MAPS))
+        by_image = {(p.line.index, p.image): p for p in planned}
+        mine = [b for n, b in enumerate(_batches(lines, base, batch_size)) if n % world_size == rank]
+        missing = [
+            sum(by_image[line.index, j].name not in done for line in b for j in range(images_per_prompt))
+            for b in mine
+        ]
+        pending = [b for b, m in zip(mine, missing, strict=True) if m]
+        total = sum(len(b) for b in mine) * images_per_prompt
+        skipped = total - sum(missing)
+        written, started = 0, time.perf_counter()
+        bar = tqdm(
+            total=total,
+            initial=skipped,
+            unit="img",
+            desc=f"rank {rank}/{world_size}" if world_size > 1 else "daam run",
+            disable=not progress or rank != 0,
         )
-
-
-def _run_share(
-    pipe: Any,
-    out: Path,
-    lines: Sequence[PromptLine],
-    base: dict[str, Any],
-    settings: dict[str, Any],
-    seed: int,
-    images_per_prompt: int,
-    batch_size: int,
-    strict: bool,
-    rank: int,
-    world_size: int,
-    summary: bool,
-    progress: bool,
-    trace_options: dict[str, Any],
-) -> list[dict[str, Any]]:
-    """This process's share of the run, with the folder's rank lock held."""
-    planned = [
-        PlannedImage(
-            line,
-            _seed_of(line, seed),
-            j,
-            {**base, **line.kwargs},
-            image_name(line.index, j, image_spec(line, _seed_of(line, seed), j, images_per_prompt)),
-        )
-        for line in lines
-        for j in range(images_per_prompt)
-    ]
-    done = set(os.listdir(out / MAPS))
-    by_image = {(p.line.index, p.image): p for p in planned}
-    names = {key: p.name for key, p in by_image.items()}
-    mine = [b for n, b in enumerate(_batches(lines, base, batch_size)) if n % world_size == rank]
-    missing = [
-        sum(names[line.index, j] not in done for line in b for j in range(images_per_prompt)) for b in mine
-    ]
-    pending = [b for b, m in zip(mine, missing, strict=True) if m]
-    total = sum(len(b) for b in mine) * images_per_prompt
-    skipped = total - sum(missing)
-    written, started = 0, time.perf_counter()
-    bar = tqdm(
-        total=total,
-        initial=skipped,
-        unit="img",
-        desc=f"rank {rank}/{world_size}" if world_size > 1 else "daam run",
-        disable=not progress or rank != 0,
-    )
-    failed: list[PromptLine] = []
-    calls = _Calls(pipe, seed, images_per_prompt, trace_options)
-    with _quiet_progress(pipe):
-        for batch in pending:
-            for line, outcome in _generate_each(calls, batch, {**base, **batch[0].kwargs}):
-                if isinstance(outcome, Exception):
-                    _report_failure(line, outcome, strict)
-                    failed.append(line)
-                    bar.update(images_per_prompt)
-                    continue
-                maps_by_image, steps_by_image = outcome
-                for j, maps in enumerate(maps_by_image):
-                    name = names[line.index, j]
-                    if name in done:
+        failed: list[PromptLine] = []
+        calls = _Calls(pipe, seed, images_per_prompt, trace_options)
+        with _quiet_progress(pipe):
+            for batch in pending:
+                for line, outcome in _generate_each(calls, batch, {**base, **batch[0].kwargs}):
+                    if isinstance(outcome, Exception):
+                        _report_failure(line, outcome, strict)
+                        failed.append(line)
+                        bar.update(images_per_prompt)
                         continue
-                    image = by_image[line.index, j]
-                    if steps_by_image:
-                        steps_by_image[j].save(out / MAPS / image.steps_name)
-                    maps.save(out / MAPS / name)
-                    append_row(out, rank, image.row(settings, bool(steps_by_image)))
-                    written += 1
-                    bar.update()
-    bar.close()
-    elapsed = time.perf_counter() - started
-    with locked(out):
-        rows = index_rows(out, planned, settings)
-        write_index(out, rows)
-    if summary:
-        rate = f", {written / elapsed:.2f} images/s" if written and elapsed > 0 else ""
-        lines_failed = (
-            f", {len(failed)} lines failed ({', '.join(str(f.line) for f in failed)})" if failed else ""
-        )
-        print(
-            f"rank {rank}/{world_size}: wrote {written} images in {elapsed:.1f} s{rate}, {skipped} were "
-            f"done{lines_failed}; index: {len(rows)} of {len(planned)} images",
-            file=sys.stderr,
-        )
-    return rows
+                    maps_by_image, steps_by_image = outcome
+                    for j, maps in enumerate(maps_by_image):
+                        image = by_image[line.index, j]
+                        if image.name in done:
+                            continue
+                        if steps_by_image:
+                            steps_by_image[j].save(out / MAPS / image.steps_name)
+                        maps.save(out / MAPS / image.name)
+                        append_row(out, rank, image.row(row_settings, bool(steps_by_image)))
+                        written += 1
+                        bar.update()
+        bar.close()
+        elapsed = time.perf_counter() - started
+        with locked(out):
+            rows = index_rows(out, planned, row_settings)
+            write_index(out, rows)
+        if progress if summary is None else summary:
+            rate = f", {written / elapsed:.2f} images/s" if written and elapsed > 0 else ""
+            lines_failed = (
+                f", {len(failed)} lines failed ({', '.join(str(f.line) for f in failed)})" if failed else ""
+            )
+            print(
+                f"rank {rank}/{world_size}: wrote {written} images in {elapsed:.1f} s{rate}, {skipped} were "
+                f"done{lines_failed}; index: {len(rows)} of {len(planned)} images",
+                file=sys.stderr,
+            )
+        return rows
+
+
+def _plan(
+    lines: Sequence[PromptLine], base: dict[str, Any], seed: int, images_per_prompt: int
+) -> list[PlannedImage]:
+    """Every image of the run, in prompt order, with its seed, call keywords and file name."""
+    planned = []
+    for line in lines:
+        line_seed = _seed_of(line, seed)
+        for j in range(images_per_prompt):
+            name = image_name(line.index, j, image_spec(line, line_seed, j, images_per_prompt))
+            planned.append(PlannedImage(line, line_seed, j, {**base, **line.kwargs}, name))
+    return planned
 
 
 @contextlib.contextmanager

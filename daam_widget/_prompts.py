@@ -150,7 +150,7 @@ def _coco(path: Path) -> tuple[list[Any], list[dict[str, Any]]]:
     for a in annotations:
         caption = a.get("caption") if isinstance(a, dict) else None
         lines.append(
-            caption if isinstance(caption, str) else _NotJson(f"an annotation without a caption: {a!r}")
+            caption if isinstance(caption, str) else _Unusable(f"an annotation without a caption: {a!r}")
         )
         sources.append({k: a[k] for k in ("image_id", "id") if isinstance(a, dict) and k in a})
     return lines, sources
@@ -170,24 +170,25 @@ def _table(path: Path, column: str) -> tuple[list[Any], list[dict[str, Any]]]:
     if rows and column not in rows[0]:
         raise ValueError(f"{path} has no column {column!r}; its columns: {', '.join(map(str, rows[0]))}")
     lines = [
-        r[column] if isinstance(r[column], str) else _NotJson(f"no text in {column!r}: {r!r}") for r in rows
+        r[column] if isinstance(r[column], str) else _Unusable(f"no text in {column!r}: {r!r}") for r in rows
     ]
     return lines, [{k: v for k, v in r.items() if k != column} for r in rows]
 
 
-class _NotJson(str):
-    """A JSONL line that did not parse, carrying the parser's message."""
+class _Unusable(str):
+    """An item that cannot be a prompt (a JSONL line that did not parse, a row without text), carrying
+    why."""
 
 
 def _json(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        return _NotJson(f"not JSON ({error.msg} at column {error.colno}): {text[:60]!r}")
+        return _Unusable(f"not JSON ({error.msg} at column {error.colno}): {text[:60]!r}")
 
 
 def _prompt_line(k: int, item: Any, allowed: Sequence[str] | None) -> PromptLine:
-    if isinstance(item, _NotJson):
+    if isinstance(item, _Unusable):
         raise ValueError(str(item))
     if isinstance(item, str):
         return PromptLine(k, k + 1, item.strip())

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,24 +191,6 @@ class RunAnalysis:
             part: {"words": len(v), "miou": {t: float(np.mean([x[t] for x in v])) for t in self.taus}}
             for part, v in groups.items()
         }
-
-
-def run_maps(
-    out_dir: str | os.PathLike, skipped: list[tuple[str, str]] | None = None
-) -> Iterator[tuple[dict[str, Any], HeatMaps]]:
-    """Each index row of a run with its image's maps, loaded one at a time. A file that cannot be read
-    (missing, cut short, damaged) stops the iteration, or with ``skipped`` is added there with the reason
-    and left out."""
-    from ._run_files import read_index
-
-    for row in read_index(out_dir):
-        maps = _load(Path(out_dir), row)
-        if isinstance(maps, str):
-            if skipped is None:
-                raise ValueError(f"{row['file']}: {maps}")
-            skipped.append((row["file"], maps))
-            continue
-        yield row, maps
 
 
 def _load(out_dir: Path, row: dict[str, Any]) -> HeatMaps | str:
