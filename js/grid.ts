@@ -4,6 +4,7 @@ import type { Context } from "./context";
 import { h, paint, stage } from "./dom";
 import { overlay } from "./overlays";
 import { shrink } from "./resize";
+import { seenWords } from "./words";
 import { drawMass, massSeries } from "./timeline";
 
 export const TILE = 128;
@@ -48,7 +49,7 @@ export function createGrid(ctx: Context) {
     if (el.hidden) return;
     const scale = Math.min(1, TILE / Math.max(mh, mw, 1)); // drawn at the size shown: fewer pixels to colour
     const [th, tw] = [Math.max(1, Math.round(mh * scale)), Math.max(1, Math.round(mw * scale))];
-    const seen = new Set(model.get("spans").flatMap((s) => (s.word !== null && s.available ? [s.word] : [])));
+    const seen = new Set(seenWords(model.get("spans")));
     build([th, tw], seen, shown.maps.length);
     const settings = { view: model.get("view"), tau: model.get("tau"), opacity: model.get("opacity"), colormap: model.get("colormap") };
     for (const { word, canvas, spark, figure } of tiles) {

@@ -6,7 +6,7 @@ import { h, paint, displayWidth, stage } from "./dom";
 import { area, argmax, threshold } from "./masks";
 import { argmaxOverlay, overlay } from "./overlays";
 import { paletteColor } from "./palette";
-import type { Span } from "./words";
+import { type Span, seenWords } from "./words";
 
 /** The legend's lines for a word: what the scale is, and where its top comes from. */
 export function legendLines(
@@ -33,20 +33,20 @@ export function maskLine(name: string, fraction: number, tau: number): string {
 /** Each pixel's word with the most attention (at least τ of that word's peak; -1: none), among the words
  * the model saw; null without maps. */
 export function placedWords(maps: Uint8Array[], spans: Span[], tau: number): Int16Array | null {
-  const seen = new Set(spans.flatMap((s) => (s.word !== null && s.available ? [s.word] : [])));
+  const seen = new Set(seenWords(spans));
   return maps.length ? argmax(maps.map((m, k) => (seen.has(k) ? m : new Uint8Array(m.length))), tau) : null;
 }
 
-/** What the overlay shows, for a screen reader; nothing when no word is shown. */
-function describeOverlay(canvas: HTMLCanvasElement, name: string | null, steps: string, view: string): void {
-  if (name === null) {
+/** What the overlay shows, for a screen reader: a word's map or mask, where each word is placed so far
+ * (while generating), or nothing. */
+function describeOverlay(canvas: HTMLCanvasElement, label: string | null): void {
+  if (label === null) {
     canvas.removeAttribute("role");
     canvas.removeAttribute("aria-label");
     return;
   }
   canvas.setAttribute("role", "img");
-  const what = view === "mask" ? "Eq. 7 mask" : "DAAM map";
-  canvas.setAttribute("aria-label", `${what} of “${name}” over the image, ${steps}`);
+  canvas.setAttribute("aria-label", label);
 }
 
 export function createMain(ctx: Context) {
@@ -91,11 +91,15 @@ export function createMain(ctx: Context) {
     const placed = !map && live && !ctx.imageUrl() ? placedWords(shown.maps, model.get("spans"), model.get("tau")) : null;
     if (map) paint(current.canvas, overlay(map, mh, mw, settings));
     else paint(current.canvas, placed ? argmaxOverlay(placed, 0.85) : null);
-    describeOverlay(current.canvas, word !== null && map ? ctx.wordName(word) : null, shown.steps, model.get("view"));
-    if (placed) {
-      current.canvas.setAttribute("role", "img");
-      current.canvas.setAttribute("aria-label", `where each word is placed so far, ${shown.steps}`);
-    }
+    const what = model.get("view") === "mask" ? "Eq. 7 mask" : "DAAM map";
+    describeOverlay(
+      current.canvas,
+      word !== null && map
+        ? `${what} of “${ctx.wordName(word)}” over the image, ${shown.steps}`
+        : placed
+          ? `where each word is placed so far, ${shown.steps}`
+          : null,
+    );
     waiting.hidden = !live;
     waiting.textContent = placed ? "generating: each pixel in the colour of its strongest word" : "generating: maps so far";
     drawHint(placed !== null);
@@ -121,7 +125,7 @@ export function createMain(ctx: Context) {
       hint.replaceChildren("Hover a word to see its map; click to pin it.");
       return;
     }
-    const words = model.get("spans").flatMap((s) => (s.word !== null && s.available ? [s.word] : []));
+    const words = seenWords(model.get("spans"));
     hint.replaceChildren(
       "While the image is generated: each word's colour. Hover a word for its map.",
       ...words.map((k) => {

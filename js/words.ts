@@ -41,3 +41,8 @@ export function occurrences(spans: Span[]): Map<number, number | null> {
   for (const words of byText.values()) words.forEach((w, i) => out.set(w, words.length > 1 ? i + 1 : null));
   return out;
 }
+
+/** The indices of the words the model saw (not cut off by its text encoder's window), in text order. */
+export function seenWords(spans: Span[]): number[] {
+  return spans.flatMap((s) => (s.word !== null && s.available ? [s.word] : []));
+}
