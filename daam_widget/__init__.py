@@ -12,6 +12,7 @@ from ._gallery import DaamGallery
 from ._heat_maps import HeatMaps
 from ._image_attribution import attribute_image
 from ._metrics import intersection_over_area, iou, mean_iou, threshold
+from ._run_files import IndexRow, read_index
 from ._step_maps import StepMaps
 from ._trace import Trace, trace
 from ._widget import DaamWidget
@@ -21,6 +22,7 @@ __all__ = [
     "DaamGallery",
     "DaamWidget",
     "HeatMaps",
+    "IndexRow",
     "Span",
     "StepMaps",
     "Trace",
@@ -28,6 +30,7 @@ __all__ = [
     "intersection_over_area",
     "iou",
     "mean_iou",
+    "read_index",
     "run",
     "threshold",
     "trace",

@@ -11,22 +11,30 @@ Writes to ``DIR/analysis`` (or ``--out``):
 - ``segmentation_toy.csv``: for the toy's captions, mIoU of nouns (and colour and size words) against their
   objects in the generated images, per τ (§4);
 - a ``.png`` figure beside each summary table.
+
+Under ``torchrun --nproc_per_node N -m daam_widget analyze DIR`` (or ``accelerate launch``), each process
+measures a consecutive slice of the index; the last to end writes the tables, the same as one process's.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import json
+import shutil
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import astuple, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from .analysis import TAUS, PairMeasures, RunAnalysis, analyze_run, summarize_by_relation
+from ._files import atomic_path, write_atomically
+from ._run_files import launch_id, launcher_rank, locked
+from .analysis import TAUS, ImageMeasures, PairMeasures, RunAnalysis, analyze_run
 
 
 def load_nlp(name: str) -> Any:
@@ -46,27 +54,73 @@ def load_nlp(name: str) -> Any:
         ) from None
 
 
+def csv_cells(row: Sequence[Any]) -> list[Any]:
+    return [f"{x:.6g}" if isinstance(x, float) else x for x in row]
+
+
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow([f"{x:.6g}" if isinstance(x, float) else x for x in row])
+    """A whole CSV table, written atomically."""
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            writer.writerows(csv_cells(row) for row in rows)
+
+    write_atomically(path, write)
 
 
-def write_tables(result: RunAnalysis, out: Path) -> list[Path]:
-    """Every table of ``result`` as CSV (with a figure beside each summary) in ``out``; returns the files
-    written. Figures are drawn on ``matplotlib.figure.Figure`` objects: no pyplot state, no backend change."""
-    out.mkdir(parents=True, exist_ok=True)
+_PAIR_FIELDS = ["file", *(f.name for f in fields(PairMeasures))]
+ITEM_TABLES = {
+    "words": ["file", "word_index", "word", "pos", "area"],
+    "pairs_toy": _PAIR_FIELDS,
+    "pairs_spacy": _PAIR_FIELDS,
+}
+"""The tables with a row per word or pair of every image, written as the images are measured."""
+
+
+class ItemTables:
+    """``ITEM_TABLES`` written row by row while ``analyze_run`` goes (its ``on_image``), under temporary
+    names; ``close`` makes them whole. A table with no row is not written (``words`` always is)."""
+
+    def __init__(self, folder: Path, suffix: str = "") -> None:
+        self.folder, self.suffix = folder, suffix
+        self._files: dict[str, tuple[TextIO, Any]] = {}
+        self._targets = contextlib.ExitStack()
+        self._table("words")
+
+    def _table(self, name: str) -> Any:
+        if name not in self._files:
+            temporary = self._targets.enter_context(atomic_path(self.folder / f"{name}{self.suffix}.csv"))
+            f = self._targets.enter_context(open(temporary, "w", newline="", encoding="utf-8"))
+            writer = csv.writer(f)
+            writer.writerow(ITEM_TABLES[name])
+            self._files[name] = (f, writer)
+        return self._files[name][1]
+
+    def add(self, m: ImageMeasures) -> None:
+        self._table("words").writerows(
+            csv_cells([a.file, a.word_index, a.word, a.pos, a.area]) for a in m.areas
+        )
+        for source, pairs in (("toy", m.toy_pairs), ("spacy", m.parsed_pairs)):
+            if pairs:
+                self._table(f"pairs_{source}").writerows(csv_cells([m.file, *astuple(p)]) for p in pairs)
+
+    def close(self) -> list[str]:
+        """Make every table whole (files are closed before their renames: last in, first out); returns the
+        names of the tables written."""
+        self._targets.close()
+        return list(self._files)
+
+
+def write_summaries(result: RunAnalysis, out: Path) -> list[Path]:
+    """The summary tables of ``result`` as CSV, each with a figure beside it, and ``skipped.csv`` when files
+    were left out; returns the files written. Figures are drawn on ``matplotlib.figure.Figure`` objects: no
+    pyplot state, no backend change."""
     written = []
     if result.skipped:
         write_csv(out / "skipped.csv", ["file", "reason"], result.skipped)
         written.append(out / "skipped.csv")
-    write_csv(
-        out / "words.csv",
-        ["file", "word_index", "word", "pos", "area"],
-        ([a.file, a.word_index, a.word, a.pos, a.area] for a in result.areas),
-    )
     for key in ("pos", "word"):
         table = result.area_by(key)
         write_csv(
@@ -75,16 +129,24 @@ def write_tables(result: RunAnalysis, out: Path) -> list[Path]:
             ([k, int(v["words"]), v["area"]] for k, v in table.items()),
         )
         written.append(out / f"mask_area_by_{key}.csv")
-    written.append(out / "mask_area_by_pos.png")
     _bars(
         out / "mask_area_by_pos.png",
         result.area_by("pos"),
         "area",
         f"mean Eq. 7 mask area (τ = {result.tau})",
     )
-    for source, pairs in (("toy", result.toy_pairs), ("spacy", result.parsed_pairs)):
-        if pairs:
-            written += _relations(out, source, pairs)
+    written.append(out / "mask_area_by_pos.png")
+    for source in ("toy", "spacy"):
+        relations = result.relations(source)
+        if relations:
+            columns = ["pairs", "iou", "head_in_dependent", "dependent_in_head"]
+            write_csv(
+                out / f"relations_{source}.csv",
+                ["relation", *columns],
+                ([r, *(v[c] for c in columns)] for r, v in relations.items()),
+            )
+            _bars(out / f"relations_{source}.png", relations, columns[1:], f"head-dependent pairs ({source})")
+            written += [out / f"relations_{source}.csv", out / f"relations_{source}.png"]
     segmentation = result.segmentation()
     if segmentation:
         write_csv(
@@ -94,26 +156,65 @@ def write_tables(result: RunAnalysis, out: Path) -> list[Path]:
         )
         _lines(out / "segmentation_toy.png", segmentation, result.taus)
         written += [out / "segmentation_toy.csv", out / "segmentation_toy.png"]
-    return [out / "words.csv", *written]
+    return written
 
 
-def _relations(out: Path, source: str, pairs: list[PairMeasures]) -> list[Path]:
-    fields = list(asdict(pairs[0]))
-    write_csv(out / f"pairs_{source}.csv", fields, ([asdict(p)[f] for f in fields] for p in pairs))
-    table = summarize_by_relation(pairs)
-    columns = ["pairs", "iou", "head_in_dependent", "dependent_in_head"]
-    write_csv(
-        out / f"relations_{source}.csv",
-        ["relation", *columns],
-        ([r, *(v[c] for c in columns)] for r, v in table.items()),
-    )
-    _bars(
-        out / f"relations_{source}.png",
-        table,
-        ("iou", "head_in_dependent", "dependent_in_head"),
-        f"head-dependent pairs ({source})",
-    )
-    return [out / f"pairs_{source}.csv", out / f"relations_{source}.csv", out / f"relations_{source}.png"]
+SHARES = ".shares"
+
+
+def analyze_into(
+    run: Path, out: Path, share: tuple[int, int] = (0, 1), **options: Any
+) -> tuple[RunAnalysis, list[Path]] | None:
+    """``analyze_run`` of this process's share of ``run``, its tables written into ``out``.
+
+    Each of the ``world`` processes of a launch writes its share (its item tables and its tallies) into
+    ``out/.shares``; the one that finds every share of its launch there, under the folder's lock, adds them
+    up, joins the item tables in index order and writes the summaries. It returns the whole result and the
+    files written; the others return ``None``. One process alone does the same with one share."""
+    rank, world = share
+    shares = out / SHARES
+    shares.mkdir(parents=True, exist_ok=True)
+    tables = ItemTables(shares, f".{rank}")
+    result = analyze_run(run, share=share, on_image=tables.add, **options)
+    names = tables.close()
+    launch = launch_id(world)
+    mine = {"launch": launch, "world": world, "rank": rank, "tables": names, "result": result.to_json()}
+    write_atomically(shares / f"{rank}.json", lambda p: p.write_text(json.dumps(mine), encoding="utf-8"))
+    with locked(out):
+        held = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(shares.glob("*.json"))]
+        ours = sorted(
+            (h for h in held if (h["launch"], h["world"]) == (launch, world)), key=lambda h: h["rank"]
+        )
+        if [h["rank"] for h in ours] != list(range(world)):
+            return None
+        whole = RunAnalysis.from_json(ours[0]["result"])
+        for h in ours[1:]:
+            whole.merge(RunAnalysis.from_json(h["result"]))
+        joined = [name for name in ITEM_TABLES if any(name in h["tables"] for h in ours)]
+        written = [_join(shares, out, name, world) for name in joined]
+        written += write_summaries(whole, out)
+        shutil.rmtree(shares)
+    return whole, written
+
+
+def _join(shares: Path, out: Path, name: str, world: int) -> Path:
+    """One item table from the shares' tables, in rank order (the index's order), its header once."""
+    target = out / f"{name}.csv"
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "wb") as joined:
+            for rank in range(world):
+                part = shares / f"{name}.{rank}.csv"
+                if not part.exists():
+                    continue
+                with open(part, "rb") as f:
+                    header = f.readline()
+                    if joined.tell() == 0:
+                        joined.write(header)
+                    shutil.copyfileobj(f, joined)
+
+    write_atomically(target, write)
+    return target
 
 
 def _bars(path: Path, table: dict[str, dict[str, float]], columns: str | Sequence[str], title: str) -> None:
@@ -132,7 +233,7 @@ def _bars(path: Path, table: dict[str, dict[str, float]], columns: str | Sequenc
     if len(columns) > 1:
         ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    write_atomically(path, lambda temporary: fig.savefig(temporary, dpi=100, format="png"))
 
 
 def _lines(path: Path, segmentation: dict[str, dict[str, Any]], taus: Sequence[float]) -> None:
@@ -145,7 +246,7 @@ def _lines(path: Path, segmentation: dict[str, dict[str, Any]], taus: Sequence[f
     ax.set_ylim(0, 1)
     ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    write_atomically(path, lambda temporary: fig.savefig(temporary, dpi=100, format="png"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,15 +265,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     nlp = load_nlp(args.nlp) if args.nlp else None
+    out = args.out or args.run / "analysis"
     try:
-        result = analyze_run(
-            args.run, tau=args.tau, nlp=nlp, taus=sorted({*TAUS, args.tau}), workers=args.workers
+        share = launcher_rank()
+        done = analyze_into(
+            args.run, out, share, tau=args.tau, nlp=nlp, taus=sorted({*TAUS, args.tau}), workers=args.workers
         )
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    out = args.out or args.run / "analysis"
-    for path in write_tables(result, out):
+    if done is None:
+        print(f"rank {share[0]}/{share[1]}: share measured; the last rank to end writes the tables")
+        return 0
+    result, written = done
+    for path in written:
         print(path)
     by_pos = ", ".join(f"{k or '?'} {v['area']:.3f}" for k, v in result.area_by("pos").items())
     print(f"{result.images} images; mean mask area by part of speech: {by_pos}")

@@ -40,6 +40,7 @@ from ._prompts import (
 )
 from ._run_files import (
     MAPS,
+    IndexRow,
     PlannedImage,
     RunSettings,
     append_row,
@@ -47,26 +48,13 @@ from ._run_files import (
     image_name,
     image_spec,
     index_rows,
+    launcher_rank,
     locked,
     write_index,
 )
 from ._trace import trace
 
 Prompts = str | os.PathLike | Iterable[str | Mapping[str, Any]]
-
-
-def launcher_rank() -> tuple[int, int]:
-    """``(rank, world size)`` from the launcher's environment (``RANK``, ``WORLD_SIZE``); ``(0, 1)`` alone."""
-    try:
-        rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    except ValueError:
-        raise ValueError(
-            f"RANK and WORLD_SIZE must be whole numbers (as torchrun and accelerate launch set them), not "
-            f"{os.environ.get('RANK')!r} and {os.environ.get('WORLD_SIZE')!r}"
-        ) from None
-    if not 0 <= rank < world:
-        raise ValueError(f"RANK={rank} must lie in 0..WORLD_SIZE-1 (WORLD_SIZE={world})")
-    return rank, world
 
 
 def run(
@@ -91,7 +79,7 @@ def run(
     progress: bool = True,
     summary: bool | None = None,
     **pipe_kwargs: Any,
-) -> list[dict[str, Any]]:
+) -> list[IndexRow]:
     """Generate every prompt's images under the tracer and write their maps to ``out_dir``; return the index.
 
     Parameters

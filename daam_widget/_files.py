@@ -23,10 +23,11 @@ files of that format load as before.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,20 @@ FORMATS = ("daam-widget/1", FORMAT)
 
 def write_atomically(path: str | os.PathLike, write: Callable[[Path], object]) -> None:
     """``write(temporary)`` beside ``path``, flushed to disk, then renamed to ``path``: readers (and a
-    rerun after a crash) see the whole file or none. The temporary name is the process's own, so two
-    writers never write into one file; what a killed writer left of the same file is removed once the file
-    is whole. The file gets the permissions of an ordinary one (safetensors creates its files private)."""
+    rerun after a crash) see the whole file or none (``atomic_path`` for a file written bit by bit)."""
+    with atomic_path(path) as temporary:
+        write(temporary)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary name beside ``path`` to write, flushed to disk and renamed to ``path`` when the block
+    ends normally. The temporary name is the process's own, so two writers never write into one file; what a
+    killed writer left of the same file is removed once the file is whole. The file gets the permissions of
+    an ordinary one (safetensors creates its files private)."""
     target = Path(path)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    write(temporary)
+    yield temporary
     with open(temporary, "rb+") as f:
         os.fsync(f.fileno())
     os.chmod(temporary, 0o666 & ~_UMASK)

@@ -101,12 +101,12 @@ class DaamGallery(ipywidgets.VBox):
 
     def maps(self, row: int) -> HeatMaps:
         """The maps of index row ``row``."""
-        return HeatMaps.load(self.out_dir / self.rows[row]["file"])
+        return HeatMaps.load(self.out_dir / self.rows[row].file)
 
     def _on_filter(self, change: dict[str, Any]) -> None:
         wanted = set(_WORD.findall(change["new"].lower()))
         if self._words is None:
-            self._words = [frozenset(_WORD.findall(r["prompt"].lower())) for r in self.rows]
+            self._words = [frozenset(_WORD.findall(r.prompt.lower())) for r in self.rows]
         self._matching = [i for i, words in enumerate(self._words) if wanted <= words]
         if self.grid.page != 0:
             self.grid.page = 0  # shows the page
@@ -123,7 +123,7 @@ class DaamGallery(ipywidgets.VBox):
         unreadable: list[str] = []
         pngs = [self._thumbnail(i, unreadable) for i in shown]
         items = [
-            {"row": i, "prompt": self.rows[i]["prompt"], "label": _label(self.rows[i]), "size": len(png)}
+            {"row": i, "prompt": self.rows[i].prompt, "label": self.rows[i].label, "size": len(png)}
             for i, png in zip(shown, pngs, strict=True)
         ]
         with self.grid.hold_sync():
@@ -142,9 +142,9 @@ class DaamGallery(ipywidgets.VBox):
             self._thumbnails.move_to_end(row)
             return self._thumbnails[row]
         try:
-            image = read_image(self.out_dir / self.rows[row]["file"])
+            image = read_image(self.out_dir / self.rows[row].file)
         except (OSError, ValueError) as error:
-            unreadable.append(f"{self.rows[row]['file']} ({error})")
+            unreadable.append(f"{self.rows[row].file} ({error})")
             return b""
         thumbnail = b"" if image is None else png(image, min(self.thumbnail_size, max(image.shape[:2])))
         self._thumbnails[row] = thumbnail
@@ -165,7 +165,3 @@ class DaamGallery(ipywidgets.VBox):
             return
         self.grid.error = ""
         self.children = [self.grid, self.widget]
-
-
-def _label(row: dict[str, Any]) -> str:
-    return f"line {row.get('line', row.get('index', 0) + 1)}, image {row.get('image', 0)}"

@@ -20,20 +20,20 @@ def write_page(out_dir: Path, target: Path, limit: int, size: int = 128) -> tupl
     figures, unreadable = [], []
     for row in rows:
         try:
-            image = read_image(out_dir / row["file"])
+            image = read_image(out_dir / row.file)
         except (OSError, ValueError) as error:
-            unreadable.append(f"{row['file']} ({error})")
+            unreadable.append(f"{row.file} ({error})")
             continue
         source = (
             "data:image/png;base64," + base64.b64encode(png(image, size)).decode()
             if image is not None
             else ""
         )
-        prompt = html.escape(row["prompt"])
+        prompt = html.escape(row.prompt)
         figures.append(
             f'<figure><img src="{source}" alt="{prompt}" width="{size}"><figcaption>{prompt}<br>'
-            f"<small>line {row.get('line', '?')}, image {row.get('image', 0)}: "
-            f"{html.escape(row['file'])}</small>"
+            f"<small>{row.label}: "
+            f"{html.escape(row.file)}</small>"
             "</figcaption></figure>"
         )
     notes = "".join(f"<p>could not read {html.escape(u)}</p>" for u in unreadable)

@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 
-from ._batch import PromptFailed, launcher_rank
+from ._batch import PromptFailed
 from ._batch import run as run_prompts
 from ._prompts import PromptFileError
-from ._run_files import FolderInUse
+from ._run_files import FolderInUse, launcher_rank
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 

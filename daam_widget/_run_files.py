@@ -24,7 +24,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +113,54 @@ def locked(out_dir: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+@dataclass(frozen=True, kw_only=True)
+class IndexRow:
+    """One image of a run as ``index.jsonl`` lists it: its prompt's place in the prompt file (``index`` from
+    0 among the good lines, ``line`` the file's line number), its number among the prompt's images, what it
+    was generated from, and its files relative to the run's folder."""
+
+    index: int
+    image: int
+    prompt: str
+    file: str
+    line: int | None = None
+    seed: int | None = None
+    negative_prompt: str | None = None
+    source: dict[str, Any] | None = None
+    """Where the prompt came from in a dataset file (a COCO caption's ``image_id`` and ``id``)."""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    """The pipeline call's keywords."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """The run's settings (``run.json``)."""
+    steps_file: str | None = None
+    """The image's ``StepMaps`` (``--per-step``)."""
+
+    @property
+    def label(self) -> str:
+        """Where the image comes from, for people: ``line 12, image 0``."""
+        return f"line {self.line if self.line is not None else self.index + 1}, image {self.image}"
+
+    def to_json(self) -> str:
+        """One line of ``index.jsonl`` (fields that are ``None`` left out; a value JSON cannot hold, as its
+        text)."""
+        fields = {f: getattr(self, f) for f in _ROW_ORDER}
+        return json.dumps({k: v for k, v in fields.items() if v is not None}, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> IndexRow:
+        """A row from a line of ``index.jsonl`` (keys this version does not know are ignored)."""
+        data = json.loads(text)
+        if not isinstance(data, dict) or not {"index", "image", "prompt", "file"} <= data.keys():
+            raise ValueError(f"not an index row (index, image, prompt and file are needed): {text[:200]!r}")
+        return cls(**{k: v for k, v in data.items() if k in _ROW_ORDER})
+
+
+_ROW_ORDER = (
+    "index", "line", "image", "prompt", "seed", "negative_prompt", "source", "kwargs", "file", "settings",
+    "steps_file",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class PlannedImage:
     """One image of a run: its prompt's line, its seed, its number among the prompt's images, the call's
@@ -124,72 +172,105 @@ class PlannedImage:
     kwargs: dict[str, Any]
     name: str
 
-    def row(self, settings: dict[str, Any], steps: bool) -> dict[str, Any]:
+    def row(self, settings: dict[str, Any], steps: bool) -> IndexRow:
         """Its index row (``steps``: its step maps were written beside it)."""
         line = self.line
-        row = {
-            "index": line.index,
-            "line": line.line,
-            "image": self.image,
-            "prompt": line.prompt,
-            "seed": self.seed,
-        }
-        if line.negative_prompt is not None:
-            row["negative_prompt"] = line.negative_prompt
-        if line.source:
-            row["source"] = line.source
-        row |= {"kwargs": self.kwargs, "file": f"{MAPS}/{self.name}", "settings": settings}
-        if steps:
-            row["steps_file"] = f"{MAPS}/{self.steps_name}"
-        return row
+        return IndexRow(
+            index=line.index,
+            line=line.line,
+            image=self.image,
+            prompt=line.prompt,
+            seed=self.seed,
+            negative_prompt=line.negative_prompt,
+            source=line.source or None,
+            kwargs=self.kwargs,
+            file=f"{MAPS}/{self.name}",
+            settings=settings,
+            steps_file=f"{MAPS}/{self.steps_name}" if steps else None,
+        )
 
     @property
     def steps_name(self) -> str:
         return self.name.replace(SUFFIX, STEPS_SUFFIX)
 
 
-def index_rows(out_dir: Path, planned: Sequence[PlannedImage], settings: dict) -> list[dict[str, Any]]:
+def index_rows(out_dir: Path, planned: Sequence[PlannedImage], settings: dict) -> list[IndexRow]:
     """The index rows of the planned images done (their files exist), in prompt order."""
     present = set(os.listdir(out_dir / MAPS)) if (out_dir / MAPS).is_dir() else set()
     return [p.row(settings, p.steps_name in present) for p in planned if p.name in present]
 
 
-def append_row(out_dir: Path, rank: int, row: dict[str, Any]) -> None:
+def append_row(out_dir: Path, rank: int, row: IndexRow) -> None:
     """Add an image just written to the index while the run goes (under the folder's lock)."""
     with locked(out_dir):
         (out_dir / PARTS).mkdir(exist_ok=True)
         with open(out_dir / PARTS / f"{rank}.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(row, default=str) + "\n")
+            f.write(row.to_json() + "\n")
 
 
-def write_index(out_dir: Path, rows: Sequence[dict[str, Any]]) -> None:
+def write_index(out_dir: Path, rows: Sequence[IndexRow]) -> None:
     """Write the whole index and clear the parts it holds (the caller holds the folder's lock)."""
-    text = "".join(json.dumps(row, default=str) + "\n" for row in rows)
+    text = "".join(row.to_json() + "\n" for row in rows)
     write_text_atomically(out_dir / INDEX, text)
     for part in (out_dir / PARTS).glob("*.jsonl") if (out_dir / PARTS).is_dir() else ():
         part.unlink()
 
 
-def read_index(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
+def read_index(out_dir: str | os.PathLike) -> list[IndexRow]:
     """The rows of ``DIR/index.jsonl`` and of the parts a running (or killed) run has appended, once each,
     in prompt order."""
-    folder = Path(out_dir)
+    rows: dict[tuple[int, int, str], IndexRow] = {}
+    for row in _rows_in(_index_sources(Path(out_dir))):
+        rows.setdefault((row.index, row.image, row.file), row)
+    return sorted(rows.values(), key=lambda r: (r.index, r.image))
+
+
+def indexed_files(out_dir: str | os.PathLike) -> list[str]:
+    """The maps files of ``read_index``'s rows, in its order, without holding the rows: what a reader of a
+    100,000-image run keeps in memory."""
+    keys = dict.fromkeys((row.index, row.image, row.file) for row in _rows_in(_index_sources(Path(out_dir))))
+    return [file for _, _, file in sorted(keys, key=lambda key: key[:2])]
+
+
+def _index_sources(folder: Path) -> list[Path]:
     sources = [folder / INDEX] if (folder / INDEX).exists() else []
     sources += sorted((folder / PARTS).glob("*.jsonl")) if (folder / PARTS).is_dir() else []
     if not sources:
         raise FileNotFoundError(
-            f"no {INDEX} in {out_dir}, and no image indexed yet: not a run folder, or a run that has written "
+            f"no {INDEX} in {folder}, and no image indexed yet: not a run folder, or a run that has written "
             "no image (daam-widget run PROMPTS --out DIR)"
         )
-    rows: dict[tuple[int, int, str], dict[str, Any]] = {}
+    return sources
+
+
+def _rows_in(sources: Sequence[Path]) -> Iterator[IndexRow]:
     for source in sources:
-        for text in source.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(text)
-            except ValueError:  # the last line of a part whose process was killed while appending it
-                continue
-            rows.setdefault((row["index"], row["image"], row["file"]), row)
-    return sorted(rows.values(), key=lambda r: (r["index"], r["image"]))
+        with open(source, encoding="utf-8") as f:
+            for text in f:
+                try:
+                    yield IndexRow.from_json(text)
+                except ValueError:  # the last line of a part whose process was killed while appending it
+                    continue
+
+
+def launcher_rank() -> tuple[int, int]:
+    """``(rank, world size)`` from the launcher's environment (``RANK``, ``WORLD_SIZE``); ``(0, 1)`` alone."""
+    try:
+        rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        raise ValueError(
+            f"RANK and WORLD_SIZE must be whole numbers (as torchrun and accelerate launch set them), not "
+            f"{os.environ.get('RANK')!r} and {os.environ.get('WORLD_SIZE')!r}"
+        ) from None
+    if not 0 <= rank < world:
+        raise ValueError(f"RANK={rank} must lie in 0..WORLD_SIZE-1 (WORLD_SIZE={world})")
+    return rank, world
+
+
+def launch_id(world: int) -> str:
+    """What the processes of one launch share, and another launch's do not: the host and the launcher's
+    process (torchrun's or accelerate's, the parent of each of its ``world`` processes), or this process."""
+    return f"{socket.gethostname()}:{os.getppid() if world > 1 else os.getpid()}"
 
 
 class FolderInUse(RuntimeError):
@@ -200,7 +281,7 @@ class FolderInUse(RuntimeError):
 def holding_rank(out_dir: Path, rank: int, world: int) -> Iterator[None]:
     """Hold rank ``rank``'s lock of the folder while the run goes; refuse at once if another launch holds
     any rank of it (the processes of one torchrun or accelerate launch share their parent)."""
-    launch = f"{socket.gethostname()}:{os.getppid() if world > 1 else os.getpid()}"
+    launch = launch_id(world)
     with locked(out_dir):
         for path in sorted(out_dir.glob(".rank-*.lock")):
             holder = _holder(path)

@@ -539,8 +539,9 @@ class Trace:
                 return generation, i - generation.first_image
         if not self._generations:
             raise IndexError(
-                f"image {i} was not generated under this trace: no image was generated yet; call the "
-                "pipeline inside `with daam_widget.trace(pipe) as tc:` first"
+                f"image {i} was not generated under this trace: no denoising step has run under it (call "
+                "the pipeline inside `with daam_widget.trace(pipe) as tc:`, with num_inference_steps of 1 or "
+                "more)"
             )
         raise IndexError(f"image {i} was not generated under this trace; images are 0..{self.num_images - 1}")
 

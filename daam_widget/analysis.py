@@ -10,15 +10,15 @@ Dependency parsing is optional: ``dependency_pairs`` takes a spaCy ``Language`` 
 here downloads a model. The toy's captions need no parser: their grammar is known (``toy_dependencies``).
 
 Over a dataset run (``daam-widget run``), ``analyze_run(DIR)`` reads every image's maps once and
-gives the same measures for the whole run (``RunAnalysis``); ``daam-widget analyze DIR`` writes
-them as CSV tables and figures.
+gives the same measures for the whole run (``RunAnalysis``, tallies that do not grow with the run);
+``daam-widget analyze DIR`` writes them as CSV tables and figures.
 """
 
 from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,18 +91,14 @@ def compare_pairs(
 
 def summarize_by_relation(measures: Iterable[PairMeasures]) -> dict[str, dict[str, float]]:
     """Mean of each measure per relation, with the number of pairs: the paper's Table 4 shape."""
-    groups: dict[str, list[PairMeasures]] = defaultdict(list)
+    tallies: dict[str, Tally] = {}
     for m in measures:
-        groups[m.relation].append(m)
-    return {
-        relation: {
-            "pairs": len(group),
-            "iou": float(np.mean([m.iou for m in group])),
-            "head_in_dependent": float(np.mean([m.head_in_dependent for m in group])),
-            "dependent_in_head": float(np.mean([m.dependent_in_head for m in group])),
-        }
-        for relation, group in sorted(groups.items())
-    }
+        tallies.setdefault(m.relation, Tally()).add({name: getattr(m, name) for name in _PAIR_MEASURES})
+    return _relation_table(tallies)
+
+
+def _relation_table(tallies: dict[str, Tally]) -> dict[str, dict[str, float]]:
+    return {r: {"pairs": t.count, **t.means()} for r, t in sorted(tallies.items())}
 
 
 def dependency_pairs(maps: HeatMaps, nlp: Any) -> list[tuple[int, int, str]]:
@@ -153,63 +149,138 @@ class WordArea:
 
 
 @dataclass
-class RunAnalysis:
-    """The paper's measures over every image of a run (``analyze_run``).
+class Tally:
+    """Counts and sums of named measures, without the values: means over any number of images in constant
+    memory, and the tallies of several processes add up to the tally of all."""
 
-    ``areas``: every word's mask area; ``toy_pairs`` / ``parsed_pairs``: head-dependent pairs from the toy's
-    grammar / from the spaCy parse; ``toy_words``: for the toy, each scored word's IoU at each of ``taus``
-    against its object in the generated image, as ``(part, word, {tau: iou})``.
+    count: int = 0
+    sums: dict[str, float] = field(default_factory=dict)
+
+    def add(self, values: dict[str, float]) -> None:
+        self.count += 1
+        for name, value in values.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value
+
+    def merge(self, other: Tally) -> None:
+        self.count += other.count
+        for name, value in other.sums.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value
+
+    def means(self) -> dict[str, float]:
+        return {name: total / self.count for name, total in self.sums.items()}
+
+
+@dataclass
+class ImageMeasures:
+    """Every measure of one image of a run, as ``analyze_run`` hands it to ``on_image``.
+
+    ``areas``: each word's mask area; ``toy_pairs`` / ``parsed_pairs``: head-dependent pairs from the toy's
+    grammar / from the spaCy parse; ``toy_words``: for the toy, each scored word's IoU at each τ against its
+    object in the generated image, as ``(part, word, {tau: iou})``; ``cut_off_words``: words after the text
+    encoder's window (no map).
     """
+
+    file: str
+    areas: list[WordArea] = field(default_factory=list)
+    toy_pairs: list[PairMeasures] = field(default_factory=list)
+    parsed_pairs: list[PairMeasures] = field(default_factory=list)
+    toy_words: list[tuple[str, str, dict[float, float]]] = field(default_factory=list)
+    cut_off_words: int = 0
+
+
+_PAIR_MEASURES = ("iou", "head_in_dependent", "dependent_in_head")
+
+
+@dataclass
+class RunAnalysis:
+    """The paper's measures over the images of a run (``analyze_run``), kept as tallies: its size does not
+    grow with the images. Each image's own measures go to ``analyze_run``'s ``on_image``."""
 
     tau: float
     taus: tuple[float, ...]
     images: int = 0
-    areas: list[WordArea] = field(default_factory=list)
-    toy_pairs: list[PairMeasures] = field(default_factory=list)
-    parsed_pairs: list[PairMeasures] = field(default_factory=list)
-    toy_words: list[tuple[str, str, dict[float, float]]] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    """Files that could not be read, and why: left out, not a stop."""
     cut_off_words: int = 0
     """Words of the prompts after the text encoder's window: no map, left out of every measure."""
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """Files that could not be read, and why: left out, not a stop."""
+    tallies: dict[str, dict[str, Tally]] = field(default_factory=lambda: defaultdict(dict))
+    """Per table (``area_by_pos``, ``area_by_word``, ``relations_toy``, ``relations_spacy``,
+    ``segmentation``), per row (a part of speech, a word, a relation, a part), its tally."""
+
+    def add(self, m: ImageMeasures) -> None:
+        """Count one image's measures in."""
+        self.images += 1
+        self.cut_off_words += m.cut_off_words
+        for a in m.areas:
+            self._tally("area_by_pos", a.pos).add({"area": a.area})
+            self._tally("area_by_word", a.word.lower()).add({"area": a.area})
+        for source, pairs in (("toy", m.toy_pairs), ("spacy", m.parsed_pairs)):
+            for pair in pairs:
+                self._tally(f"relations_{source}", pair.relation).add(
+                    {name: getattr(pair, name) for name in _PAIR_MEASURES}
+                )
+        for part, _, ious in m.toy_words:
+            self._tally("segmentation", part).add({str(t): ious[t] for t in self.taus})
+
+    def merge(self, other: RunAnalysis) -> None:
+        """Count in another share of the same run (another process's)."""
+        if (other.tau, other.taus) != (self.tau, self.taus):
+            raise ValueError(
+                f"cannot merge analyses at τ {other.tau}, {other.taus} and {self.tau}, {self.taus}"
+            )
+        self.images += other.images
+        self.cut_off_words += other.cut_off_words
+        self.skipped += other.skipped
+        for table, rows in other.tallies.items():
+            for key, tally in rows.items():
+                self._tally(table, key).merge(tally)
+
+    def _tally(self, table: str, key: str) -> Tally:
+        return self.tallies[table].setdefault(key, Tally())
 
     def area_by(self, key: str = "pos") -> dict[str, dict[str, float]]:
         """Mean mask area and the number of words, per part of speech (``"pos"``) or per word (``"word"``,
         lower case), sorted by name."""
-        groups: dict[str, list[float]] = defaultdict(list)
-        for a in self.areas:
-            groups[a.pos if key == "pos" else a.word.lower()].append(a.area)
-        return {k: {"words": len(v), "area": float(np.mean(v))} for k, v in sorted(groups.items())}
+        if key not in ("pos", "word"):
+            raise ValueError(f"area_by takes 'pos' or 'word', not {key!r}")
+        rows = self.tallies.get(f"area_by_{key}", {})
+        return {k: {"words": t.count, "area": t.means()["area"]} for k, t in sorted(rows.items())}
+
+    def relations(self, source: str = "toy") -> dict[str, dict[str, float]]:
+        """Per relation, the number of head-dependent pairs and the mean of each measure (the paper's Table 4
+        shape), from the toy's grammar (``"toy"``) or the spaCy parse (``"spacy"``); sorted by relation."""
+        if source not in ("toy", "spacy"):
+            raise ValueError(f"relations takes 'toy' or 'spacy', not {source!r}")
+        return _relation_table(self.tallies.get(f"relations_{source}", {}))
 
     def segmentation(self) -> dict[str, dict[str, Any]]:
         """For the toy: per part of speech (``noun``, ``color``, ``size``), the words scored and the mIoU
         at each τ (§4; the nouns' is the paper's measure)."""
-        groups: dict[str, list[dict[float, float]]] = defaultdict(list)
-        for part, _, ious in self.toy_words:
-            groups[part].append(ious)
         return {
-            part: {"words": len(v), "miou": {t: float(np.mean([x[t] for x in v])) for t in self.taus}}
-            for part, v in groups.items()
+            part: {"words": t.count, "miou": {tau: t.means()[str(tau)] for tau in self.taus}}
+            for part, t in self.tallies.get("segmentation", {}).items()
         }
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tau": self.tau,
+            "taus": list(self.taus),
+            "images": self.images,
+            "cut_off_words": self.cut_off_words,
+            "skipped": self.skipped,
+            "tallies": {
+                table: {key: [t.count, t.sums] for key, t in rows.items()}
+                for table, rows in self.tallies.items()
+            },
+        }
 
-def _load(out_dir: Path, row: dict[str, Any]) -> HeatMaps | str:
-    """A row's maps, or why they cannot be read."""
-    try:
-        return HeatMaps.load(out_dir / row["file"])
-    except (OSError, ValueError) as error:
-        return f"{type(error).__name__}: {error}"
-
-
-@dataclass
-class _ImageMeasures:
-    """What one image adds to a ``RunAnalysis``."""
-
-    areas: list[WordArea] = field(default_factory=list)
-    parsed_pairs: list[PairMeasures] = field(default_factory=list)
-    toy_pairs: list[PairMeasures] = field(default_factory=list)
-    toy_words: list[tuple[str, str, dict[float, float]]] = field(default_factory=list)
-    cut_off_words: int = 0
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunAnalysis:
+        result = cls(data["tau"], tuple(data["taus"]), data["images"], data["cut_off_words"])
+        result.skipped = [tuple(s) for s in data["skipped"]]
+        for table, rows in data["tallies"].items():
+            result.tallies[table] = {key: Tally(count, sums) for key, (count, sums) in rows.items()}
+        return result
 
 
 def analyze_run(
@@ -219,10 +290,17 @@ def analyze_run(
     nlp: Any = None,
     taus: Sequence[float] = TAUS,
     workers: int = 1,
+    on_image: Callable[[ImageMeasures], object] | None = None,
+    share: tuple[int, int] = (0, 1),
 ) -> RunAnalysis:
-    """Every measure over a run's images, reading each maps file once; ``workers`` processes share the
-    images (started afresh, each with one torch thread and a copy of ``nlp``; the result is the same as
-    with one, in the same order).
+    """Every measure over a run's images, reading each maps file once, in index order; memory does not grow
+    with the run (each image's measures go to ``on_image``, then only their tallies are kept).
+
+    ``workers`` processes share the images (started afresh, each with one torch thread and a copy of
+    ``nlp``; ``on_image`` still sees the images in order, and the result is the same as with one).
+    ``share=(rank, world)`` measures only the ``rank``-th of ``world`` consecutive slices of the index, for
+    processes that split a run (``daam-widget analyze`` under torchrun); ``RunAnalysis.merge`` adds the
+    shares up.
 
     Parts of speech come from ``nlp`` (a spaCy pipeline you loaded) or the toy's vocabulary; pairs from the
     toy's grammar for the toy's captions, and from ``nlp``'s parse when given. The toy's segmentation scores
@@ -230,23 +308,26 @@ def analyze_run(
     (``toy._scoring.find_objects``, as ``toy.evaluate`` does): words whose object was not drawn are skipped.
     A file that cannot be read is left out and listed in ``skipped``.
     """
-    from ._run_files import read_index
+    from ._run_files import indexed_files
 
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a whole number of 1 or more, not {workers!r}")
-    rows = read_index(out_dir)
+    rank, world = share
+    if not 0 <= rank < world:
+        raise ValueError(f"share must be (rank, world) with 0 <= rank < world, not {share!r}")
+    files = indexed_files(out_dir)
+    files = files[rank * len(files) // world : (rank + 1) * len(files) // world]
     job = (Path(out_dir), tau, tuple(taus), nlp)
     result = RunAnalysis(tau, tuple(taus))
-    if workers == 1 or len(rows) < 2:
-        measured: Iterable[_ImageMeasures | str] = (_measure(job, row) for row in rows)
-        _merge(result, rows, measured)
+    if workers == 1 or len(files) < 2:
+        _count_in(result, files, (_measure(job, f) for f in files), on_image)
         return result
     import multiprocessing
 
     # spawned, not forked: a fork of a process whose torch has started its thread pool can hang
     with multiprocessing.get_context("spawn").Pool(workers, _start_worker, (job,)) as pool:
-        chunk = max(1, min(64, len(rows) // (8 * workers)))
-        _merge(result, rows, pool.imap(_measure_in_worker, rows, chunksize=chunk))
+        chunk = max(1, min(64, len(files) // (8 * workers)))
+        _count_in(result, files, pool.imap(_measure_in_worker, files, chunksize=chunk), on_image)
     return result
 
 
@@ -262,39 +343,42 @@ def _start_worker(job: tuple[Path, float, tuple[float, ...], Any]) -> None:
     torch.set_num_threads(1)
 
 
-def _measure_in_worker(row: dict[str, Any]) -> _ImageMeasures | str:
+def _measure_in_worker(file: str) -> ImageMeasures | str:
     assert _JOB is not None
-    return _measure(_JOB, row)
+    return _measure(_JOB, file)
 
 
-def _merge(result: RunAnalysis, rows: list[dict[str, Any]], measured: Iterable[_ImageMeasures | str]) -> None:
-    for row, m in zip(rows, measured, strict=True):
+def _count_in(
+    result: RunAnalysis,
+    files: list[str],
+    measured: Iterable[ImageMeasures | str],
+    on_image: Callable[[ImageMeasures], object] | None,
+) -> None:
+    for file, m in zip(files, measured, strict=True):
         if isinstance(m, str):
-            result.skipped.append((row["file"], m))
+            result.skipped.append((file, m))
             continue
-        result.images += 1
-        result.cut_off_words += m.cut_off_words
-        result.areas += m.areas
-        result.parsed_pairs += m.parsed_pairs
-        result.toy_pairs += m.toy_pairs
-        result.toy_words += m.toy_words
+        result.add(m)
+        if on_image is not None:
+            on_image(m)
 
 
-def _measure(job: tuple[Path, float, tuple[float, ...], Any], row: dict[str, Any]) -> _ImageMeasures | str:
+def _measure(job: tuple[Path, float, tuple[float, ...], Any], file: str) -> ImageMeasures | str:
     """One image's measures, or why its file cannot be read."""
     from .toy._scoring import find_objects, score_objects, score_words
 
     out_dir, tau, taus, nlp = job
-    maps = _load(out_dir, row)
-    if isinstance(maps, str):
-        return maps
-    m = _ImageMeasures()
+    try:
+        maps = HeatMaps.load(out_dir / file)
+    except (OSError, ValueError) as error:
+        return f"{type(error).__name__}: {error}"
+    m = ImageMeasures(file)
     tags = parts_of_speech(maps, nlp)
     seen = [s.available for s in maps.spans if s.is_word]
     m.cut_off_words = seen.count(False)
     for k, (word, pos) in enumerate(zip(maps.words, tags, strict=True)):
         if seen[k]:
-            m.areas.append(WordArea(row["file"], k, word, pos, mask_area(maps, k, tau)))
+            m.areas.append(WordArea(file, k, word, pos, mask_area(maps, k, tau)))
     if nlp is not None:
         m.parsed_pairs = compare_pairs(maps, _both_seen(maps, dependency_pairs(maps, nlp)), tau)
     pairs = toy_dependencies(maps)

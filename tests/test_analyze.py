@@ -13,7 +13,7 @@ import torch
 import daam_widget
 from daam_widget import HeatMaps
 from daam_widget._analyze_command import main
-from daam_widget._run_files import write_index
+from daam_widget._run_files import IndexRow, write_index
 from daam_widget._words import layout_from_text
 from daam_widget.analysis import analyze_run
 from daam_widget.toy import scene
@@ -44,13 +44,14 @@ def tiny_run(tmp_path_factory):
     image[RED], image[BLUE] = COLORS["red"], COLORS["blue"]
     (out / "maps").mkdir()
     HeatMaps(data, layout.used_positions, layout, image=image).save(out / "maps" / "0.safetensors")
-    write_index(out, [{"index": 0, "image": 0, "prompt": PROMPT, "file": "maps/0.safetensors"}])
+    write_index(out, [IndexRow(index=0, image=0, prompt=PROMPT, file="maps/0.safetensors")])
     return out
 
 
 def test_mask_area_per_word_and_part_of_speech(tiny_run):
-    result = analyze_run(tiny_run)
-    areas = {(a.word_index, a.word): a.area for a in result.areas}
+    measured = []
+    result = analyze_run(tiny_run, on_image=measured.append)
+    areas = {(a.word_index, a.word): a.area for a in measured[0].areas}
     assert areas[2, "circle"] == 1 / 16 and areas[9, "square"] == 3 / 32
     assert areas[1, "red"] == 1 / 2 and areas[8, "blue"] == 1 / 16 and areas[5, "left"] == 1.0
     assert result.area_by("pos") == {
@@ -63,9 +64,7 @@ def test_mask_area_per_word_and_part_of_speech(tiny_run):
 
 
 def test_pair_measures_per_relation_of_the_toys_own_parse(tiny_run):
-    from daam_widget.analysis import summarize_by_relation
-
-    table = summarize_by_relation(analyze_run(tiny_run).toy_pairs)
+    table = analyze_run(tiny_run).relations("toy")
     # amod: (circle, red): IoU 256/2048, circle in red 1, red in circle 1/8; (square, blue): 256/384, 2/3, 1
     assert table["amod"] == pytest.approx(
         {
@@ -115,9 +114,11 @@ def test_a_parser_given_as_nlp_supplies_parts_of_speech_and_pairs(tiny_run):
             t.head = tokens[heads.get(i, i)]
         return tokens
 
-    result = analyze_run(tiny_run, nlp=nlp)
-    assert sorted(result.parsed_pairs, key=str) == sorted(result.toy_pairs, key=str)
-    assert len(result.parsed_pairs) == 9
+    measured = []
+    result = analyze_run(tiny_run, nlp=nlp, on_image=measured.append)
+    (image,) = measured
+    assert sorted(image.parsed_pairs, key=str) == sorted(image.toy_pairs, key=str)
+    assert len(image.parsed_pairs) == 9 and result.relations("spacy") == result.relations("toy")
     assert list(result.area_by("pos")) == ["X"]
 
 
@@ -149,7 +150,7 @@ def test_the_command_writes_every_table_and_figure_of_a_toy_run(tmp_path, capsys
         assert {f"{table}.csv", f"{table}.png"} <= names
     with open(out / "words.csv") as f:
         assert len(list(csv.DictReader(f))) == sum(
-            len(HeatMaps.load(tmp_path / "run" / r["file"])) for r in rows
+            len(HeatMaps.load(tmp_path / "run" / r.file)) for r in rows
         )
     assert "2 images; mean mask area by part of speech" in capsys.readouterr().out
 
@@ -161,3 +162,86 @@ def test_nlp_without_spacy_installed_says_what_to_install_and_downloads_nothing(
         pytest.skip("spaCy is installed here")
     with pytest.raises(SystemExit, match="pip install spacy"):
         main([str(tiny_run), "--nlp", "en_core_web_sm"])
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    """Seven of the toy's captions at 2 steps: words, pairs and objects to score in each."""
+    from daam_widget.toy import load_pipeline
+
+    out = tmp_path_factory.mktemp("toy-run")
+    daam_widget.run(load_pipeline(), [scene(k).caption for k in range(7)], out, steps=2, progress=False)
+    return out
+
+
+def _same_tables(a, b):
+    assert (a.images, a.cut_off_words, a.skipped) == (b.images, b.cut_off_words, b.skipped)
+    assert {t: set(rows) for t, rows in a.tallies.items()} == {t: set(rows) for t, rows in b.tallies.items()}
+    for table, rows in a.tallies.items():
+        for key, tally in rows.items():
+            other = b.tallies[table][key]
+            assert tally.count == other.count and tally.sums == pytest.approx(other.sums, rel=1e-12), (
+                table,
+                key,
+            )
+
+
+def test_shares_of_a_run_add_up_to_the_whole_in_index_order(toy_run):
+    seen = []
+    whole = analyze_run(toy_run, on_image=seen.append)
+    assert whole.images == 7 and whole.relations("toy") and whole.segmentation()["noun"]["words"] > 0
+    for world in (2, 3):
+        parts, order = [], []
+        for rank in range(world):
+            parts.append(analyze_run(toy_run, share=(rank, world), on_image=order.append))
+        assert [m.file for m in order] == [m.file for m in seen]  # consecutive slices, in index order
+        merged = parts[0]
+        for part in parts[1:]:
+            merged.merge(part)
+        _same_tables(merged, whole)
+    with pytest.raises(ValueError, match=r"share must be \(rank, world\) with 0 <= rank < world"):
+        analyze_run(toy_run, share=(2, 2))
+
+
+def test_what_analyze_keeps_does_not_grow_with_the_images(toy_run, tmp_path):
+    """Ten times the images (the same seven files, indexed ten times over): the same tallies, each counting
+    ten times as much, and nothing per image kept."""
+    rows = daam_widget.read_index(toy_run)
+    (tmp_path / "maps").symlink_to(toy_run / "maps")
+    many = [IndexRow(index=k, image=0, prompt=rows[k % 7].prompt, file=rows[k % 7].file) for k in range(70)]
+    write_index(tmp_path, many)
+    few, lots = analyze_run(toy_run), analyze_run(tmp_path)
+    assert lots.images == 10 * few.images and vars(lots).keys() == vars(few).keys()
+    assert {t: set(r) for t, r in lots.tallies.items()} == {t: set(r) for t, r in few.tallies.items()}
+    for table, rows_of in few.tallies.items():
+        for key, tally in rows_of.items():
+            assert lots.tallies[table][key].count == 10 * tally.count
+            assert lots.tallies[table][key].sums == pytest.approx({k: 10 * v for k, v in tally.sums.items()})
+
+
+def test_the_command_split_between_two_ranks_writes_what_one_process_writes(
+    toy_run, tmp_path, monkeypatch, capsys
+):
+    assert main([str(toy_run), "--out", str(tmp_path / "one")]) == 0
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert main([str(toy_run), "--out", str(tmp_path / "two")]) == 0
+    assert "rank 1/2: share measured" in capsys.readouterr().out
+    assert not (tmp_path / "two" / "words.csv").exists(), "a share alone writes no table"
+    monkeypatch.setenv("RANK", "0")
+    assert main([str(toy_run), "--out", str(tmp_path / "two")]) == 0
+    one, two = (
+        sorted(p.name for p in (tmp_path / "one").iterdir()),
+        sorted(p.name for p in (tmp_path / "two").iterdir()),
+    )
+    assert one == two and "pairs_toy.csv" in one and "segmentation_toy.csv" in one, "and no share is left"
+    for name in ("words.csv", "pairs_toy.csv"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+    for name in one:
+        if name.endswith(".csv"):
+            a, b = (list(csv.reader(open(tmp_path / d / name))) for d in ("one", "two"))
+            assert len(a) == len(b) and all(
+                x == y or float(x) == pytest.approx(float(y), rel=1e-5)
+                for r, s in zip(a, b)
+                for x, y in zip(r, s)
+            ), name

@@ -56,7 +56,7 @@ def test_a_click_opens_the_image_in_a_daam_widget_below_the_grid(run_dir):
     g = DaamGallery(run_dir)
     g.grid.selected = 1  # what a click on the second thumbnail sends
     assert isinstance(g.widget, DaamWidget) and g.children == (g.grid, g.widget)
-    saved = HeatMaps.load(run_dir / g.rows[1]["file"])
+    saved = HeatMaps.load(run_dir / g.rows[1].file)
     assert g.widget.prompt == PROMPTS[1] and list(g.widget.words) == list(saved.words)
     assert g.show(2).prompt == PROMPTS[2]
     g.grid.selected = None
@@ -94,21 +94,21 @@ def test_a_damaged_or_missing_file_is_named_and_left_out_by_the_gallery_and_anal
 
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
-    rows = [json.loads(line) for line in (copy / "index.jsonl").read_text().splitlines()]
-    cut = copy / rows[0]["file"]
+    rows = daam_widget.read_index(copy)
+    cut = copy / rows[0].file
     cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
-    (copy / rows[2]["file"]).unlink()
+    (copy / rows[2].file).unlink()
     g = DaamGallery(copy)
     assert [i["size"] > 0 for i in g.grid.items] == [False, True, False]
-    assert g.grid.error.startswith("2 files of this page could not be read: " + rows[0]["file"])
+    assert g.grid.error.startswith("2 files of this page could not be read: " + rows[0].file)
     with pytest.raises(ValueError, match=r"row 0: .* is not a readable safetensors file"):
         g.show(0)
     assert isinstance(g.show(1), DaamWidget)
     result = analyze_run(copy)
-    assert result.images == 1 and [f for f, _ in result.skipped] == [rows[0]["file"], rows[2]["file"]]
+    assert result.images == 1 and [f for f, _ in result.skipped] == [rows[0].file, rows[2].file]
     assert main([str(copy)]) == 0
     out, err = capsys.readouterr()
-    assert "2 files could not be read and were left out" in out and f"skipped {rows[2]['file']}" in err
+    assert "2 files could not be read and were left out" in out and f"skipped {rows[2].file}" in err
     assert (copy / "analysis" / "skipped.csv").read_text().count("\n") == 3
 
 
@@ -119,7 +119,7 @@ def test_a_prompt_longer_than_the_window_is_analysed_with_its_cut_off_words_coun
     long = " ".join(["a small red circle and a big blue square"] * 5)
     daam_widget.run(load_pipeline(), [long, "a red circle"], tmp_path, steps=2, progress=False)
     result = analyze_run(tmp_path)
-    maps = HeatMaps.load(tmp_path / daam_widget._run_files.read_index(tmp_path)[0]["file"])
+    maps = HeatMaps.load(tmp_path / daam_widget._run_files.read_index(tmp_path)[0].file)
     unseen = sum(not s.available for s in maps.spans if s.is_word)
     assert unseen > 0 and result.cut_off_words == unseen and result.images == 2
 

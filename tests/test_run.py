@@ -60,7 +60,7 @@ def test_run_maps_equal_a_direct_trace_of_each_prompt_with_its_seed(pipe, tmp_pa
     rows = daam_widget.run(
         pipe, PROMPTS[:2], tmp_path, seed=10, steps=STEPS, images_per_prompt=2, progress=False
     )
-    assert [(r["index"], r["image"], r["seed"]) for r in rows] == [
+    assert [(r.index, r.image, r.seed) for r in rows] == [
         (0, 0, 10),
         (0, 1, 10),
         (1, 0, 11),
@@ -71,8 +71,8 @@ def test_run_maps_equal_a_direct_trace_of_each_prompt_with_its_seed(pipe, tmp_pa
         with trace(pipe) as tc:
             pipe(prompt, num_images_per_prompt=2, generator=[g, g], num_inference_steps=STEPS)
         for j in range(2):
-            (row,) = [r for r in rows if (r["index"], r["image"]) == (k, j)]
-            saved = HeatMaps.load(tmp_path / row["file"])
+            (row,) = [r for r in rows if (r.index, r.image) == (k, j)]
+            saved = HeatMaps.load(tmp_path / row.file)
             assert same_maps(saved, tc.heat_maps(j, prompt=prompt))
             assert saved.prompt == prompt and saved.settings["seed"] == 10 + k
     assert read_index(tmp_path) == rows
@@ -97,8 +97,8 @@ def test_the_split_by_rank_changes_no_file_and_no_map(pipe, tmp_path):
         assert len(whole) == len(PROMPTS) and split == whole
         assert maps_files(tmp_path / f"whole{batch_size}") == maps_files(tmp_path / f"split{batch_size}")
         for row in whole:
-            a = HeatMaps.load(tmp_path / f"whole{batch_size}" / row["file"])
-            b = HeatMaps.load(tmp_path / f"split{batch_size}" / row["file"])
+            a = HeatMaps.load(tmp_path / f"whole{batch_size}" / row.file)
+            b = HeatMaps.load(tmp_path / f"split{batch_size}" / row.file)
             assert same_maps(a, b) and a.settings == b.settings
 
 
@@ -107,7 +107,7 @@ def test_the_batch_size_changes_no_noise_only_rounding(pipe, tmp_path):
     three = daam_widget.run(pipe, PROMPTS, tmp_path / "three", steps=STEPS, batch_size=3, progress=False)
     assert one == three
     for row in one:
-        a, b = HeatMaps.load(tmp_path / "one" / row["file"]), HeatMaps.load(tmp_path / "three" / row["file"])
+        a, b = HeatMaps.load(tmp_path / "one" / row.file), HeatMaps.load(tmp_path / "three" / row.file)
         assert close_maps(a, b), "float32's rounding, then the file's float16"
         assert np.abs(a.image.astype(int) - b.image).max() <= 1
 
@@ -120,8 +120,8 @@ def test_rerun_skips_what_is_done_and_does_an_edited_line_again(pipe, tmp_path, 
     assert {f: (tmp_path / "maps" / f).stat().st_mtime_ns for f in maps_files(tmp_path)} == times
     edited = daam_widget.run(pipe, [PROMPTS[0], PROMPTS[3], PROMPTS[2]], tmp_path, steps=STEPS)
     assert "wrote 1 images" in capsys.readouterr().err
-    assert [r["prompt"] for r in edited] == [PROMPTS[0], PROMPTS[3], PROMPTS[2]]
-    assert edited[0] == first[0] and edited[2] == first[2] and edited[1]["file"] != first[1]["file"]
+    assert [r.prompt for r in edited] == [PROMPTS[0], PROMPTS[3], PROMPTS[2]]
+    assert edited[0] == first[0] and edited[2] == first[2] and edited[1].file != first[1].file
 
 
 def test_a_misspelt_pipeline_keyword_is_refused_with_the_close_match(pipe, tmp_path):
@@ -159,8 +159,8 @@ def test_bad_lines_are_reported_with_their_numbers_and_skipped(pipe, tmp_path, c
     assert "no prompt" in bad[2].reason and "set by the run" in bad[3].reason
 
     rows = daam_widget.run(pipe, path, tmp_path / "out", steps=STEPS)
-    assert [(r["line"], r["seed"]) for r in rows] == [(1, 3), (7, 6)]
-    assert rows[1]["kwargs"]["guidance_scale"] == 5.0 and rows[1]["negative_prompt"] == "a blue star"
+    assert [(r.line, r.seed) for r in rows] == [(1, 3), (7, 6)]
+    assert rows[1].kwargs["guidance_scale"] == 5.0 and rows[1].negative_prompt == "a blue star"
     err = capsys.readouterr().err
     assert all(f"skipped line {n}:" in err for n in (2, 3, 4, 5))
     with pytest.raises(PromptFileError, match="line 2: not JSON"):
@@ -188,22 +188,22 @@ def test_a_run_stopped_while_writing_leaves_no_file_under_its_name_and_a_rerun_c
     with pytest.raises(KeyboardInterrupt):
         daam_widget.run(pipe, PROMPTS, tmp_path, steps=STEPS, progress=False)
     assert len(maps_files(tmp_path)) == 2 and not (tmp_path / "index.jsonl").exists()
-    assert [r["index"] for r in read_index(tmp_path)] == [0, 1], "the index holds what was done"
+    assert [r.index for r in read_index(tmp_path)] == [0, 1], "the index holds what was done"
     (partial,) = [p for p in (tmp_path / "maps").iterdir() if p.name.startswith(".")]
     assert partial.name.endswith(".tmp") and partial.name[1:-4] not in maps_files(tmp_path)
 
     monkeypatch.setattr(_files, "save_file", save)
     rows = daam_widget.run(pipe, PROMPTS, tmp_path, steps=STEPS, progress=False)
-    assert [r["index"] for r in rows] == list(range(len(PROMPTS)))
+    assert [r.index for r in rows] == list(range(len(PROMPTS)))
     assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == maps_files(tmp_path)  # the .tmp is gone
-    assert all(HeatMaps.load(tmp_path / r["file"]).prompt == r["prompt"] for r in rows)
+    assert all(HeatMaps.load(tmp_path / r.file).prompt == r.prompt for r in rows)
 
 
 def test_per_step_maps_sum_to_the_image_maps(pipe, tmp_path):
 
     (row,) = daam_widget.run(pipe, PROMPTS[1:2], tmp_path, steps=STEPS, per_step=True, progress=False)
-    steps = StepMaps.load(tmp_path / row["steps_file"])
-    maps = HeatMaps.load(tmp_path / row["file"])
+    steps = StepMaps.load(tmp_path / row.steps_file)
+    maps = HeatMaps.load(tmp_path / row.file)
     assert steps.num_steps == STEPS and steps.words == maps.words
     total = steps.total()
     for k, word in enumerate(maps.words):
@@ -230,8 +230,8 @@ def test_the_tracers_options_reach_the_trace(pipe, tmp_path):
     (row,) = daam_widget.run(pipe, PROMPTS[1:2], tmp_path, seed=4, steps=STEPS, layers=["down_blocks"])
     with trace(pipe, layers=["down_blocks"]) as tc:
         pipe(PROMPTS[1], generator=torch.Generator().manual_seed(4), num_inference_steps=STEPS)
-    saved = HeatMaps.load(tmp_path / row["file"])
-    assert same_maps(saved, tc.heat_maps(0, prompt=PROMPTS[1])) and row["settings"]["layers"] == [
+    saved = HeatMaps.load(tmp_path / row.file)
+    assert same_maps(saved, tc.heat_maps(0, prompt=PROMPTS[1])) and row.settings["layers"] == [
         "down_blocks"
     ]
     with trace(pipe) as everything:
@@ -251,11 +251,11 @@ def test_the_command_loads_a_pipeline_folder_and_stops_at_a_bad_line_under_stric
     assert main([str(prompts), "--model", str(WEIGHTS), *out]) == 0  # a folder, through from_pretrained
     (row,) = read_index(tmp_path / "out")
     assert (
-        row["settings"]["model"] == str(WEIGHTS) and row["settings"]["pipeline"] == "StableDiffusionPipeline"
+        row.settings["model"] == str(WEIGHTS) and row.settings["pipeline"] == "StableDiffusionPipeline"
     )
     direct = daam_widget.run(pipe, [PROMPTS[0]], tmp_path / "direct", steps=STEPS, progress=False)
     assert same_maps(
-        HeatMaps.load(tmp_path / "out" / row["file"]), HeatMaps.load(tmp_path / "direct" / direct[0]["file"])
+        HeatMaps.load(tmp_path / "out" / row.file), HeatMaps.load(tmp_path / "direct" / direct[0].file)
     )
 
     bad = tmp_path / "bad.jsonl"
@@ -286,7 +286,7 @@ def test_a_run_on_a_transformer_pipeline_gives_the_maps_of_a_direct_trace(family
         progress=False,
         **extra,
     )
-    assert [(r["index"], r["image"]) for r in rows] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert [(r.index, r.image) for r in rows] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     g = torch.Generator().manual_seed(1)
     with trace(pipe, softmax_over="all") as tc:
         pipe(
@@ -299,7 +299,7 @@ def test_a_run_on_a_transformer_pipeline_gives_the_maps_of_a_direct_trace(family
             **extra,
         )
     for j in range(2):
-        assert same_maps(HeatMaps.load(tmp_path / rows[2 + j]["file"]), tc.heat_maps(j, prompt=prompts[1]))
+        assert same_maps(HeatMaps.load(tmp_path / rows[2 + j].file), tc.heat_maps(j, prompt=prompts[1]))
 
 
 def cli(*args: str) -> list[str]:
@@ -348,15 +348,31 @@ def test_torchrun_with_two_processes_writes_the_same_files_and_maps_as_one(promp
     )
     one, two = read_index(tmp_path / "one"), read_index(tmp_path / "two")
     assert one == two and len(one) == 2 * len(PROMPTS)
-    assert [r["index"] for r in one] == list(range(2 * len(PROMPTS)))
+    assert [r.index for r in one] == list(range(2 * len(PROMPTS)))
     assert (
         maps_files(tmp_path / "one")
         == maps_files(tmp_path / "two")
-        == sorted(Path(r["file"]).name for r in one)
+        == sorted(Path(r.file).name for r in one)
     )
     for row in one:
-        a, b = HeatMaps.load(tmp_path / "one" / row["file"]), HeatMaps.load(tmp_path / "two" / row["file"])
+        a, b = HeatMaps.load(tmp_path / "one" / row.file), HeatMaps.load(tmp_path / "two" / row.file)
         assert same_maps(a, b) and a.settings == b.settings
+
+    # and the analysis, split the same way, writes the tables that one process writes
+    analyze = [sys.executable, "-m", "daam_widget", "analyze"]
+    subprocess.run([*analyze, str(tmp_path / "one")], check=True, env=run_env(), capture_output=True)
+    done = subprocess.run(
+        [torchrun, "--standalone", "--nproc_per_node", "2", "-m", *analyze[2:], str(out)],
+        check=True,
+        env=run_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert "share measured" in done.stdout and f"{len(one)} images;" in done.stdout
+    tables = sorted(p.name for p in (tmp_path / "one" / "analysis").glob("*.csv"))
+    assert tables == sorted(p.name for p in (out / "analysis").glob("*.csv")) and "words.csv" in tables
+    for name in ("words.csv", "pairs_toy.csv", "mask_area_by_word.csv"):
+        assert (tmp_path / "one" / "analysis" / name).read_text() == (out / "analysis" / name).read_text()
 
 
 @pytest.mark.slow
@@ -378,7 +394,7 @@ def test_accelerate_launch_splits_the_run_as_torchrun_does(prompt_file, tmp_path
     assert one == two and len(one) == 2 * len(PROMPTS)
     for row in one:
         assert same_maps(
-            HeatMaps.load(tmp_path / "one" / row["file"]), HeatMaps.load(tmp_path / "two" / row["file"])
+            HeatMaps.load(tmp_path / "one" / row.file), HeatMaps.load(tmp_path / "two" / row.file)
         )
 
 
@@ -400,16 +416,18 @@ def test_a_run_killed_mid_way_and_rerun_completes_with_nothing_duplicated_or_cor
     for name in done:  # every file under its real name is whole
         HeatMaps.load(out / "maps" / name)
     assert not (out / "index.jsonl").exists()
+    indexed = [Path(r.file).name for r in read_index(out)]
+    assert set(indexed) <= set(done) and len(indexed) >= len(done) - 1, "the index is current, but for a write"
 
     subprocess.run(
         cli(str(prompt_file), "--out", str(out)), check=True, env=run_env(), stderr=subprocess.DEVNULL
     )
     rows = read_index(out)
-    assert [(r["index"], r["image"]) for r in rows] == [(k, 0) for k in range(2 * len(PROMPTS))]
-    assert maps_files(out) == sorted(Path(r["file"]).name for r in rows)
+    assert [(r.index, r.image) for r in rows] == [(k, 0) for k in range(2 * len(PROMPTS))]
+    assert maps_files(out) == sorted(Path(r.file).name for r in rows)
     assert [p.name for p in (out / "maps").iterdir() if p.name.startswith(".")] == []
     for row in rows:
-        assert HeatMaps.load(out / row["file"]).prompt == row["prompt"]
+        assert HeatMaps.load(out / row.file).prompt == row.prompt
 
 
 def test_the_pipelines_own_progress_bar_setting_is_left_as_it_was(tmp_path, monkeypatch):
@@ -447,11 +465,12 @@ def test_a_line_that_fails_in_the_pipeline_is_reported_with_its_number_and_skipp
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("".join(json.dumps(entry) + "\n" for entry in FAILING))
     rows = daam_widget.run(pipe, prompts, tmp_path / "out", steps=STEPS, batch_size=2, progress=False)
-    assert [r["line"] for r in rows] == [1, 7], "the good lines, though they shared a batch with a bad one"
+    assert [r.line for r in rows] == [1, 7], "the good lines, though they shared a batch with a bad one"
     err = capsys.readouterr().err
     assert "skipped line 6:" in err and "2**64 - 1" in err, "a seed no generator takes is a bad line"
     for line in (2, 3, 4, 5):
         assert f"skipped line {line} (" in err, err
+    assert "skipped line 4 ('a yellow triangle') failed: IndexError: " in err and "no denoising step" in err
     again = daam_widget.run(pipe, prompts, tmp_path / "out", steps=STEPS, progress=False, summary=True)
     assert again == rows and "4 lines failed (2, 3, 4, 5)" in capsys.readouterr().err
     prompts.write_text("".join(json.dumps(entry) + "\n" for entry in FAILING[:5]))
@@ -562,8 +581,8 @@ def test_prompts_come_from_coco_captions_csv_and_tsv_with_where_they_came_from(p
     assert read_prompts(tmp_path / "p.tsv")[0][0].source == {"n": "1"}
     (rows,) = [daam_widget.run(pipe, coco, tmp_path / "out", steps=STEPS, progress=False)[:1]]
     assert (
-        rows[0]["source"] == {"image_id": 139, "id": 7}
-        and read_index(tmp_path / "out")[0]["source"]["id"] == 7
+        rows[0].source == {"image_id": 139, "id": 7}
+        and read_index(tmp_path / "out")[0].source["id"] == 7
     )
     with pytest.raises(ValueError, match="is not a COCO captions file"):
         (tmp_path / "other.json").write_text("[1, 2]")

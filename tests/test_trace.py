@@ -281,7 +281,7 @@ def test_fp16_on_cuda_matches_the_slow_computation_and_aggregates_on_the_device(
 def test_maps_asked_for_before_any_generation_say_to_generate_first(sd1):
     with daam_widget.trace(sd1) as tc:
         pass
-    with pytest.raises(IndexError, match="no image was generated yet"):
+    with pytest.raises(IndexError, match="no denoising step has run under it"):
         tc.heat_maps()
 
 
