@@ -22,7 +22,7 @@ import functools
 import inspect
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -43,20 +43,30 @@ what it gave the attention function, or None."""
 
 
 class _AttentionWatch(TorchFunctionMode):
-    """Keeps the inputs of the first ``scaled_dot_product_attention`` call made while it is active."""
+    """Keeps the inputs of the first ``scaled_dot_product_attention`` call made while it is active (and
+    its values and result, with ``keep_values``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_values: bool = False) -> None:
         super().__init__()
         self.seen: AttentionInputs | None = None
+        self.keep_values = keep_values
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        if func is _attention and self.seen is None:
-            named = dict(zip(("query", "key", "value", "attn_mask"), args, strict=False)) | kwargs
-            self.seen = AttentionInputs(
-                named["query"], named["key"], named.get("attn_mask"), named.get("scale")
-            )
-        return func(*args, **kwargs)
+        if func is not _attention or self.seen is not None:
+            return func(*args, **kwargs)
+        named = dict(zip(("query", "key", "value", "attn_mask"), args, strict=False)) | kwargs
+        output = func(*args, **kwargs)
+        values = (named["value"], output) if self.keep_values else (None, None)
+        self.seen = AttentionInputs(
+            named["query"],
+            named["key"],
+            named.get("attn_mask"),
+            named.get("scale"),
+            value=values[0],
+            output=values[1],
+        )
+        return output
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,8 @@ class AttentionRecorder:
         self.projections = projections
         self.wanted = wanted
         self.outputs: list[torch.Tensor | None] = [None, None]
+        self.keep_values = False
+        """Report the attention call's values and result too (watched, never through projections)."""
         parameter = next(module.parameters(), None)
         self.token = torch.zeros((), device=parameter.device if parameter is not None else None)
         """What ``_report`` declares it changes, so that a compiler keeps the call (it never changes)."""
@@ -118,7 +130,7 @@ class AttentionRecorder:
         if not self.watch:
             self.callback(self.layer_name, attn, arguments, None)
             return self.original(attn, *args, **kwargs)
-        if self.projections is not None and arguments.get("attention_mask") is None:
+        if self.projections is not None and arguments.get("attention_mask") is None and not self.keep_values:
             output, query, key = self._run_projected(attn, args, kwargs)
             projected = self._split(query, key) if query is not None and key is not None else None
             self.callback(self.layer_name, attn, arguments, projected)
@@ -137,7 +149,7 @@ class AttentionRecorder:
 
     def _run_watched(self, attn: Any, args: tuple, kwargs: dict) -> tuple[Any, AttentionInputs | None]:
         """The original processor's output, and what it gave its attention call (None: no such call)."""
-        watch = _AttentionWatch()  # not ``with ... as``: torch.compile does not bind the name
+        watch = _AttentionWatch(self.keep_values)  # not ``with ... as``: torch.compile does not bind the name
         with watch:
             output = self.original(attn, *args, **kwargs)
         return output, watch.seen
@@ -298,11 +310,13 @@ def recording(
     watch: bool = True,
     projections: Callable[[Any], Projections | None] | None = None,
     wanted: Callable[[], bool] | None = None,
+    keep_values: Collection[str] = (),
 ) -> Iterator[dict[str, AttentionRecorder]]:
     """Install recorders on the attention ``modules`` (by layer name) for the ``with`` block; ``watch``:
     report the attention function's inputs too; ``projections(module)``: where a module's query and key
     come from, if its processor is known to use them as they are; ``wanted()``: whether the call about to
-    run is recorded at all (else the original runs alone, with nothing watched).
+    run is recorded at all (else the original runs alone, with nothing watched); ``keep_values``: the
+    modules whose attention calls are reported with their values and result.
 
     Raises RuntimeError if one of them is already being recorded: two traces on one model would each see
     the other's recorder as "the original" and could restore the wrong processors.
@@ -316,8 +330,10 @@ def recording(
             )
         recorders = {}
         for name, module in modules.items():
-            found = projections(module) if projections is not None and watch else None
+            keep = name in keep_values
+            found = projections(module) if projections is not None and watch and not keep else None
             recorders[name] = _recorder_for(module, originals[name], name, callback, watch, found, wanted)
+            recorders[name].keep_values = keep
         hooks: list[Any] = []
         try:
             for name, module in modules.items():

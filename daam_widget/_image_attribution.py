@@ -27,8 +27,11 @@ def attribute_image(
     seed: int = 0,
     layers: Sequence[str] | None = None,
     heads: Sequence[int] | None = None,
+    concepts: Sequence[str] | None = None,
+    concept_layers: Sequence[str] | None = None,
 ) -> HeatMaps:
-    """The DAAM maps of ``prompt``'s words on ``image``.
+    """The DAAM maps of ``prompt``'s words on ``image``; with ``concepts``, the ConceptAttention maps of
+    those concepts instead (zero-shot segmentation, as the paper evaluates it; joint families only).
 
     The image is encoded by the pipeline's VAE and noised to each of ``timesteps`` (fresh noise per
     timestep from ``seed``) by the forward process of the pipeline's noise schedule: for diffusion models
@@ -68,7 +71,12 @@ def attribute_image(
     device, dtype = backbone.denoiser.device, backbone.denoiser.dtype
     x = torch.from_numpy(pixels).permute(2, 0, 1)[None].to(device, pipe.vae.dtype) / 127.5 - 1
     generator = torch.Generator(device).manual_seed(seed)
-    with torch.no_grad(), trace(pipe, guidance=False, layers=layers, heads=heads) as tc:
+    with (
+        torch.no_grad(),
+        trace(
+            pipe, guidance=False, layers=layers, heads=heads, concepts=concepts, concept_layers=concept_layers
+        ) as tc,
+    ):
         latents = backbone.encode_image(x).float()
         text = backbone.encode_text(prompt)
         for t in timesteps:
@@ -79,7 +87,7 @@ def attribute_image(
             else:
                 noisy = diffusion.add_noise(latents, noise, torch.tensor([t], device=device))
             backbone.denoise(noisy.to(dtype), t, text)
-    maps = tc.heat_maps(0, prompt=prompt)
+    maps = tc.concept_maps(0) if concepts is not None else tc.heat_maps(0, prompt=prompt)
     maps.image = pixels
     maps.settings.update({"source": "attribute_image", "timesteps": list(timesteps), "seed": seed})
     return maps

@@ -41,6 +41,10 @@ class AttentionInputs:
     """Heads to split the last dimension of ``query`` and of ``key`` into, where they are projection
     outputs ``(batch, n, heads * head_dim)``; 0: already ``(batch, heads, n, head_dim)``. Splitting waits
     until layers are computed together, so that it is one view for all of them."""
+    value: torch.Tensor | None = None
+    output: torch.Tensor | None = None
+    """The call's values and its result ``(batch, heads, n, head_dim)``, where they were asked for (the
+    blocks that concept maps read)."""
 
     def heads(self) -> tuple[int, int]:
         """Query and key heads; 0 where the tensor is neither shape."""

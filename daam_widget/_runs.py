@@ -52,6 +52,8 @@ class Generation:
     steps: int = 0
     images: list[np.ndarray] = field(default_factory=list)
     record: StepRecord | None = None
+    concept_sums: AttentionSums | None = None
+    """The concept maps' sums (``trace(concepts=...)``), by joint block, as ``sums`` keeps DAAM's."""
 
     @property
     def embeddings(self) -> torch.Tensor:

@@ -14,6 +14,7 @@ denoiser families (UNet, SD3, Flux, PixArt, Sana) is in ``_backbones``:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, get_args
@@ -23,6 +24,7 @@ import torch
 from ._aggregate import AttentionSums, StepRecord, upsample_once
 from ._backbones import DenoiserCall, SoftmaxOver, backbone_for
 from ._capture import recording
+from ._concepts import ConceptStreams, check_concepts
 from ._encodings import EncoderCall, encoder_hook, window_behind
 from ._grid_sums import GridSums
 from ._heat_maps import HeatMaps
@@ -30,6 +32,7 @@ from ._layer_calls import LayerCall, LayerCalls
 from ._probabilities import AttentionInputs, TextAttention, probabilities_together
 from ._runs import Generation
 from ._step_maps import StepMaps
+from ._text_streams import TextStream
 from ._words import PromptLayout, StreamText, align_streams
 
 Steps = range | slice | tuple[int, int]
@@ -105,6 +108,13 @@ class Trace:
         ``"text"`` (default) renormalises each image query's attention over the text keys only, the analogue
         of a UNet's cross-attention; ``"all"`` keeps the model's own probabilities, which are ``"text"`` times
         the share of the query's attention that goes to text. The same on cross-attention models.
+    concepts:
+        Also record ConceptAttention maps of these concepts (any words; ``concept_maps(i)``), on joint
+        families (Flux.1, Flux.2, SD3/3.5, Qwen-Image, Chroma). The image is unchanged. See
+        docs/tracing.md, "Concept maps".
+    concept_layers:
+        The joint blocks whose concept maps are summed (name prefixes such as ``"transformer_blocks.18"``).
+        Default: the last four (Flux.1's 15 to 18, as the paper's results use).
     on_step:
         Called with the trace after each denoising step's call of the denoiser (its attention already
         added: ``num_steps`` counts it, and ``step_maps`` holds it with ``per_step=True``), for progress
@@ -126,6 +136,8 @@ class Trace:
         keep_negative: bool = False,
         guidance: bool | None = None,
         softmax_over: SoftmaxOver = "text",
+        concepts: Sequence[str] | None = None,
+        concept_layers: Sequence[str] | None = None,
         on_step: Callable[[Trace], object] | None = None,
     ) -> None:
         self.backbone = backbone_for(pipe)
@@ -173,6 +185,19 @@ class Trace:
         if on_step is not None and not callable(on_step):
             raise TypeError(f"on_step must be a function of the trace, not {on_step!r}")
         self.on_step = on_step
+        self.concepts: list[str] | None = None
+        self._concepts: ConceptStreams | None = None
+        if concepts is not None:
+            if self.backbone.compiled:
+                raise ValueError(
+                    "concept maps are not recorded in a compiled denoiser; trace the model uncompiled"
+                )
+            self.concepts = check_concepts(concepts)
+            self._concept_layers = concept_layers
+            self._concept_blocks = self.backbone.concept_blocks()
+        elif concept_layers is not None:
+            raise ValueError("concept_layers= chooses the blocks of concept maps: give concepts= too")
+        self._in_concept_pass = False
         self._streams = self.backbone.streams()
         self._generations: list[Generation] = []
         self._pending: list[EncoderCall] = []
@@ -185,11 +210,29 @@ class Trace:
     def __enter__(self) -> Trace:
         if self._entered:
             raise RuntimeError("a Trace is entered once; make a new one with daam_widget.trace(pipe)")
+        if self.concepts is not None:
+            self._concepts = ConceptStreams(self.backbone, self.concepts, self._concept_layers)
         with contextlib.ExitStack() as stack:
             needs_image_keys = self.backbone.shares_softmax(self.softmax_over)
             projections = None if needs_image_keys else self.backbone.projections
+            recorded = dict(self._modules)
+            concept_attention: dict[str, Any] = {}
+            if self._concepts is not None:
+                concept_attention = {f"{n}.attn": b.attn for n, b in self._concepts.blocks.items()}
+                recorded |= concept_attention
+                for name, block in self._concepts.blocks.items():
+                    before_block = torch.compiler.disable(self._before_block(name))
+                    after_block = torch.compiler.disable(self._after_block(name))
+                    stack.callback(block.register_forward_pre_hook(before_block, with_kwargs=True).remove)
+                    stack.callback(block.register_forward_hook(after_block).remove)
             recorders = stack.enter_context(
-                recording(self._modules, self._on_attention, projections=projections, wanted=self._wanted)
+                recording(
+                    recorded,
+                    self._on_attention,
+                    projections=projections,
+                    wanted=self._wanted,
+                    keep_values=concept_attention,
+                )
             )
             if self.backbone.compiled and any(r.projections is None for r in recorders.values()):
                 warnings.warn(WATCHED_WHEN_COMPILED.format(self.backbone.name), stacklevel=2)
@@ -225,6 +268,8 @@ class Trace:
 
     def _before_denoiser(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
         self._compute_waiting()  # a call that raised leaves its layers' calls
+        if self._concepts is not None:
+            self._concepts.start_call()
         call = self.backbone.read_call(args, kwargs)
         guided = self._guided_now()
         current = self._generations[-1] if self._generations else None
@@ -294,6 +339,10 @@ class Trace:
                 "softmax_over": self.softmax_over,
             },
         )
+        if self._concepts is not None:
+            generation.concept_sums = AttentionSums(
+                generation.sums.rows, self.time_resolved, len(self._concepts.concepts)
+            )
         if self.per_step:
             generation.record = StepRecord(
                 generation.sums.rows, self._word_positions(generation), call.text_length
@@ -323,7 +372,7 @@ class Trace:
 
     def _wanted(self) -> bool:
         """Whether the attention call about to run is recorded: a step asked for, with rows to keep."""
-        if not self._generations:
+        if not self._generations or self._in_concept_pass:
             return False
         generation = self._generations[-1]
         if self.steps is not None and generation.steps - 1 not in self.steps:
@@ -337,6 +386,16 @@ class Trace:
         generation = self._generations[-1]
         step = generation.steps - 1
         call = generation.running_call or generation.call
+        if self._concepts is not None and layer in self._concepts.attention and seen is not None:
+            image, _ = self.backbone.positions(arguments, call)
+            if not isinstance(image, slice):
+                raise ValueError(
+                    f"concept maps on {self.backbone.name}: its image tokens differ between rows"
+                )
+            self._concepts.saw(seen, image)
+            seen = dataclasses.replace(seen, value=None, output=None)  # DAAM keeps q and k alone
+        if layer not in self._modules:
+            return
         for rows, first_kept_row in generation.rows_to_record():
             with torch.no_grad():
                 probabilities = self.backbone.probabilities(
@@ -349,6 +408,70 @@ class Trace:
                     self._compute_waiting()
             else:
                 self._add((layer,), step, probabilities[None], first_kept_row)
+
+    def _before_block(self, name: str) -> Callable[[Any, tuple, dict], None]:
+        """A joint block's pre-hook: keep its arguments for the concept tokens' call at its end."""
+
+        def hook(block: Any, args: tuple, kwargs: dict) -> None:
+            assert self._concepts is not None
+            if not self._wanted():
+                return
+            if args:
+                raise RuntimeError(
+                    f"block {name} was called with positional arguments; concept maps need names"
+                )
+            if self._concepts.entry is None:
+                self._encode_concepts()
+            self._concepts.inputs = kwargs
+            self._concepts.image = None
+
+        return hook
+
+    def _encode_concepts(self) -> None:
+        """Encode the concepts inside the pipeline call (with its encoding options); what the text
+        encoders' hooks see of it is no prompt."""
+        assert self._concepts is not None
+        pending = list(self._pending)
+
+        def positions_of(concept: str, text: torch.Tensor) -> list[int]:
+            layout = align_streams(
+                self._stream_texts(text, 0, self.backbone.streams(), self._pending), concept
+            )
+            return sorted({t for span in layout.word_spans for t in span.tokens})
+
+        self._in_concept_pass = True
+        try:
+            with torch.no_grad():
+                self._concepts.encode(positions_of)
+        finally:
+            self._in_concept_pass = False
+            self._pending[:] = pending
+
+    def _after_block(self, name: str) -> Callable[[Any, tuple, Any], None]:
+        """A joint block's hook: run the concept tokens through it and add its concept maps."""
+
+        def hook(block: Any, args: tuple, output: Any) -> None:
+            concepts = self._concepts
+            assert concepts is not None
+            if concepts.inputs is None or self._in_concept_pass:
+                return
+            generation = self._generations[-1]
+            call = generation.running_call or generation.call
+            assert generation.concept_sums is not None
+            self._in_concept_pass = True
+            try:
+                for rows, first_kept_row in generation.rows_to_record():
+                    maps = concepts.run_block(name, rows, first_kept_row, call.batch)
+                    if maps is not None:
+                        grid = self.backbone.layer_grid(call, maps.shape[1])
+                        generation.concept_sums.add(
+                            (name,), generation.steps - 1, maps[None], grid, first_kept_row
+                        )
+            finally:
+                self._in_concept_pass = False
+                concepts.inputs = concepts.image = None
+
+        return hook
 
     def _compute_waiting(self) -> None:
         """Compute the layer calls that wait, each batch of them together."""
@@ -499,6 +622,57 @@ class Trace:
         }
         return HeatMaps(maps.cpu(), positions, layout, image=image, settings=settings, grids=grids)
 
+    def concept_maps(
+        self,
+        i: int = 0,
+        *,
+        negative: bool = False,
+        layers: Sequence[str] | None = None,
+        steps: Steps | None = None,
+    ) -> HeatMaps:
+        """Image ``i``'s ConceptAttention maps (``trace(concepts=...)``), as ``HeatMaps`` indexed by
+        concept: ``maps["cat"]``, masks, and the pair measures. ``layers``: a subset of the joint blocks
+        recorded (name prefixes); ``steps`` as in ``heat_maps``."""
+        if self._concepts is None:
+            raise ValueError("concept maps need trace(pipe, concepts=[...])")
+        generation, local = self._generation_of(i)
+        if negative and not (generation.negative_rows and generation.has_negative):
+            raise ValueError(
+                "negative-prompt concept maps need trace(pipe, keep_negative=True) and guidance on"
+            )
+        assert generation.concept_sums is not None
+        row = local + (0 if negative else generation.negative_row_offset)
+        names = self._concepts.chosen if layers is None else _matching(self._concepts.chosen, layers)
+        if not names:
+            raise ValueError(f"layers={layers!r} matches none of the concept blocks {self._concepts.chosen}")
+        chosen_steps = _steps_filter(steps)
+        selected = [t[row] for t in generation.concept_sums.select(names, chosen_steps)]
+        if not selected:
+            raise ValueError(self._nothing_recorded(generation, steps))
+        maps = upsample_once(selected, generation.call.image_size)
+        maps = self.backbone.finish(maps[None], generation.call)[0]
+        grids = GridSums.of(selected, generation.call.image_size, (maps.shape[-2], maps.shape[-1]))
+        image = generation.images[local] if local < len(generation.images) else None
+        settings = {
+            **generation.settings,
+            "num_steps": generation.steps,
+            "image_index": i,
+            "negative": negative,
+            "map": "concept attention",
+            "concepts": self._concepts.concepts,
+            "layers": names,
+            "steps": [s for s in (chosen_steps or self.steps or ())] or "all",
+        }
+        layout = self._concepts.layout
+        return HeatMaps(
+            maps.cpu(),
+            range(len(self._concepts.concepts)),
+            layout,
+            image=image,
+            settings=settings,
+            grids=grids,
+        )
+
     def step_maps(self, i: int = 0, *, prompt: str | None = None) -> StepMaps:
         """Image ``i``'s word maps at every step and resolution, from the per-step record.
 
@@ -554,16 +728,21 @@ class Trace:
             assert generation.negative_embeddings is not None
             text = generation.negative_embeddings
         streams = [s.for_negative() for s in generation.streams] if negative else generation.streams
-        texts = [
+        return align_streams(self._stream_texts(text, local, streams, generation.encodings), prompt)
+
+    def _stream_texts(
+        self, text: torch.Tensor, local: int, streams: Sequence[TextStream], encodings: list[EncoderCall]
+    ) -> list[StreamText]:
+        """What is known of each stream's text of row ``local`` of the denoiser's ``text``."""
+        return [
             StreamText(
                 stream,
                 _text_tokenizer(getattr(self.pipe, stream.tokenizer, None)),
-                window_behind(text, local, stream, generation.encodings),
+                window_behind(text, local, stream, encodings),
                 stream.num_keys(text.shape[1]),
             )
             for stream in streams
         ]
-        return align_streams(texts, prompt)
 
 
 def _text_tokenizer(tokenizer: Any) -> Any:

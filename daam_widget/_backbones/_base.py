@@ -274,6 +274,81 @@ class Backbone:
         """One conditional denoiser call on ``latents`` at ``timestep`` (0..999); the output is unused."""
         raise NotImplementedError
 
+    # -- concept maps (ConceptAttention, trace(concepts=...)) ---------------------------------------
+
+    concept_blocks_pattern: ClassVar[str | None] = None
+    """What the names of the joint (double-stream) blocks match in whole, where the family has them and its
+    blocks take ``hidden_states`` and ``encoder_hidden_states`` by name and return ``(text, image)``; None:
+    concept maps are refused."""
+
+    concept_placeholders: ClassVar[int] = 0
+    """Image tokens a joint block needs even on concept tokens (its code fails on none), given to it and
+    left out of its attention call; the family's sequence must then be ``[text, image]``."""
+
+    def concept_blocks(self) -> dict[str, Any]:
+        """The joint blocks concept tokens run through, by name, in model order."""
+        pattern = self.concept_blocks_pattern
+        blocks = (
+            {}
+            if pattern is None
+            else {n: m for n, m in self.model.named_modules() if re.fullmatch(pattern, n)}
+        )
+        if not blocks:
+            raise ValueError(
+                "concept maps (ConceptAttention) run concepts through joint double-stream blocks; "
+                f"{self.name} has none that daam_widget knows. They work on Flux.1, Flux.2, Stable "
+                "Diffusion 3/3.5, Qwen-Image and Chroma"
+            )
+        return blocks
+
+    concept_encoding_options: ClassVar[tuple[str, ...]] = (
+        "max_sequence_length",
+        "text_encoder_out_layers",
+        "clip_skip",
+    )
+    """The running pipeline call's options that ``concept_text`` encodes concepts with, as the prompt was."""
+
+    def concept_text(self, concept: str) -> torch.Tensor:
+        """The denoiser's text input for ``concept`` encoded alone, ``(1, keys, features)``, by the
+        pipeline's ``encode_prompt`` with the running call's encoding options (its window length, its
+        encoder layers), without guidance."""
+        encode = self.pipe.encode_prompt
+        accepted = inspect.signature(encode).parameters
+        running = pipeline_call_locals(self.pipe)
+        options = {k: running[k] for k in self.concept_encoding_options if running.get(k) is not None}
+        options |= {
+            "prompt": concept,
+            "prompt_2": None,
+            "prompt_3": None,
+            "device": self.denoiser.device,
+            "num_images_per_prompt": 1,
+            "do_classifier_free_guidance": False,
+        }
+        result = encode(**{k: v for k, v in options.items() if k in accepted})
+        parts = result if isinstance(result, tuple) else (result,)
+        return next(t for t in parts if isinstance(t, torch.Tensor) and t.ndim == 3)
+
+    def concept_entry(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """What the denoiser makes of its text input before the first block (its text embedder)."""
+        embedder = self.model.context_embedder
+        return embedder(embeddings.to(next(embedder.parameters()).dtype))
+
+    def concept_call(self, kwargs: dict[str, Any], concepts: int) -> dict[str, Any]:
+        """A joint block's keyword arguments for a call on ``concepts`` concept tokens (the block's own,
+        cut to the rows): key masks dropped (concepts have no padding), and a rotary embedding ``(cos,
+        sin)`` over ``[text, image]`` cut to its first ``concepts`` text positions."""
+        for mask in ("attention_mask", "encoder_hidden_states_mask"):
+            if mask in kwargs:
+                kwargs[mask] = None
+        rotary = kwargs.get("image_rotary_emb")
+        if rotary is not None:
+            kwargs["image_rotary_emb"] = tuple(r[:concepts] for r in rotary)
+        return kwargs
+
+    def concept_states(self, result: Any) -> torch.Tensor | None:
+        """The concept tokens a joint block returned (None after a last block that updates no text)."""
+        return result[0]
+
     def check_processors(self, layers: dict[str, Any], known: tuple[str, ...]) -> None:
         """Refuse processors whose attention this family does not know how to recompute exactly."""
         unknown = sorted({type(m.processor).__name__ for m in layers.values()} - set(known))

@@ -76,6 +76,7 @@ class FluxLayoutBackbone(JointBackbone):
 class FluxBackbone(FluxLayoutBackbone):
     name = "Flux.1"
     pipelines = ("FluxPipeline",)
+    concept_blocks_pattern = r"transformer_blocks\.\d+"
     processors: ClassVar[tuple[str, ...]] = ("FluxAttnProcessor", "FluxAttnProcessor2_0")
 
     def recompute(

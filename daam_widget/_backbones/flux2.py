@@ -24,6 +24,7 @@ class Flux2Backbone(JointBackbone):
     pipelines: ClassVar[tuple[str, ...]] = ("Flux2Pipeline",)
     layer_pattern = r".*\.attn"
     processors = ("Flux2AttnProcessor", "Flux2ParallelSelfAttnProcessor")
+    concept_blocks_pattern = r"transformer_blocks\.\d+"
 
     def __init__(self, pipe: Any) -> None:
         super().__init__(pipe)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import torch
+
 from .._text_streams import Template, TextStream, valid_from
 from ._base import DenoiserCall, JointBackbone
 
@@ -22,6 +24,20 @@ class QwenImageBackbone(JointBackbone):
     layer_pattern: ClassVar[str] = r"transformer_blocks\.\d+\.attn"
     negative_in_separate_call = True
     processors: ClassVar[tuple[str, ...]] = ("QwenDoubleStreamAttnProcessor2_0",)
+    concept_blocks_pattern = r"transformer_blocks\.\d+"
+    concept_placeholders = 1  # its rotary embedding fails on no image token
+
+    def concept_entry(self, embeddings: torch.Tensor) -> torch.Tensor:
+        model = self.model
+        return model.txt_in(model.txt_norm(embeddings.to(model.txt_in.weight.dtype)))
+
+    def concept_call(self, kwargs: dict[str, Any], concepts: int) -> dict[str, Any]:
+        """Qwen-Image's rotary embedding is ``(image frequencies, text frequencies)``: the placeholder's, and
+        the first ``concepts`` text positions."""
+        image, text = kwargs["image_rotary_emb"]
+        kwargs = super().concept_call({**kwargs, "image_rotary_emb": None}, concepts)
+        kwargs["image_rotary_emb"] = (image[: self.concept_placeholders], text[:concepts])
+        return kwargs
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
         latents = kwargs["hidden_states"]

@@ -24,6 +24,7 @@ class SD3Backbone(Backbone):
     pipelines = ("StableDiffusion3Pipeline",)
     processors = ("JointAttnProcessor2_0",)
     joint = True
+    concept_blocks_pattern = r"transformer_blocks\.\d+"
 
     def attention_layers(self) -> dict[str, Any]:
         layers = {
