@@ -242,6 +242,6 @@ def test_the_command_split_between_two_ranks_writes_what_one_process_writes(
             a, b = (list(csv.reader(open(tmp_path / d / name))) for d in ("one", "two"))
             assert len(a) == len(b) and all(
                 x == y or float(x) == pytest.approx(float(y), rel=1e-5)
-                for r, s in zip(a, b)
-                for x, y in zip(r, s)
+                for r, s in zip(a, b, strict=True)
+                for x, y in zip(r, s, strict=True)
             ), name
