@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 
 from . import _metrics
 from ._grid_sums import GridSums
-from ._words import PromptLayout, Span
+from ._words import STOP_WORDS, PromptLayout, Span, StreamKeys
 
 Key = str | int | tuple[str, int]
 """A word, an index into ``HeatMaps.words`` (``2``), or a repeated word's occurrence (``("a", 1)``)."""
@@ -85,8 +86,10 @@ class HeatMaps:
 
     def tensor(self, key: Key) -> torch.Tensor:
         """A word's soft map as a torch tensor ``(H, W)``."""
-        rows = [self.positions.index(p) for p in self.span(key).tokens]
-        return self.maps[rows].sum(0)
+        return self._span_map(self.span(key))
+
+    def _span_map(self, span: Span) -> torch.Tensor:
+        return self.maps[[self.positions.index(p) for p in span.tokens]].sum(0)
 
     def soft(self, key: Key, normalize: Normalize = "none") -> np.ndarray:
         """A word's soft map ``(H, W)`` float32: raw (``"none"``), scaled to max 1, or to sum 1."""
@@ -152,6 +155,47 @@ class HeatMaps:
         if tau is None:
             return _metrics.intersection_over_area(self.soft(a), self.soft(b))
         return _metrics.intersection_over_area(self.mask(a, tau), self.mask(b, tau))
+
+    def renormalized(self, words: Sequence[Key] | None = None) -> HeatMaps:
+        """These maps with each pixel's values over ``words`` summing to 1: how each pixel's attention is
+        shared among those words alone (GoCA's renormalisation, applied to the Eq. 6 maps). Default: the
+        content words, those the model saw that are not stop words (``STOP_WORDS``). The result holds the
+        chosen words alone, in prompt order; ``settings["renormalized_over"]`` and ``settings["dropped"]``
+        name them and the words left out. A pixel where the chosen words have no attention is 0."""
+        spans = self.layout.word_spans
+        if words is None:
+            chosen = [k for k, s in enumerate(spans) if s.available and s.text.casefold() not in STOP_WORDS]
+            if not chosen:
+                raise ValueError(
+                    "no content word to renormalise over (every word is a stop word or was cut off): "
+                    "name the words, renormalized(['dog', 'hat'])"
+                )
+        else:
+            if isinstance(words, str) or not list(words):
+                raise ValueError(f"renormalise over at least one word, as a list of words, not {words!r}")
+            chosen = []
+            for key in words:
+                span = self.span(key)
+                index = next(k for k, s in enumerate(spans) if s is span)
+                if index in chosen:
+                    raise ValueError(f"{key!r} is named twice in the words to renormalise over")
+                chosen.append(index)
+            chosen.sort()
+        kept = [spans[k] for k in chosen]
+        shares = torch.stack([self._span_map(s) for s in kept])
+        total = shares.sum(0)
+        shares = torch.where(total > 0, shares / total.clamp(min=torch.finfo(total.dtype).tiny), 0.0)
+        layout = PromptLayout(
+            self.prompt,
+            tuple(replace(s, tokens=(k,)) for k, s in enumerate(kept)),
+            (StreamKeys("words", 0, len(kept), None),),
+        )
+        settings = {
+            **self.settings,
+            "renormalized_over": [s.text for s in kept],
+            "dropped": [s.text for k, s in enumerate(spans) if k not in chosen],
+        }
+        return HeatMaps(shares, range(len(kept)), layout, image=self.image, settings=settings)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the maps, image, prompt, word alignment and settings to a safetensors file (no pickle)."""

@@ -18,6 +18,8 @@ from typing import Any
 import anywidget
 import traitlets as t
 
+from ._backbones import backbone_for
+from ._concepts import check_concepts
 from ._files import write_atomically
 from ._heat_maps import HeatMaps
 from ._html_export import fallback_bundle, standalone_page
@@ -61,6 +63,9 @@ class DaamWidget(anywidget.AnyWidget):
         t.Dict(),
         help="Words and punctuation in text order: {text, start, end, word (index or None), available}.",
     ).tag(sync=True)
+    words_text = t.Unicode(
+        "", help="The text `spans` index: the prompt, or the concepts of concept maps (read-only)."
+    ).tag(sync=True)
     image = t.Bytes(b"", help="The generated image as PNG bytes (empty while generating).").tag(sync=True)
     image_size = t.Tuple(t.Int(), t.Int(), default_value=(0, 0), help="(H, W) of the image.").tag(sync=True)
     maps = t.Bytes(b"", help="uint8 maps of all words, (words, h, w) row-major, each max-scaled to 255.").tag(
@@ -99,6 +104,23 @@ class DaamWidget(anywidget.AnyWidget):
     compare = t.Enum(("side", "argmax"), "side", help="How pinned words are compared.").tag(sync=True)
     grid = t.Bool(True, help="Show every word's map as small multiples beside the hover view.").tag(sync=True)
     resolution = t.Unicode("all", help="Latent resolution summed: 'all' or one of `resolutions`.").tag(
+        sync=True
+    )
+    map_kind = t.Enum(
+        ("daam", "renormalized", "concepts"),
+        "daam",
+        help="What the maps are: DAAM (Eq. 6), DAAM with each pixel shared among the content words alone, or "
+        "the ConceptAttention maps of `concepts` (joint families).",
+    ).tag(sync=True)
+    concepts = t.List(
+        t.Unicode(),
+        help="Concepts (any words) for the concept maps; setting them generates again traced with them (the "
+        "same seed: the same image) and shows their maps.",
+    ).tag(sync=True)
+    concepts_available = t.Bool(
+        False, help="Whether the pipeline's family has concept maps (read-only)."
+    ).tag(sync=True)
+    map_note = t.Unicode("", help="What the maps shown are made of, when not DAAM's (read-only).").tag(
         sync=True
     )
     resolutions = t.List(t.Unicode(), help="Latent resolutions the trace kept, as 'HxW' (read-only).").tag(
@@ -177,7 +199,11 @@ class DaamWidget(anywidget.AnyWidget):
             )
         self._session = GenerationSession(pipe, kwargs, prompt, time_resolved)
         self._shown: HeatMaps | None = None
-        """The maps ``_show`` drew: every step, at the chosen resolution."""
+        """The maps ``_show`` drew: every step, at the chosen resolution, of the chosen kind."""
+        self._base: HeatMaps | None = None
+        """The DAAM maps ``_show`` drew them from."""
+        self._reverting = False
+        """``concepts`` is being put back after a refusal: nothing to generate."""
         self._at_steps: tuple[tuple[int, int], HeatMaps] | None = None
         """``heat_maps`` for the steps chosen in the browser, made when asked for."""
         self._history = History()
@@ -187,6 +213,7 @@ class DaamWidget(anywidget.AnyWidget):
         """The notebook cell (execution count) that displayed the widget while it generated."""
         super().__init__(**traits)
         self.can_generate = pipe is not None
+        self.concepts_available = pipe is not None and _has_concept_maps(pipe)
         self.seed = seed
         self.on_msg(self._on_message)
         if pipe is None or prompt is None:
@@ -214,7 +241,12 @@ class DaamWidget(anywidget.AnyWidget):
     @property
     def heat_maps(self) -> HeatMaps | None:
         """The ``HeatMaps`` shown (at the chosen resolution and steps); None before the first generation."""
-        if self._shown is None or self._session.trace is None or self.steps == (0, 0):
+        if (
+            self._shown is None
+            or self._session.trace is None
+            or self.steps == (0, 0)
+            or self.map_kind != "daam"
+        ):
             return self._shown
         if self._at_steps is None or self._at_steps[0] != self.steps:
             self._at_steps = (self.steps, self._session.maps_at(self.prompt, self.resolution, self.steps))
@@ -311,20 +343,25 @@ class DaamWidget(anywidget.AnyWidget):
     # -- traits from domain objects ----------------------------------------------------------------
 
     def _show(self, maps: HeatMaps, prompt: str | None = None) -> None:
+        """Show DAAM ``maps``, or what ``map_kind`` makes of them."""
+        base = maps
+        maps, note = self._of_kind(base)
         size, data, peaks = encode_maps(maps, self.max_map_size)
-        self._shown, self._at_steps = maps, None
-        prompt = prompt if prompt is not None else maps.prompt
-        time_view = self._time_view(prompt)
+        self._shown, self._base, self._at_steps = maps, base, None
+        prompt = prompt if prompt is not None else base.prompt
+        time_view = self._time_view(prompt) if self.map_kind == "daam" else {"num_steps": 0, **NO_STEPS}
         with self.hold_sync():
             self.status, self.progress = "ready", (self.progress[1], self.progress[1])
             self.prompt = prompt
             self.words = list(maps.words)
             self.spans = spans_state(maps)
+            self.words_text = maps.layout.text
             self.image = png(maps.image)
             self.image_size = maps.shape
             self.map_size = size
             self.maps = data
             self.peaks = peaks
+            self.map_note = note
             self.selected = None
             self.pinned = []
             self.resolutions = self._session.resolutions()
@@ -333,6 +370,27 @@ class DaamWidget(anywidget.AnyWidget):
             for key in ("selected", "pinned"):
                 if key in self._deferred:
                     setattr(self, key, self._deferred.pop(key))
+
+    def _of_kind(self, maps: HeatMaps) -> tuple[HeatMaps, str]:
+        """The maps of ``map_kind`` for DAAM ``maps``, and what to say of them."""
+        if self.map_kind == "renormalized":
+            shares = maps.renormalized()
+            dropped = shares.settings["dropped"]
+            over = ", ".join(shares.settings["renormalized_over"])
+            return shares, f"each pixel shared among {over} alone" + (
+                f"; left out: {', '.join(dropped)}" if dropped else ""
+            )
+        if self.map_kind == "concepts":
+            tc = self._session.trace
+            if tc is None or tc.concepts is None:
+                raise ValueError(
+                    "concept maps come from a generation traced with concepts: type them in the concepts box "
+                    "(w.concepts = ['cat', 'sky'])"
+                )
+            concept_maps = tc.concept_maps(0)
+            blocks = ", ".join(concept_maps.settings["layers"])
+            return concept_maps, f"ConceptAttention maps of the joint blocks {blocks}, over every step"
+        return maps, ""
 
     def _time_view(self, prompt: str) -> dict[str, Any]:
         tc = self._session.trace
@@ -352,6 +410,7 @@ class DaamWidget(anywidget.AnyWidget):
                 self.prompt = prompt
                 self.words = list(so_far.words)
                 self.spans = spans_state(so_far)
+                self.words_text = so_far.layout.text
                 self.selected, self.pinned = None, []
             self.image = b""
             self.image_size = so_far.image_size
@@ -493,6 +552,53 @@ class DaamWidget(anywidget.AnyWidget):
         except Exception as error:
             self._fail(error)
 
+    @t.validate("concepts")
+    def _valid_concepts(self, proposal: t.Bunch) -> list[str]:
+        try:
+            return check_concepts(proposal.value) if proposal.value else []
+        except (TypeError, ValueError) as error:
+            raise t.TraitError(str(error)) from None
+
+    @t.observe("concepts")
+    def _on_concepts(self, change: t.Bunch) -> None:
+        session = self._session
+        if self._reverting:
+            return
+        if change.new and session.pipe is not None:
+            try:
+                backbone_for(session.pipe).concept_blocks()
+            except (TypeError, ValueError) as error:
+                self._reverting = True
+                try:
+                    self.concepts = change.old
+                finally:
+                    self._reverting = False
+                self._fail(error)
+                return
+        session.concepts = list(change.new) or None
+        if self._base is None and change.new:  # given at construction: the first maps are theirs
+            self.map_kind = "concepts"
+        if session.pipe is None or session.generating or self._base is None:
+            return
+        if not change.new and self.map_kind == "concepts":
+            self.map_kind = "daam"
+        try:
+            self.generate()  # the same prompt and seed: the same image, traced with the concepts
+        except Exception:  # shown in the widget (generate's error)
+            return
+        if change.new:
+            self.map_kind = "concepts"
+
+    @t.observe("map_kind")
+    def _on_map_kind(self, change: t.Bunch) -> None:
+        if self._session.generating or self._base is None:
+            return
+        try:
+            self._show(self._base, self.prompt)
+        except Exception as error:
+            self.map_kind = change.old
+            self._fail(error)
+
     @t.observe("compare_to")
     def _on_compare_to(self, change: t.Bunch) -> None:
         compared = NOT_COMPARED if change.new < 0 else self._history[change.new].compared()
@@ -513,6 +619,13 @@ class DaamWidget(anywidget.AnyWidget):
             if self.status != "error":
                 self._fail(error)
             traceback.print_exc()
+
+
+def _has_concept_maps(pipe: Any) -> bool:
+    try:
+        return backbone_for(pipe).concept_blocks_pattern is not None
+    except (TypeError, ValueError):  # not a pipeline the tracer knows: generating says so
+        return False
 
 
 def _kernel_shell() -> Any:

@@ -52,6 +52,8 @@ class GenerationSession:
         self.asked = prompt
         """The last prompt asked for, generated or not (a failed first run generates none)."""
         self.time_resolved = time_resolved
+        self.concepts: list[str] | None = None
+        """Concepts to trace concept maps of (the widget's ``concepts``)."""
         self.trace: Trace | None = None
         self.generating = False
         """A generation runs: trait changes it makes must not start another computation."""
@@ -103,7 +105,13 @@ class GenerationSession:
 
         self.generating = True
         try:
-            with trace(self.pipe, time_resolved=self.time_resolved, per_step=True, on_step=after_step) as tc:
+            with trace(
+                self.pipe,
+                time_resolved=self.time_resolved,
+                per_step=True,
+                on_step=after_step,
+                concepts=self.concepts,
+            ) as tc:
                 self.pipe(prompt=prompt, **kwargs)
         finally:
             self.generating = False

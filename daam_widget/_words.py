@@ -20,6 +20,15 @@ from typing import Any
 
 from ._text_streams import TextStream, every_position
 
+STOP_WORDS = frozenset(
+    """a an the and or but nor so yet of on in at to for from with without by as into onto over under above
+    below near beside behind between among through across along around against upon off up down out is are was
+    were be been being am it its this that these those there here some any each every all both either neither
+    no not very just than then too also""".split()
+)
+"""English function words: what renormalising over content words leaves out (articles, conjunctions,
+prepositions, forms of "be", demonstratives, quantifiers)."""
+
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _SPAN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|[^\w\s]+|_+")
 

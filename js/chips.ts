@@ -27,7 +27,7 @@ export function createChips(ctx: Context) {
     const numbers = occurrences(spans);
     const available = ctx.shown().maps;
     words.replaceChildren(
-      ...chips(model.get("prompt"), spans).map((chip) => {
+      ...chips(model.get("words_text") || model.get("prompt"), spans).map((chip) => {
         if (chip.kind === "space") return h("span", { class: "daam-space" }, [chip.text]);
         if (chip.kind === "punct") return h("span", { class: "daam-punct" }, [chip.text]);
         const button = h("button", { class: "daam-chip", type: "button" }, [chip.text]);

@@ -13,6 +13,7 @@ export type DaamState = {
   prompt: string;
   words: string[];
   spans: Span[];
+  words_text: string;
   image: DataView | null;
   image_size: [number, number];
   maps: DataView | null;
@@ -29,6 +30,10 @@ export type DaamState = {
   grid: boolean;
   resolution: string;
   resolutions: string[];
+  map_kind: "daam" | "renormalized" | "concepts";
+  concepts: string[];
+  concepts_available: boolean;
+  map_note: string;
   steps: [number, number];
   step_mode: "single" | "cumulative";
   num_steps: number;

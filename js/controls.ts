@@ -1,4 +1,7 @@
-/** The view's settings: view, τ, opacity, colours, scale, pinned-word comparison, layers, the grid. */
+/**
+ * The view's settings: view, τ, opacity, colours, scale, pinned-word comparison, layers, the grid, and which
+ * maps (DAAM, renormalised, concept maps of the concepts typed).
+ */
 import type { Context } from "./context";
 import type { ColormapName } from "./colormaps";
 import { h, options } from "./dom";
@@ -19,6 +22,20 @@ export function createControls(ctx: Context) {
   options(compareSelect, ["side", "argmax"], ["side by side", "argmax"]);
   const resolutionSelect = h("select", { class: "daam-resolution", "aria-label": "resolution" });
   const gridBox = h("input", { class: "daam-grid-toggle", type: "checkbox", "aria-label": "all words" });
+  const kindSelect = h("select", { class: "daam-map-kind", "aria-label": "maps" });
+  const conceptsInput = h("input", {
+    class: "daam-concepts",
+    type: "text",
+    placeholder: "cat, blue sky",
+    "aria-label": "concepts",
+    title: "Concepts, comma-separated: Enter generates again traced with them (the same image) and shows their maps",
+  });
+  const kindLabel = h("label", { title: "DAAM; DAAM with each pixel shared among the content words alone; concept maps" }, [
+    "maps",
+    kindSelect,
+  ]);
+  const conceptsLabel = h("label", {}, ["concepts", conceptsInput]);
+  const note = h("span", { class: "daam-map-note" });
   const compareLabel = h("label", {}, ["pinned", compareSelect]);
   const resolutionLabel = h("label", {}, ["layers", resolutionSelect]);
   const el = h("div", { class: "daam-row daam-controls" }, [
@@ -34,6 +51,9 @@ export function createControls(ctx: Context) {
     compareLabel,
     resolutionLabel,
     h("label", {}, [gridBox, "all words"]),
+    kindLabel,
+    conceptsLabel,
+    note,
   ]);
 
   function draw(): void {
@@ -52,6 +72,14 @@ export function createControls(ctx: Context) {
     resolutionLabel.hidden = resolutions.length === 0 || !ctx.hasKernel();
     options(resolutionSelect, ["all", ...resolutions], ["all", ...resolutions.map((r) => `${r} only`)]);
     resolutionSelect.value = model.get("resolution");
+    const concepts = Boolean(model.get("concepts_available"));
+    const kinds = ["daam", "renormalized", ...(concepts ? ["concepts"] : [])];
+    options(kindSelect, kinds, ["DAAM", "DAAM renormalised", "concept maps"].slice(0, kinds.length));
+    kindSelect.value = model.get("map_kind") ?? "daam";
+    kindLabel.hidden = !ctx.hasKernel();
+    conceptsLabel.hidden = !concepts || !ctx.hasKernel();
+    if (document.activeElement !== conceptsInput) conceptsInput.value = (model.get("concepts") ?? []).join(", ");
+    note.textContent = model.get("map_note") ?? "";
   }
 
   tauSlider.addEventListener("input", () => ctx.set("tau", Number(tauSlider.value)));
@@ -65,5 +93,22 @@ export function createControls(ctx: Context) {
     ctx.set("resolution", resolutionSelect.value);
     ctx.expectKernel();
   });
+  kindSelect.addEventListener("change", () => {
+    ctx.set("map_kind", kindSelect.value as "daam" | "renormalized" | "concepts");
+    ctx.expectKernel();
+  });
+  conceptsInput.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    ctx.set("concepts", parseConcepts(conceptsInput.value));
+    ctx.expectKernel();
+  });
   return { el, draw };
+}
+
+/** The concepts typed in the box: comma-separated, trimmed, empty ones dropped. */
+export function parseConcepts(text: string): string[] {
+  return text
+    .split(",")
+    .map((c) => c.trim())
+    .filter((c) => c.length > 0);
 }

@@ -40,6 +40,9 @@ export const CSS = `
 .daam-punct { color: var(--jp-ui-font-color2, #666); padding: 0 1px; }
 .daam-controls label, .daam-steps label { display: inline-flex; align-items: center; gap: 4px; }
 .daam-controls input[type=range] { width: 110px; }
+.daam-controls input.daam-concepts { width: 160px; }
+.daam-map-note { flex-basis: 100%; font-size: 0.85em; opacity: 0.8; }
+.daam-map-note:empty { display: none; }
 .daam-steps { align-items: flex-start; }
 .daam-step-options { display: flex; flex-direction: column; gap: 4px; }
 .daam-track { display: flex; flex-direction: column; width: 360px; max-width: 100%; }

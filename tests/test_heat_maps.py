@@ -147,3 +147,22 @@ def test_a_map_with_no_attention_has_an_empty_mask_and_a_nan_map_none(tmp_path):
         assert not maps.mask("red").any(), "no attention: an empty mask, not Eq. 7's whole image"
     with pytest.raises(ValueError, match="the map of 'dog' holds NaN"):
         maps.mask("dog")
+
+
+def test_renormalised_maps_share_each_pixel_among_the_content_words(maps):
+    z, h = maps["zebra"], maps["hat"]  # z is constant; h is 100 in the top-left 2x3, its position elsewhere
+    content = maps.renormalized()
+    assert content.words == ("zebra", "hat")
+    assert content.settings["renormalized_over"] == ["zebra", "hat"]
+    assert content.settings["dropped"] == ["a", "on", "a"]  # stop words
+    np.testing.assert_allclose(content["zebra"], z / (z + h), rtol=1e-6)
+    np.testing.assert_allclose(content["hat"], h / (z + h), rtol=1e-6)
+    np.testing.assert_allclose(content["zebra"] + content["hat"], 1.0, rtol=1e-6)
+    chosen = maps.renormalized(["hat", ("a", 1)])
+    a1 = maps.word("a", 1)
+    assert chosen.words == ("a", "hat") and chosen.settings["dropped"] == ["a", "zebra", "on"]
+    np.testing.assert_allclose(chosen["hat"], h / (h + a1), rtol=1e-6)
+    with pytest.raises(ValueError, match="renormalise over at least one word"):
+        maps.renormalized([])
+    with pytest.raises(ValueError, match="'hat' is named twice"):
+        maps.renormalized(["hat", "hat"])

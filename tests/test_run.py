@@ -231,9 +231,7 @@ def test_the_tracers_options_reach_the_trace(pipe, tmp_path):
     with trace(pipe, layers=["down_blocks"]) as tc:
         pipe(PROMPTS[1], generator=torch.Generator().manual_seed(4), num_inference_steps=STEPS)
     saved = HeatMaps.load(tmp_path / row.file)
-    assert same_maps(saved, tc.heat_maps(0, prompt=PROMPTS[1])) and row.settings["layers"] == [
-        "down_blocks"
-    ]
+    assert same_maps(saved, tc.heat_maps(0, prompt=PROMPTS[1])) and row.settings["layers"] == ["down_blocks"]
     with trace(pipe) as everything:
         pipe(PROMPTS[1], generator=torch.Generator().manual_seed(4), num_inference_steps=STEPS)
     assert not torch.equal(saved.maps, everything.heat_maps(0).maps)
@@ -250,9 +248,7 @@ def test_the_command_loads_a_pipeline_folder_and_stops_at_a_bad_line_under_stric
     out = ["--out", str(tmp_path / "out"), "--steps", str(STEPS), "--no-progress"]
     assert main([str(prompts), "--model", str(WEIGHTS), *out]) == 0  # a folder, through from_pretrained
     (row,) = read_index(tmp_path / "out")
-    assert (
-        row.settings["model"] == str(WEIGHTS) and row.settings["pipeline"] == "StableDiffusionPipeline"
-    )
+    assert row.settings["model"] == str(WEIGHTS) and row.settings["pipeline"] == "StableDiffusionPipeline"
     direct = daam_widget.run(pipe, [PROMPTS[0]], tmp_path / "direct", steps=STEPS, progress=False)
     assert same_maps(
         HeatMaps.load(tmp_path / "out" / row.file), HeatMaps.load(tmp_path / "direct" / direct[0].file)
@@ -350,9 +346,7 @@ def test_torchrun_with_two_processes_writes_the_same_files_and_maps_as_one(promp
     assert one == two and len(one) == 2 * len(PROMPTS)
     assert [r.index for r in one] == list(range(2 * len(PROMPTS)))
     assert (
-        maps_files(tmp_path / "one")
-        == maps_files(tmp_path / "two")
-        == sorted(Path(r.file).name for r in one)
+        maps_files(tmp_path / "one") == maps_files(tmp_path / "two") == sorted(Path(r.file).name for r in one)
     )
     for row in one:
         a, b = HeatMaps.load(tmp_path / "one" / row.file), HeatMaps.load(tmp_path / "two" / row.file)
@@ -417,7 +411,9 @@ def test_a_run_killed_mid_way_and_rerun_completes_with_nothing_duplicated_or_cor
         HeatMaps.load(out / "maps" / name)
     assert not (out / "index.jsonl").exists()
     indexed = [Path(r.file).name for r in read_index(out)]
-    assert set(indexed) <= set(done) and len(indexed) >= len(done) - 1, "the index is current, but for a write"
+    assert set(indexed) <= set(done) and len(indexed) >= len(done) - 1, (
+        "the index is current, but for a write"
+    )
 
     subprocess.run(
         cli(str(prompt_file), "--out", str(out)), check=True, env=run_env(), stderr=subprocess.DEVNULL
@@ -580,10 +576,7 @@ def test_prompts_come_from_coco_captions_csv_and_tsv_with_where_they_came_from(p
     (tmp_path / "p.tsv").write_text("prompt\tn\na red circle\t1\n")
     assert read_prompts(tmp_path / "p.tsv")[0][0].source == {"n": "1"}
     (rows,) = [daam_widget.run(pipe, coco, tmp_path / "out", steps=STEPS, progress=False)[:1]]
-    assert (
-        rows[0].source == {"image_id": 139, "id": 7}
-        and read_index(tmp_path / "out")[0].source["id"] == 7
-    )
+    assert rows[0].source == {"image_id": 139, "id": 7} and read_index(tmp_path / "out")[0].source["id"] == 7
     with pytest.raises(ValueError, match="is not a COCO captions file"):
         (tmp_path / "other.json").write_text("[1, 2]")
         read_prompts(tmp_path / "other.json")

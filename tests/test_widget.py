@@ -468,3 +468,49 @@ def test_in_a_notebook_the_widget_shows_under_its_cell_before_the_first_generati
     assert [k for k, _ in shown[2:]] == ["picture", "widget"], "a later cell shows it again"
     DaamWidget(sd1, "a dog", num_inference_steps=1, show=False)
     assert len(shown) == 4, "show=False: shown only where displayed"
+
+
+def test_renormalised_maps_show_the_content_words_sharing_each_pixel(sd1):
+    w = DaamWidget(sd1, PROMPT, num_inference_steps=STEPS, seed=1, show=False)
+    daam = w.heat_maps
+    w.map_kind = "renormalized"
+    assert w.words == ["red", "dog", "hat"] and w.num_steps == 0
+    assert w.map_note == "each pixel shared among red, dog, hat alone; left out: a, on, a"
+    expected = daam.renormalized()
+    np.testing.assert_allclose(w.heat_maps["dog"], expected["dog"])
+    total = sum(w.heat_maps[word] for word in w.words)
+    np.testing.assert_allclose(total, 1.0, rtol=1e-5)
+    w.map_kind = "daam"
+    assert w.words == list(daam.words) and w.num_steps == STEPS and w.map_note == ""
+
+
+def test_concepts_generate_the_same_image_again_with_their_maps():
+    pipe = testing.flux_pipeline()
+    pipe.set_progress_bar_config(disable=True)
+    call = dict(num_inference_steps=2, max_sequence_length=24, height=32, width=48)
+    w = DaamWidget(pipe, "a cat and a dog", show=False, **call)
+    assert w.concepts_available and w.map_kind == "daam"
+    image = w.image
+    w.concepts = ["cat", "blue sky"]
+    assert w.status == "ready" and w.image == image and w.map_kind == "concepts"
+    assert w.words == ["cat", "blue sky"] and w.map_note.startswith(
+        "ConceptAttention maps of the joint blocks"
+    )
+    expected = w.trace.concept_maps(0)
+    np.testing.assert_allclose(w.heat_maps["blue sky"], expected["blue sky"])
+    w.concepts = []
+    assert w.map_kind == "daam" and w.words == ["a", "cat", "and", "a", "dog"] and w.image == image
+    with pytest.raises(traitlets.TraitError, match="each concept must be a word or words"):
+        w.concepts = ["cat", "?"]
+    given = DaamWidget(pipe, "a cat and a dog", show=False, concepts=["dog"], **call)
+    assert given.map_kind == "concepts" and given.words == ["dog"] and given.image == image
+
+
+def test_concept_maps_where_the_family_has_none_say_so(sd1):
+    w = DaamWidget(sd1, PROMPT, num_inference_steps=STEPS, seed=1, show=False)
+    assert not w.concepts_available
+    w.concepts = ["dog"]
+    assert w.status == "error" and "joint double-stream blocks" in w.error and w.map_kind == "daam"
+    assert w.concepts == [] and w.generate() is not None, "the refused concepts do not stay"
+    w.map_kind = "concepts"
+    assert w.map_kind == "daam" and "type them in the concepts box" in w.error

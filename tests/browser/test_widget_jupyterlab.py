@@ -18,6 +18,7 @@ from tests.browser.jupyter import ARTIFACTS, PIPELINE, Kernel, jupyter_server, n
 from tests.browser.widget_page import (
     ALERT_SPY,
     OVERLAY_PIXELS,
+    RUN_NEW_CELL,
     check_the_constructor_shows_maps_forming,
     check_without_kernel,
     contour_pixels,
@@ -509,4 +510,42 @@ def test_the_constructor_cell_shows_the_widget_and_its_maps_while_the_first_imag
     """After the saved-notebook tests: it adds a cell."""
     page, _, _ = lab
     check_the_constructor_shows_maps_forming(page, "jupyterlab")
+    assert page.errors == []
+
+
+def test_the_maps_menu_shows_renormalised_maps_and_the_concept_box_concept_maps(lab):
+    """After the saved-notebook tests: it adds a cell (a tiny Flux.1, whose family has concept maps)."""
+    page, kernel, _ = lab
+    w = widget(page, 0)
+    assert w.locator(".daam-concepts").is_hidden(), "the toy is a UNet: no concept maps to offer"
+    words = kernel.eval("w.words")
+    w.locator(".daam-map-kind").select_option("renormalized")
+    wait_until(page, lambda: kernel.eval("w.map_kind") == "'renormalized'")
+    content = kernel.eval("w.words")
+    assert content != words and "'a'" not in content, "the stop words are left out"
+    chips = [c.text_content() for c in w.locator(".daam-chip").all()]
+    assert [f"'{c}'" for c in chips] == [x.strip() for x in content.strip("[]").split(",")]
+    assert w.locator(".daam-map-note").text_content().startswith("each pixel shared among")
+    w.screenshot(path=str(ARTIFACTS / "jupyterlab-renormalised.png"))
+    w.locator(".daam-map-kind").select_option("daam")
+    wait_until(page, lambda: kernel.eval("w.words") == words)
+
+    code = (
+        "from daam_widget import testing\nflux = testing.flux_pipeline()\n"
+        "fw = DaamWidget(flux, 'a cat and a dog', num_inference_steps=2, max_sequence_length=24, height=32, "
+        "width=48)\nfirst_image = fw.image\nfw"
+    )
+    page.evaluate(RUN_NEW_CELL, code)
+    cell = page.locator(".jp-Notebook .jp-Cell").last
+    box = cell.locator(".daam .daam-concepts")
+    box.wait_for(state="visible", timeout=120_000)
+    box.fill("cat, blue sky")
+    box.press("Enter")
+    wait_until(page, lambda: kernel.eval("fw.words") == "['cat', 'blue sky']", tries=1200)
+    assert kernel.eval("fw.image == first_image") == "True", "the same seed: the same image"
+    cell.locator(".daam-chip", has_text="blue sky").wait_for(timeout=30_000)
+    assert cell.locator(".daam-map-kind").input_value() == "concepts"
+    cell.locator(".daam-chip", has_text="blue sky").hover()
+    assert any(overlay_alpha(cell.locator(".daam"))), "hovering a concept draws its map"
+    cell.screenshot(path=str(ARTIFACTS / "jupyterlab-concepts.png"))
     assert page.errors == []
