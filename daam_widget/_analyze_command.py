@@ -5,9 +5,9 @@ Writes to ``DIR/analysis`` (or ``--out``):
 - ``words.csv``, ``mask_area_by_pos.csv``, ``mask_area_by_word.csv``: each word's Eq. 7 mask area (§5.2:
   how broadly words attend), and its mean per part of speech and per word;
 - ``pairs_toy.csv``, ``relations_toy.csv``: head-dependent pairs of the toy's captions (their grammar is
-  known exactly) and their IoU and intersection over area per relation (§5.1); ``pairs_spacy.csv``,
-  ``relations_spacy.csv`` the same from ``--nlp``'s parse (a spaCy pipeline you installed; nothing is
-  downloaded);
+  known exactly: ``toy.ToyScorer``, the default for a run of the toy model) and their IoU and intersection
+  over area per relation (§5.1); ``pairs_spacy.csv``, ``relations_spacy.csv`` the same from ``--nlp``'s
+  parse (a spaCy pipeline you installed; nothing is downloaded);
 - ``segmentation_toy.csv``: for the toy's captions, mIoU of nouns (and colour and size words) against their
   objects in the generated images, per τ (§4);
 - a ``.png`` figure beside each summary table.
@@ -33,8 +33,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ._files import atomic_path, write_atomically
-from ._run_files import launch_id, launcher_rank, locked
-from .analysis import TAUS, ImageMeasures, PairMeasures, RunAnalysis, analyze_run
+from ._run_files import SETTINGS, launch_id, launcher_rank, locked
+from .analysis import TAUS, ImageMeasures, PairMeasures, RunAnalysis, Scorer, analyze_run
 
 
 def load_nlp(name: str) -> Any:
@@ -70,21 +70,23 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) 
     write_atomically(path, write)
 
 
-_PAIR_FIELDS = ["file", *(f.name for f in fields(PairMeasures))]
-ITEM_TABLES = {
-    "words": ["file", "word_index", "word", "pos", "area"],
-    "pairs_toy": _PAIR_FIELDS,
-    "pairs_spacy": _PAIR_FIELDS,
-}
-"""The tables with a row per word or pair of every image, written as the images are measured."""
+WORD_FIELDS = ["file", "word_index", "word", "pos", "area"]
+PAIR_FIELDS = ["file", *(f.name for f in fields(PairMeasures))]
+
+
+def item_fields(table: str) -> list[str]:
+    """The columns of a table with a row per word (``words``) or pair (``pairs_{source}``) of every image,
+    written as the images are measured."""
+    return PAIR_FIELDS if table.startswith("pairs_") else WORD_FIELDS
 
 
 class ItemTables:
-    """``ITEM_TABLES`` written row by row while ``analyze_run`` goes (its ``on_image``), under temporary
-    names; ``close`` makes them whole. A table with no row is not written (``words`` always is)."""
+    """The item tables (``item_fields``) written row by row while ``analyze_run`` goes (its ``on_image``),
+    under temporary names; ``close`` makes them whole. A table with no row is not written (``words`` always
+    is). ``scorer``: the name the scorer's pairs are written under."""
 
-    def __init__(self, folder: Path, suffix: str = "") -> None:
-        self.folder, self.suffix = folder, suffix
+    def __init__(self, folder: Path, suffix: str = "", scorer: str | None = None) -> None:
+        self.folder, self.suffix, self.scorer = folder, suffix, scorer
         self._files: dict[str, tuple[TextIO, Any]] = {}
         self._targets = contextlib.ExitStack()
         self._table("words")
@@ -94,7 +96,7 @@ class ItemTables:
             temporary = self._targets.enter_context(atomic_path(self.folder / f"{name}{self.suffix}.csv"))
             f = self._targets.enter_context(open(temporary, "w", newline="", encoding="utf-8"))
             writer = csv.writer(f)
-            writer.writerow(ITEM_TABLES[name])
+            writer.writerow(item_fields(name))
             self._files[name] = (f, writer)
         return self._files[name][1]
 
@@ -102,7 +104,7 @@ class ItemTables:
         self._table("words").writerows(
             csv_cells([a.file, a.word_index, a.word, a.pos, a.area]) for a in m.areas
         )
-        for source, pairs in (("toy", m.toy_pairs), ("spacy", m.parsed_pairs)):
+        for source, pairs in ((self.scorer, m.scorer_pairs), ("spacy", m.parsed_pairs)):
             if pairs:
                 self._table(f"pairs_{source}").writerows(csv_cells([m.file, *astuple(p)]) for p in pairs)
 
@@ -136,7 +138,7 @@ def write_summaries(result: RunAnalysis, out: Path) -> list[Path]:
         f"mean Eq. 7 mask area (τ = {result.tau})",
     )
     written.append(out / "mask_area_by_pos.png")
-    for source in ("toy", "spacy"):
+    for source in (s for s in (result.scorer, "spacy") if s is not None):
         relations = result.relations(source)
         if relations:
             columns = ["pairs", "iou", "head_in_dependent", "dependent_in_head"]
@@ -149,13 +151,14 @@ def write_summaries(result: RunAnalysis, out: Path) -> list[Path]:
             written += [out / f"relations_{source}.csv", out / f"relations_{source}.png"]
     segmentation = result.segmentation()
     if segmentation:
+        name = f"segmentation_{result.scorer}"
         write_csv(
-            out / "segmentation_toy.csv",
+            out / f"{name}.csv",
             ["part", "words", *(f"miou_tau_{t}" for t in result.taus)],
             ([part, v["words"], *(v["miou"][t] for t in result.taus)] for part, v in segmentation.items()),
         )
-        _lines(out / "segmentation_toy.png", segmentation, result.taus)
-        written += [out / "segmentation_toy.csv", out / "segmentation_toy.png"]
+        _lines(out / f"{name}.png", segmentation, result.taus)
+        written += [out / f"{name}.csv", out / f"{name}.png"]
     return written
 
 
@@ -174,7 +177,8 @@ def analyze_into(
     rank, world = share
     shares = out / SHARES
     shares.mkdir(parents=True, exist_ok=True)
-    tables = ItemTables(shares, f".{rank}")
+    scorer = options.get("scorer")
+    tables = ItemTables(shares, f".{rank}", scorer.name if scorer is not None else None)
     result = analyze_run(run, share=share, on_image=tables.add, **options)
     names = tables.close()
     launch = launch_id(world)
@@ -190,7 +194,7 @@ def analyze_into(
         whole = RunAnalysis.from_json(ours[0]["result"])
         for h in ours[1:]:
             whole.merge(RunAnalysis.from_json(h["result"]))
-        joined = [name for name in ITEM_TABLES if any(name in h["tables"] for h in ours)]
+        joined = list(dict.fromkeys(name for h in ours for name in h["tables"]))
         written = [_join(shares, out, name, world) for name in joined]
         written += write_summaries(whole, out)
         shutil.rmtree(shares)
@@ -249,6 +253,21 @@ def _lines(path: Path, segmentation: dict[str, dict[str, Any]], taus: Sequence[f
     write_atomically(path, lambda temporary: fig.savefig(temporary, dpi=100, format="png"))
 
 
+def scorer_for(run: Path, choice: str | None) -> Scorer | None:
+    """The scorer asked for, or by default the toy world's for a run of the toy's pipeline (``run.json``)."""
+    if choice is None:
+        try:
+            settings = json.loads((run / SETTINGS).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            settings = {}
+        choice = "toy" if settings.get("pipeline") == "ToyPipeline" else "none"
+    if choice == "none":
+        return None
+    from .toy import ToyScorer
+
+    return ToyScorer()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="daam-widget analyze", description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a run's folder (daam-widget run ... --out DIR)")
@@ -256,6 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tau", type=float, default=0.4, help="Eq. 7 threshold of the masks (default 0.4)")
     parser.add_argument(
         "--nlp", help="an installed spaCy pipeline (en_core_web_sm) or its folder, for POS and parses"
+    )
+    parser.add_argument(
+        "--scorer",
+        choices=("toy", "none"),
+        help="what knows the prompts' grammar and objects: the toy world's (the default for a run of the "
+        "toy's pipeline) or none",
     )
     parser.add_argument(
         "--workers",
@@ -268,8 +293,16 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.run / "analysis"
     try:
         share = launcher_rank()
+        scorer = scorer_for(args.run, args.scorer)
         done = analyze_into(
-            args.run, out, share, tau=args.tau, nlp=nlp, taus=sorted({*TAUS, args.tau}), workers=args.workers
+            args.run,
+            out,
+            share,
+            tau=args.tau,
+            nlp=nlp,
+            taus=sorted({*TAUS, args.tau}),
+            workers=args.workers,
+            scorer=scorer,
         )
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -7,7 +7,8 @@
   word's mask spreads (its area).
 
 Dependency parsing is optional: ``dependency_pairs`` takes a spaCy ``Language`` the caller loaded; nothing
-here downloads a model. The toy's captions need no parser: their grammar is known (``toy_dependencies``).
+here downloads a model. A world that knows more of its images than their maps say (their grammar, where
+their objects are) gives it as a ``Scorer``: the toy's is ``daam_widget.toy.ToyScorer``.
 
 Over a dataset run (``daam-widget run``), ``analyze_run(DIR)`` reads every image's maps once and
 gives the same measures for the whole run (``RunAnalysis``, tallies that do not grow with the run);
@@ -21,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -118,23 +119,30 @@ def dependency_pairs(maps: HeatMaps, nlp: Any) -> list[tuple[int, int, str]]:
     return pairs
 
 
-def toy_dependencies(maps: HeatMaps) -> list[tuple[int, int, str]] | None:
-    """``(head, dependent, relation)`` word-index pairs of a toy caption, exactly, from the world's grammar
-    (spaCy's English labels); ``None`` when the prompt is not a caption the toy world writes."""
-    from .toy._grammar import caption_dependencies
-
-    return caption_dependencies(maps.words)
-
-
-def parts_of_speech(maps: HeatMaps, nlp: Any = None) -> list[str]:
-    """Each word's Universal POS tag: from ``nlp`` (a loaded spaCy pipeline) when given, else from the toy
-    world's vocabulary (``""`` for a word the toy does not know)."""
-    if nlp is None:
-        from .toy._grammar import PART_OF_SPEECH
-
-        return [PART_OF_SPEECH.get(w.lower(), "") for w in maps.words]
+def parts_of_speech(maps: HeatMaps, nlp: Any) -> list[str]:
+    """Each word's Universal POS tag from ``nlp`` (a loaded spaCy pipeline); ``""`` where it has none."""
     tags = {token.idx: token.pos_ for token in nlp(maps.prompt)}
     return [tags.get(span.start, "") for span in maps.layout.word_spans]
+
+
+class Scorer(Protocol):
+    """What a world knows of its images beyond their maps, for ``analyze_run``: its captions' parts of
+    speech and grammar, and where each word's object is in a generated image. ``name`` names its tables
+    (``pairs_{name}.csv``, ``RunAnalysis.relations(name)``). It must pickle, for worker processes."""
+
+    name: str
+
+    def parts_of_speech(self, maps: HeatMaps) -> list[str]:
+        """Each word's Universal POS tag, ``""`` where unknown."""
+        ...
+
+    def dependencies(self, maps: HeatMaps) -> list[tuple[int, int, str]] | None:
+        """``(head, dependent, relation)`` word-index pairs, or None for a prompt it cannot parse."""
+        ...
+
+    def word_scores(self, maps: HeatMaps, taus: Sequence[float]) -> list[tuple[str, str, dict[float, float]]]:
+        """Each word it can judge: ``(part, word, {tau: IoU of its Eq. 7 mask with its object})``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -174,17 +182,17 @@ class Tally:
 class ImageMeasures:
     """Every measure of one image of a run, as ``analyze_run`` hands it to ``on_image``.
 
-    ``areas``: each word's mask area; ``toy_pairs`` / ``parsed_pairs``: head-dependent pairs from the toy's
-    grammar / from the spaCy parse; ``toy_words``: for the toy, each scored word's IoU at each τ against its
-    object in the generated image, as ``(part, word, {tau: iou})``; ``cut_off_words``: words after the text
+    ``areas``: each word's mask area; ``scorer_pairs`` / ``parsed_pairs``: head-dependent pairs from the
+    scorer's grammar / from the spaCy parse; ``word_scores``: each word the scorer judges, with its IoU at
+    each τ against its object, as ``(part, word, {tau: iou})``; ``cut_off_words``: words after the text
     encoder's window (no map).
     """
 
     file: str
     areas: list[WordArea] = field(default_factory=list)
-    toy_pairs: list[PairMeasures] = field(default_factory=list)
+    scorer_pairs: list[PairMeasures] = field(default_factory=list)
     parsed_pairs: list[PairMeasures] = field(default_factory=list)
-    toy_words: list[tuple[str, str, dict[float, float]]] = field(default_factory=list)
+    word_scores: list[tuple[str, str, dict[float, float]]] = field(default_factory=list)
     cut_off_words: int = 0
 
 
@@ -198,13 +206,15 @@ class RunAnalysis:
 
     tau: float
     taus: tuple[float, ...]
+    scorer: str | None = None
+    """The name of the scorer whose pairs and segmentation these are (``relations(scorer)``)."""
     images: int = 0
     cut_off_words: int = 0
     """Words of the prompts after the text encoder's window: no map, left out of every measure."""
     skipped: list[tuple[str, str]] = field(default_factory=list)
     """Files that could not be read, and why: left out, not a stop."""
     tallies: dict[str, dict[str, Tally]] = field(default_factory=lambda: defaultdict(dict))
-    """Per table (``area_by_pos``, ``area_by_word``, ``relations_toy``, ``relations_spacy``,
+    """Per table (``area_by_pos``, ``area_by_word``, ``relations_{scorer}``, ``relations_spacy``,
     ``segmentation``), per row (a part of speech, a word, a relation, a part), its tally."""
 
     def add(self, m: ImageMeasures) -> None:
@@ -214,19 +224,20 @@ class RunAnalysis:
         for a in m.areas:
             self._tally("area_by_pos", a.pos).add({"area": a.area})
             self._tally("area_by_word", a.word.lower()).add({"area": a.area})
-        for source, pairs in (("toy", m.toy_pairs), ("spacy", m.parsed_pairs)):
+        for source, pairs in ((self.scorer, m.scorer_pairs), ("spacy", m.parsed_pairs)):
             for pair in pairs:
                 self._tally(f"relations_{source}", pair.relation).add(
                     {name: getattr(pair, name) for name in _PAIR_MEASURES}
                 )
-        for part, _, ious in m.toy_words:
+        for part, _, ious in m.word_scores:
             self._tally("segmentation", part).add({str(t): ious[t] for t in self.taus})
 
     def merge(self, other: RunAnalysis) -> None:
         """Count in another share of the same run (another process's)."""
-        if (other.tau, other.taus) != (self.tau, self.taus):
+        if (other.tau, other.taus, other.scorer) != (self.tau, self.taus, self.scorer):
             raise ValueError(
-                f"cannot merge analyses at τ {other.tau}, {other.taus} and {self.tau}, {self.taus}"
+                f"cannot merge analyses at τ {other.tau}, {other.taus} by {other.scorer!r} and at "
+                f"{self.tau}, {self.taus} by {self.scorer!r}"
             )
         self.images += other.images
         self.cut_off_words += other.cut_off_words
@@ -246,16 +257,17 @@ class RunAnalysis:
         rows = self.tallies.get(f"area_by_{key}", {})
         return {k: {"words": t.count, "area": t.means()["area"]} for k, t in sorted(rows.items())}
 
-    def relations(self, source: str = "toy") -> dict[str, dict[str, float]]:
+    def relations(self, source: str | None = None) -> dict[str, dict[str, float]]:
         """Per relation, the number of head-dependent pairs and the mean of each measure (the paper's Table 4
-        shape), from the toy's grammar (``"toy"``) or the spaCy parse (``"spacy"``); sorted by relation."""
-        if source not in ("toy", "spacy"):
-            raise ValueError(f"relations takes 'toy' or 'spacy', not {source!r}")
+        shape), from the scorer's grammar (default) or the spaCy parse (``"spacy"``); sorted by relation."""
+        source = self.scorer if source is None else source
+        if source not in (self.scorer, "spacy"):
+            raise ValueError(f"relations takes {self.scorer!r} (the scorer) or 'spacy', not {source!r}")
         return _relation_table(self.tallies.get(f"relations_{source}", {}))
 
     def segmentation(self) -> dict[str, dict[str, Any]]:
-        """For the toy: per part of speech (``noun``, ``color``, ``size``), the words scored and the mIoU
-        at each τ (§4; the nouns' is the paper's measure)."""
+        """From the scorer: per part of speech (the toy's ``noun``, ``color``, ``size``), the words scored
+        and the mIoU at each τ against their objects (§4; the nouns' is the paper's measure)."""
         return {
             part: {"words": t.count, "miou": {tau: t.means()[str(tau)] for tau in self.taus}}
             for part, t in self.tallies.get("segmentation", {}).items()
@@ -265,6 +277,7 @@ class RunAnalysis:
         return {
             "tau": self.tau,
             "taus": list(self.taus),
+            "scorer": self.scorer,
             "images": self.images,
             "cut_off_words": self.cut_off_words,
             "skipped": self.skipped,
@@ -276,7 +289,7 @@ class RunAnalysis:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunAnalysis:
-        result = cls(data["tau"], tuple(data["taus"]), data["images"], data["cut_off_words"])
+        result = cls(data["tau"], tuple(data["taus"]), data["scorer"], data["images"], data["cut_off_words"])
         result.skipped = [tuple(s) for s in data["skipped"]]
         for table, rows in data["tallies"].items():
             result.tallies[table] = {key: Tally(count, sums) for key, (count, sums) in rows.items()}
@@ -292,6 +305,7 @@ def analyze_run(
     workers: int = 1,
     on_image: Callable[[ImageMeasures], object] | None = None,
     share: tuple[int, int] = (0, 1),
+    scorer: Scorer | None = None,
 ) -> RunAnalysis:
     """Every measure over a run's images, reading each maps file once, in index order; memory does not grow
     with the run (each image's measures go to ``on_image``, then only their tallies are kept).
@@ -302,11 +316,10 @@ def analyze_run(
     processes that split a run (``daam-widget analyze`` under torchrun); ``RunAnalysis.merge`` adds the
     shares up.
 
-    Parts of speech come from ``nlp`` (a spaCy pipeline you loaded) or the toy's vocabulary; pairs from the
-    toy's grammar for the toy's captions, and from ``nlp``'s parse when given. The toy's segmentation scores
-    each noun, colour and size word against its object as the toy's scorer finds it in the generated image
-    (``toy._scoring.find_objects``, as ``toy.evaluate`` does): words whose object was not drawn are skipped.
-    A file that cannot be read is left out and listed in ``skipped``.
+    Parts of speech come from ``nlp`` (a spaCy pipeline you loaded) or else the ``scorer``; pairs from the
+    scorer's grammar and from ``nlp``'s parse when given; the segmentation from the scorer, which finds each
+    word's object in the generated image (the toy's: ``daam_widget.toy.ToyScorer``). A file that cannot be
+    read is left out and listed in ``skipped``.
     """
     from ._run_files import indexed_files
 
@@ -317,8 +330,8 @@ def analyze_run(
         raise ValueError(f"share must be (rank, world) with 0 <= rank < world, not {share!r}")
     files = indexed_files(out_dir)
     files = files[rank * len(files) // world : (rank + 1) * len(files) // world]
-    job = (Path(out_dir), tau, tuple(taus), nlp)
-    result = RunAnalysis(tau, tuple(taus))
+    job = (Path(out_dir), tau, tuple(taus), nlp, scorer)
+    result = RunAnalysis(tau, tuple(taus), scorer.name if scorer is not None else None)
     if workers == 1 or len(files) < 2:
         _count_in(result, files, (_measure(job, f) for f in files), on_image)
         return result
@@ -331,11 +344,12 @@ def analyze_run(
     return result
 
 
-_JOB: tuple[Path, float, tuple[float, ...], Any] | None = None
+_Job = tuple[Path, float, tuple[float, ...], Any, "Scorer | None"]
+_JOB: _Job | None = None
 """What a worker process of ``analyze_run`` measures with."""
 
 
-def _start_worker(job: tuple[Path, float, tuple[float, ...], Any]) -> None:
+def _start_worker(job: _Job) -> None:
     import torch
 
     global _JOB
@@ -363,17 +377,18 @@ def _count_in(
             on_image(m)
 
 
-def _measure(job: tuple[Path, float, tuple[float, ...], Any], file: str) -> ImageMeasures | str:
+def _measure(job: _Job, file: str) -> ImageMeasures | str:
     """One image's measures, or why its file cannot be read."""
-    from .toy._scoring import find_objects, score_objects, score_words
-
-    out_dir, tau, taus, nlp = job
+    out_dir, tau, taus, nlp, scorer = job
     try:
         maps = HeatMaps.load(out_dir / file)
     except (OSError, ValueError) as error:
         return f"{type(error).__name__}: {error}"
     m = ImageMeasures(file)
-    tags = parts_of_speech(maps, nlp)
+    if nlp is not None:
+        tags = parts_of_speech(maps, nlp)
+    else:
+        tags = scorer.parts_of_speech(maps) if scorer is not None else [""] * len(maps.words)
     seen = [s.available for s in maps.spans if s.is_word]
     m.cut_off_words = seen.count(False)
     for k, (word, pos) in enumerate(zip(maps.words, tags, strict=True)):
@@ -381,14 +396,12 @@ def _measure(job: tuple[Path, float, tuple[float, ...], Any], file: str) -> Imag
             m.areas.append(WordArea(file, k, word, pos, mask_area(maps, k, tau)))
     if nlp is not None:
         m.parsed_pairs = compare_pairs(maps, _both_seen(maps, dependency_pairs(maps, nlp)), tau)
-    pairs = toy_dependencies(maps)
-    if pairs is None:
+    if scorer is None:
         return m
-    m.toy_pairs = compare_pairs(maps, _both_seen(maps, pairs), tau)
-    if maps.image is not None and maps.image.shape[:2] == maps.shape:
-        found = find_objects(maps.image)
-        truths = {o.color: found[o.color].region for o in score_objects(found, maps.words) if o.present}
-        m.toy_words = [(s.part, s.word, s.ious) for s in score_words(maps, truths, taus)]
+    pairs = scorer.dependencies(maps)
+    if pairs is not None:
+        m.scorer_pairs = compare_pairs(maps, _both_seen(maps, pairs), tau)
+    m.word_scores = scorer.word_scores(maps, taus)
     return m
 
 

@@ -16,11 +16,12 @@ from daam_widget._analyze_command import main
 from daam_widget._run_files import IndexRow, write_index
 from daam_widget._words import layout_from_text
 from daam_widget.analysis import analyze_run
-from daam_widget.toy import scene
+from daam_widget.toy import ToyScorer, scene
 from daam_widget.toy._grammar import PART_OF_SPEECH, caption_dependencies
 from daam_widget.toy._model import tokenizer
 from daam_widget.toy._world import BACKGROUND, COLORS, WORDS
 
+TOY = ToyScorer()
 PROMPT = "a red circle to the left of a blue square"
 #          0 1   2      3  4   5    6  7 8    9
 RED, BLUE = (slice(8, 24), slice(8, 24)), (slice(8, 24), slice(40, 56))  # 16 x 16 = 256 pixels each
@@ -50,7 +51,7 @@ def tiny_run(tmp_path_factory):
 
 def test_mask_area_per_word_and_part_of_speech(tiny_run):
     measured = []
-    result = analyze_run(tiny_run, on_image=measured.append)
+    result = analyze_run(tiny_run, on_image=measured.append, scorer=TOY)
     areas = {(a.word_index, a.word): a.area for a in measured[0].areas}
     assert areas[2, "circle"] == 1 / 16 and areas[9, "square"] == 3 / 32
     assert areas[1, "red"] == 1 / 2 and areas[8, "blue"] == 1 / 16 and areas[5, "left"] == 1.0
@@ -64,7 +65,7 @@ def test_mask_area_per_word_and_part_of_speech(tiny_run):
 
 
 def test_pair_measures_per_relation_of_the_toys_own_parse(tiny_run):
-    table = analyze_run(tiny_run).relations("toy")
+    table = analyze_run(tiny_run, scorer=TOY).relations("toy")
     # amod: (circle, red): IoU 256/2048, circle in red 1, red in circle 1/8; (square, blue): 256/384, 2/3, 1
     assert table["amod"] == pytest.approx(
         {
@@ -91,7 +92,7 @@ def test_pair_measures_per_relation_of_the_toys_own_parse(tiny_run):
 
 
 def test_toy_segmentation_scores_nouns_against_the_objects_in_the_image(tiny_run):
-    seg = analyze_run(tiny_run, taus=(0.2, 0.4, 0.6)).segmentation()
+    seg = analyze_run(tiny_run, taus=(0.2, 0.4, 0.6), scorer=TOY).segmentation()
     # circle = the red block (IoU 1); square vs the blue block: 256 / 384; red: 256 / 2048; blue: 1
     assert seg["noun"] == {"words": 2, "miou": pytest.approx({0.2: 5 / 6, 0.4: 5 / 6, 0.6: 5 / 6})}
     assert seg["color"]["miou"][0.4] == pytest.approx((1 / 8 + 1) / 2) and "size" not in seg
@@ -115,9 +116,9 @@ def test_a_parser_given_as_nlp_supplies_parts_of_speech_and_pairs(tiny_run):
         return tokens
 
     measured = []
-    result = analyze_run(tiny_run, nlp=nlp, on_image=measured.append)
+    result = analyze_run(tiny_run, nlp=nlp, on_image=measured.append, scorer=TOY)
     (image,) = measured
-    assert sorted(image.parsed_pairs, key=str) == sorted(image.toy_pairs, key=str)
+    assert sorted(image.parsed_pairs, key=str) == sorted(image.scorer_pairs, key=str)
     assert len(image.parsed_pairs) == 9 and result.relations("spacy") == result.relations("toy")
     assert list(result.area_by("pos")) == ["X"]
 
@@ -188,12 +189,12 @@ def _same_tables(a, b):
 
 def test_shares_of_a_run_add_up_to_the_whole_in_index_order(toy_run):
     seen = []
-    whole = analyze_run(toy_run, on_image=seen.append)
+    whole = analyze_run(toy_run, on_image=seen.append, scorer=TOY)
     assert whole.images == 7 and whole.relations("toy") and whole.segmentation()["noun"]["words"] > 0
     for world in (2, 3):
         parts, order = [], []
         for rank in range(world):
-            parts.append(analyze_run(toy_run, share=(rank, world), on_image=order.append))
+            parts.append(analyze_run(toy_run, share=(rank, world), on_image=order.append, scorer=TOY))
         assert [m.file for m in order] == [m.file for m in seen]  # consecutive slices, in index order
         merged = parts[0]
         for part in parts[1:]:
@@ -210,7 +211,7 @@ def test_what_analyze_keeps_does_not_grow_with_the_images(toy_run, tmp_path):
     (tmp_path / "maps").symlink_to(toy_run / "maps")
     many = [IndexRow(index=k, image=0, prompt=rows[k % 7].prompt, file=rows[k % 7].file) for k in range(70)]
     write_index(tmp_path, many)
-    few, lots = analyze_run(toy_run), analyze_run(tmp_path)
+    few, lots = analyze_run(toy_run, scorer=TOY), analyze_run(tmp_path, scorer=TOY)
     assert lots.images == 10 * few.images and vars(lots).keys() == vars(few).keys()
     assert {t: set(r) for t, r in lots.tallies.items()} == {t: set(r) for t, r in few.tallies.items()}
     for table, rows_of in few.tallies.items():
@@ -245,3 +246,28 @@ def test_the_command_split_between_two_ranks_writes_what_one_process_writes(
                 for r, s in zip(a, b, strict=True)
                 for x, y in zip(r, s, strict=True)
             ), name
+
+
+def test_analysis_needs_no_toy_and_the_command_uses_the_toys_scorer_only_for_its_runs(toy_run, tmp_path):
+    import subprocess
+    import sys
+
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, daam_widget.analysis; print('daam_widget.toy' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "False", "the analyses import nothing of the toy"
+    plain = analyze_run(toy_run)
+    assert plain.scorer is None and plain.segmentation() == {} and list(plain.area_by("pos")) == [""]
+    assert main([str(toy_run), "--out", str(tmp_path / "none"), "--scorer", "none"]) == 0
+    assert sorted(p.name for p in (tmp_path / "none").glob("*.csv")) == [
+        "mask_area_by_pos.csv",
+        "mask_area_by_word.csv",
+        "words.csv",
+    ]
+    assert main([str(toy_run), "--out", str(tmp_path / "toy")]) == 0  # a run of ToyPipeline: its scorer
+    assert (tmp_path / "toy" / "segmentation_toy.csv").exists() and (
+        tmp_path / "toy" / "pairs_toy.csv"
+    ).exists()

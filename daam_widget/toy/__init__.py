@@ -8,6 +8,7 @@
 """
 
 from ._model import ToyPipeline, load_pipeline, unknown_words
+from ._scoring import ToyScorer
 from ._world import COLORS, EVALUATION_SEEDS, SHAPES, WORDS, Scene, ToyObject, render, scene
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Scene",
     "ToyObject",
     "ToyPipeline",
+    "ToyScorer",
     "load_pipeline",
     "render",
     "scene",

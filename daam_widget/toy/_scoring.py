@@ -341,6 +341,32 @@ def score_words(
     return scores
 
 
+class ToyScorer:
+    """The toy world's ``analysis.Scorer``: its words' parts of speech, its captions' grammar (exact, with
+    spaCy's English labels), and each noun, colour and size word's object as ``find_objects`` finds it in a
+    generated image (``toy.evaluate`` scores images the same way). Words whose object was not drawn are not
+    scored: they have no ground truth."""
+
+    name = "toy"
+
+    def parts_of_speech(self, maps: HeatMaps) -> list[str]:
+        from ._grammar import PART_OF_SPEECH
+
+        return [PART_OF_SPEECH.get(w.lower(), "") for w in maps.words]
+
+    def dependencies(self, maps: HeatMaps) -> list[tuple[int, int, str]] | None:
+        from ._grammar import caption_dependencies
+
+        return caption_dependencies(maps.words)
+
+    def word_scores(self, maps: HeatMaps, taus: Sequence[float]) -> list[tuple[str, str, dict[float, float]]]:
+        if maps.image is None or maps.image.shape[:2] != maps.shape:
+            return []
+        found = find_objects(maps.image)
+        truths = {o.color: found[o.color].region for o in score_objects(found, maps.words) if o.present}
+        return [(s.part, s.word, s.ious) for s in score_words(maps, truths, taus)]
+
+
 def perfect_map_mask(truth: np.ndarray, grid: tuple[int, int], tau: float) -> np.ndarray:
     """The Eq. 7 mask of the best map a cross-attention layer of ``grid`` cells could give for ``truth``.
 
