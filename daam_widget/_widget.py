@@ -33,7 +33,7 @@ from ._widget_session import GenerationSession, checked_seed, grid_of
 
 _STATIC = pathlib.Path(__file__).parent / "static"
 
-_DEFERRED = ("selected", "pinned", "resolution", "steps")
+_DEFERRED = ("selected", "pinned", "resolution", "layer", "steps")
 """Traits given at construction that need the first generation's words or trace."""
 
 
@@ -104,6 +104,13 @@ class DaamWidget(anywidget.AnyWidget):
     compare = t.Enum(("side", "argmax"), "side", help="How pinned words are compared.").tag(sync=True)
     grid = t.Bool(True, help="Show every word's map as small multiples beside the hover view.").tag(sync=True)
     resolution = t.Unicode("all", help="Latent resolution summed: 'all' or one of `resolutions`.").tag(
+        sync=True
+    )
+    layer = t.Unicode(
+        "all",
+        help="The attention layer whose maps are shown: 'all' or one of `layer_names` (Seg4Diff's view).",
+    ).tag(sync=True)
+    layer_names = t.List(t.Unicode(), help="The traced attention layers, in model order (read-only).").tag(
         sync=True
     )
     map_kind = t.Enum(
@@ -289,10 +296,13 @@ class DaamWidget(anywidget.AnyWidget):
             self.seed = seed
             if self.resolution not in ["all", *session.resolutions()]:
                 self.resolution = "all"
+            if self.layer not in ["all", *session.layer_names()]:
+                self.layer = "all"
             self.steps = (0, 0)
-            if "resolution" in self._deferred:  # given at construction: checked now that the trace is known
-                self.resolution = self._deferred.pop("resolution")
-            self._show(session.maps_at(prompt, self.resolution, (0, 0)), prompt)
+            for key in ("resolution", "layer"):  # given at construction: checked now that the trace is known
+                if key in self._deferred:
+                    setattr(self, key, self._deferred.pop(key))
+            self._show(session.maps_at(prompt, self.resolution, (0, 0), self.layer), prompt)
             if "steps" in self._deferred:
                 self.steps = self._deferred.pop("steps")
             self._remember()
@@ -349,7 +359,8 @@ class DaamWidget(anywidget.AnyWidget):
         size, data, peaks = encode_maps(maps, self.max_map_size)
         self._shown, self._base, self._at_steps = maps, base, None
         prompt = prompt if prompt is not None else base.prompt
-        time_view = self._time_view(prompt) if self.map_kind == "daam" else {"num_steps": 0, **NO_STEPS}
+        whole = self.map_kind == "daam" and self.layer == "all"  # the step record sums every layer
+        time_view = self._time_view(prompt) if whole else {"num_steps": 0, **NO_STEPS}
         with self.hold_sync():
             self.status, self.progress = "ready", (self.progress[1], self.progress[1])
             self.prompt = prompt
@@ -365,6 +376,7 @@ class DaamWidget(anywidget.AnyWidget):
             self.selected = None
             self.pinned = []
             self.resolutions = self._session.resolutions()
+            self.layer_names = self._session.layer_names()
             for key, value in time_view.items():
                 setattr(self, key, value)
             for key in ("selected", "pinned"):
@@ -538,14 +550,24 @@ class DaamWidget(anywidget.AnyWidget):
     def _on_prompt(self, change: t.Bunch) -> None:
         self._session.asked = change.new  # `w.prompt = ...; w.generate()` generates the new prompt
 
-    @t.observe("resolution")
+    @t.validate("layer")
+    def _valid_layer(self, proposal: t.Bunch) -> str:
+        allowed = self._session.layer_names()
+        if proposal.value != "all" and proposal.value not in allowed:
+            raise t.TraitError(
+                f"layer must be 'all' or one of the traced layers {allowed}, not {proposal.value!r}"
+                + ("" if self._session.trace else " (maps shown with from_heat_maps keep no per-layer sums)")
+            )
+        return proposal.value
+
+    @t.observe("resolution", "layer")
     def _on_resolution(self, change: t.Bunch) -> None:
         session = self._session
         if session.generating or session.trace is None or self._shown is None:
             return
         try:
             selected, pinned, steps = self.selected, self.pinned, self.steps
-            self._show(session.maps_at(self.prompt, self.resolution, (0, 0)), self.prompt)
+            self._show(session.maps_at(self.prompt, self.resolution, (0, 0), self.layer), self.prompt)
             with self.hold_sync():
                 self.selected, self.pinned = selected, pinned
                 self.steps = steps if steps[1] <= self.num_steps else (0, 0)

@@ -122,12 +122,19 @@ class GenerationSession:
         """The last trace's resolutions as ``"HxW"``, largest first."""
         return [f"{h}x{w}" for h, w in self.trace.resolutions] if self.trace is not None else []
 
-    def maps_at(self, prompt: str, resolution: str, steps: tuple[int, int]) -> HeatMaps:
-        """The last trace's maps at ``resolution`` (``"all"`` or ``"HxW"``) and ``steps`` ((0, 0): all)."""
+    def layer_names(self) -> list[str]:
+        """The last trace's attention layers, in model order."""
+        return list(self.trace.layer_names) if self.trace is not None else []
+
+    def maps_at(self, prompt: str, resolution: str, steps: tuple[int, int], layer: str = "all") -> HeatMaps:
+        """The last trace's maps at ``resolution`` (``"all"`` or ``"HxW"``), ``steps`` ((0, 0): all) and
+        ``layer`` (``"all"`` or one layer's name)."""
         assert self.trace is not None
         options: dict[str, Any] = {}
         if resolution != "all":
             options["resolutions"] = [grid_of(resolution)]
+        if layer != "all":
+            options["layers"] = [layer]
         if steps != (0, 0):
             options["steps"] = range(*steps)
         return self.trace.heat_maps(0, prompt=prompt, **options)

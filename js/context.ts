@@ -30,6 +30,8 @@ export type DaamState = {
   grid: boolean;
   resolution: string;
   resolutions: string[];
+  layer: string;
+  layer_names: string[];
   map_kind: "daam" | "renormalized" | "concepts";
   concepts: string[];
   concepts_available: boolean;

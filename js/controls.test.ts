@@ -49,4 +49,17 @@ describe("controls", () => {
     expect(parseConcepts("cat")).toEqual(["cat"]);
     expect(parseConcepts(" , ")).toEqual([]);
   });
+  it("choose one layer where the kernel has the layers", () => {
+    const ctx = context({ layer_names: ["down.0", "up.1"] });
+    const controls = createControls(ctx);
+    controls.draw();
+    const layer = controls.el.querySelector<HTMLSelectElement>(".daam-layer")!;
+    expect([...layer.options].map((o) => o.value)).toEqual(["all", "down.0", "up.1"]);
+    layer.value = "up.1";
+    layer.dispatchEvent(new Event("change"));
+    expect(ctx.model.get("layer")).toBe("up.1");
+    const none = createControls(context());
+    none.draw();
+    expect(none.el.querySelector(".daam-layer")!.closest("label")!.hidden).toBe(true);
+  });
 });

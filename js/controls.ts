@@ -22,6 +22,8 @@ export function createControls(ctx: Context) {
   options(compareSelect, ["side", "argmax"], ["side by side", "argmax"]);
   const resolutionSelect = h("select", { class: "daam-resolution", "aria-label": "resolution" });
   const gridBox = h("input", { class: "daam-grid-toggle", type: "checkbox", "aria-label": "all words" });
+  const layerSelect = h("select", { class: "daam-layer", "aria-label": "layer" });
+  const layerLabel = h("label", { title: "One attention layer's maps: which layer localises a word" }, ["layer", layerSelect]);
   const kindSelect = h("select", { class: "daam-map-kind", "aria-label": "maps" });
   const conceptsInput = h("input", {
     class: "daam-concepts",
@@ -50,6 +52,7 @@ export function createControls(ctx: Context) {
     h("label", {}, ["scale", scaleSelect]),
     compareLabel,
     resolutionLabel,
+    layerLabel,
     h("label", {}, [gridBox, "all words"]),
     kindLabel,
     conceptsLabel,
@@ -72,6 +75,10 @@ export function createControls(ctx: Context) {
     resolutionLabel.hidden = resolutions.length === 0 || !ctx.hasKernel();
     options(resolutionSelect, ["all", ...resolutions], ["all", ...resolutions.map((r) => `${r} only`)]);
     resolutionSelect.value = model.get("resolution");
+    const layers = model.get("layer_names") ?? [];
+    layerLabel.hidden = layers.length === 0 || !ctx.hasKernel();
+    options(layerSelect, ["all", ...layers], ["all", ...layers]);
+    layerSelect.value = model.get("layer") ?? "all";
     const concepts = Boolean(model.get("concepts_available"));
     const kinds = ["daam", "renormalized", ...(concepts ? ["concepts"] : [])];
     options(kindSelect, kinds, ["DAAM", "DAAM renormalised", "concept maps"].slice(0, kinds.length));
@@ -91,6 +98,10 @@ export function createControls(ctx: Context) {
   gridBox.addEventListener("change", () => ctx.set("grid", gridBox.checked));
   resolutionSelect.addEventListener("change", () => {
     ctx.set("resolution", resolutionSelect.value);
+    ctx.expectKernel();
+  });
+  layerSelect.addEventListener("change", () => {
+    ctx.set("layer", layerSelect.value);
     ctx.expectKernel();
   });
   kindSelect.addEventListener("change", () => {

@@ -38,6 +38,8 @@ export function state(overrides: Partial<DaamState> = {}): DaamState {
     resolution: "all",
     resolutions: ["2x2", "1x1"],
     words_text: "",
+    layer: "all",
+    layer_names: [],
     map_kind: "daam",
     concepts: [],
     concepts_available: false,

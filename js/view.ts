@@ -171,6 +171,8 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
     ["change:resolution", controls.draw],
     ["change:words_text", () => chips.build()],
     ["change:map_kind", controls.draw],
+    ["change:layer", controls.draw],
+    ["change:layer_names", controls.draw],
     ["change:concepts", controls.draw],
     ["change:concepts_available", controls.draw],
     ["change:map_note", controls.draw],

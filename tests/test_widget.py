@@ -514,3 +514,20 @@ def test_concept_maps_where_the_family_has_none_say_so(sd1):
     assert w.concepts == [] and w.generate() is not None, "the refused concepts do not stay"
     w.map_kind = "concepts"
     assert w.map_kind == "daam" and "type them in the concepts box" in w.error
+
+
+def test_one_layer_shows_that_layers_maps_alone(sd1):
+    w = DaamWidget(sd1, PROMPT, num_inference_steps=STEPS, seed=1, show=False)
+    assert w.layer == "all" and w.layer_names == list(w.trace.layer_names)
+    last = w.layer_names[-1]
+    w.layer = last
+    expected = w.trace.heat_maps(0, prompt=PROMPT, layers=[last])
+    np.testing.assert_allclose(w.heat_maps["dog"], expected["dog"])
+    assert not np.allclose(expected["dog"], w.trace.heat_maps(0, prompt=PROMPT)["dog"])
+    assert w.num_steps == 0, "the step record sums every layer: no step view of one layer"
+    w.layer = "all"
+    assert w.num_steps == STEPS
+    with pytest.raises(traitlets.TraitError, match="layer must be 'all' or one of the traced layers"):
+        w.layer = "up_blocks.9"
+    given = DaamWidget(sd1, PROMPT, num_inference_steps=STEPS, seed=1, show=False, layer=last)
+    np.testing.assert_allclose(given.heat_maps["dog"], expected["dog"])

@@ -529,6 +529,12 @@ def test_the_maps_menu_shows_renormalised_maps_and_the_concept_box_concept_maps(
     w.screenshot(path=str(ARTIFACTS / "jupyterlab-renormalised.png"))
     w.locator(".daam-map-kind").select_option("daam")
     wait_until(page, lambda: kernel.eval("w.words") == words)
+    last = kernel.eval("w.layer_names[-1]").strip("'")
+    w.locator(".daam-layer").select_option(last)
+    wait_until(page, lambda: kernel.eval("w.heat_maps.settings['layers']") == f"['{last}']")
+    assert kernel.eval("w.layer") == f"'{last}'" and w.locator(".daam-layer").input_value() == last
+    w.locator(".daam-layer").select_option("all")
+    wait_until(page, lambda: kernel.eval("w.layer") == "'all'")
 
     code = (
         "from daam_widget import testing\nflux = testing.flux_pipeline()\n"
