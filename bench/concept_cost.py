@@ -8,7 +8,9 @@ A transformer shaped like Flux.1-dev (24 heads; widths divided by ``--narrow``; 
 each in a fresh process so that peak memory is its own: the pipeline untraced, traced (DAAM), and traced
 with ``--concepts`` concepts in its last four double-stream blocks (the default). Each runs 2 steps once
 to warm up, then ``--repeats`` generations of ``--steps`` steps; reported: the median seconds per step, and
-the process's peak resident memory (on CUDA, ``torch.cuda.max_memory_allocated``).
+the process's peak resident memory (on CUDA, ``torch.cuda.max_memory_allocated``). The concepts are
+encoded once per generation (each text encoder once per concept), so with few ``--steps`` that one-time cost
+weighs on each step.
 """
 
 from __future__ import annotations

@@ -596,3 +596,44 @@ def test_a_parquet_prompt_file_without_pyarrow_says_what_to_install(tmp_path, mo
     (tmp_path / "p.parquet").write_bytes(b"PAR1")
     with pytest.raises(ValueError, match=r"reading Parquet needs pyarrow \(pip install pyarrow\)"):
         read_prompts(tmp_path / "p.parquet")
+
+
+def test_a_parquet_prompt_file_reads_its_column_and_keeps_the_other_columns(pipe, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "url": ["http://x/1", "http://x/2", "http://x/3"],
+            "caption": ["a red circle", None, "a blue square"],
+        }
+    )
+    pq.write_table(table, tmp_path / "prompts.parquet")
+    lines, bad = read_prompts(tmp_path / "prompts.parquet", column="caption")
+    assert [(p.line, p.prompt, p.source) for p in lines] == [
+        (1, "a red circle", {"url": "http://x/1"}),
+        (3, "a blue square", {"url": "http://x/3"}),
+    ]
+    assert [b.line for b in bad] == [2]
+    rows = daam_widget.run(
+        pipe, tmp_path / "prompts.parquet", tmp_path / "out", steps=STEPS, column="caption", progress=False
+    )
+    assert [(r.line, r.prompt, r.source) for r in rows] == [(p.line, p.prompt, p.source) for p in lines]
+
+
+def test_a_maps_folder_that_cannot_be_written_stops_the_command_with_the_reason(
+    tmp_path, monkeypatch, capsys
+):
+    """As root no folder is unwritable: the writer is made to fail as an unwritable one does."""
+    from daam_widget import _files
+
+    def refused(tensors, path, metadata=None):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(_files, "save_file", refused)
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red circle\n")
+    out = ["--out", str(tmp_path / "out"), "--steps", "1", "--no-progress"]
+    assert cli_main(["run", str(prompts), *out]) == 2
+    err = capsys.readouterr().err
+    assert "error: [Errno 13] Permission denied" in err and "Traceback" not in err
