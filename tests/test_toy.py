@@ -4,7 +4,6 @@ import json
 import re
 import socket
 from dataclasses import replace
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,6 +13,8 @@ from daam_widget import HeatMaps, trace
 from daam_widget._metrics import iou
 from daam_widget._words import layout_from_text
 from daam_widget.toy import COLORS, EVALUATION_SEEDS, SHAPES, ToyObject, _model, render, scene
+from daam_widget.toy._evaluation import ImageResult, daam_summary, evaluate, generation_summary
+from daam_widget.toy._report import markdown
 from daam_widget.toy._scoring import (
     classify_shape,
     components,
@@ -28,14 +29,7 @@ from daam_widget.toy._scoring import (
     word_targets,
 )
 from daam_widget.toy._world import BACKGROUND, RELATIONS
-from daam_widget.toy.evaluate import (
-    attention_grids,
-    daam_summary,
-    evaluate,
-    generation_summary,
-    main,
-    markdown,
-)
+from daam_widget.toy.evaluate import main
 from daam_widget.toy.train import drop_summaries
 from daam_widget.toy.train import main as train_main
 
@@ -233,8 +227,6 @@ def test_words_of_an_object_not_drawn_are_not_scored(hand_made_maps):
 def test_summaries_and_baselines_on_known_scores(hand_made_maps):
     left = np.zeros((4, 4), bool)
     left[:, :2] = True
-    from daam_widget.toy.evaluate import ImageResult
-
     found = find_objects(render((ToyObject("circle", "red", "big", 20, 20, 12),))[0])
     caption = words("a red circle and a blue square")
     result = ImageResult(
@@ -277,21 +269,16 @@ def test_a_perfect_map_is_exact_at_image_resolution_and_blurred_at_coarse_grids(
     assert iou(perfect_map_mask(pixel, (1, 1), 0.4), pixel) == 1 / 4096
 
 
-def test_attention_grids_are_the_resolutions_the_tracer_records():
+def test_the_reports_attention_grids_are_the_resolutions_the_tracer_records():
     pipe = random_pipeline()
     pipe.set_progress_bar_config(disable=True)
     with trace(pipe) as tc:
         pipe("a red circle", num_inference_steps=1, height=64, width=64)
-    assert attention_grids(pipe.unet) == tc.resolutions
-    unet = SimpleNamespace(
-        config=SimpleNamespace(
-            sample_size=(12, 10),
-            down_block_types=("CrossAttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
-            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-            mid_block_type="UNetMidBlock2DCrossAttn",
-        )
-    )
-    assert attention_grids(unet) == [(12, 10), (6, 5), (3, 3)]
+    report = evaluate(pipe, 1, settings=[(1, 7.5)], timesteps=(500,), progress=False)
+    assert report["attention_grids"] == [f"{h}x{w}" for h, w in tc.resolutions] != []
+    for run in [*report["generated"], report["real"]]:
+        for part in run["daam"]["parts"].values():
+            assert set(part["perfect_maps"]) == set(report["attention_grids"])
 
 
 # Evaluation command and the shipped pipeline
