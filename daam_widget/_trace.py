@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, get_args
@@ -672,6 +673,33 @@ class Trace:
             settings=settings,
             grids=grids,
         )
+
+    def layer_focus(self, i: int = 0, *, prompt: str | None = None) -> torch.Tensor:
+        """How concentrated each word's attention is in each layer: ``(layers, words)``, in ``layer_names``
+        and word order. 1 minus the entropy of the word's map at the layer's own grid (every step summed)
+        over that of an even map: 1 when it is all on one cell, 0 when it is spread evenly. A hint, needing
+        no labels, of which layers localise a word (Seg4Diff finds single blocks that segment well); NaN
+        where a word has no attention in a layer (a word the window cut off). ``prompt`` as in
+        ``heat_maps``."""
+        generation, local = self._generation_of(i)
+        row = local + generation.negative_row_offset
+        layout = self._layout(generation, local, False, prompt)
+        tokens = [list(s.tokens) for s in layout.word_spans]
+        focus = torch.full((len(self.layer_names), len(tokens)), float("nan"))
+        for k, name in enumerate(self.layer_names):
+            selected = generation.sums.select([name], None)
+            if not selected:
+                continue
+            maps = selected[0][row].float()
+            for w, positions in enumerate(tokens):
+                word = maps[positions].sum(0).flatten() if positions else maps.new_zeros(1)
+                total = word.sum()
+                if total <= 0 or word.numel() < 2:
+                    continue
+                p = word / total
+                entropy = -(p * p.clamp(min=1e-30).log()).sum()
+                focus[k, w] = 1 - entropy / math.log(word.numel())
+        return focus
 
     def step_maps(self, i: int = 0, *, prompt: str | None = None) -> StepMaps:
         """Image ``i``'s word maps at every step and resolution, from the per-step record.

@@ -113,6 +113,11 @@ class DaamWidget(anywidget.AnyWidget):
     layer_names = t.List(t.Unicode(), help="The traced attention layers, in model order (read-only).").tag(
         sync=True
     )
+    layer_focus = t.Bytes(
+        b"",
+        help="float32 (layers, words): how concentrated each word's attention is in each layer "
+        "(Trace.layer_focus).",
+    ).tag(sync=True)
     map_kind = t.Enum(
         ("daam", "renormalized", "concepts"),
         "daam",
@@ -373,6 +378,7 @@ class DaamWidget(anywidget.AnyWidget):
             self.maps = data
             self.peaks = peaks
             self.map_note = note
+            self.layer_focus = self._layer_focus(prompt) if self.map_kind == "daam" else b""
             self.selected = None
             self.pinned = []
             self.resolutions = self._session.resolutions()
@@ -403,6 +409,12 @@ class DaamWidget(anywidget.AnyWidget):
             blocks = ", ".join(concept_maps.settings["layers"])
             return concept_maps, f"ConceptAttention maps of the joint blocks {blocks}, over every step"
         return maps, ""
+
+    def _layer_focus(self, prompt: str) -> bytes:
+        tc = self._session.trace
+        if tc is None or tc.num_images == 0:
+            return b""
+        return tc.layer_focus(0, prompt=prompt).numpy().astype("<f4").tobytes()
 
     def _time_view(self, prompt: str) -> dict[str, Any]:
         tc = self._session.trace

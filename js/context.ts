@@ -32,6 +32,7 @@ export type DaamState = {
   resolutions: string[];
   layer: string;
   layer_names: string[];
+  layer_focus: DataView | null;
   map_kind: "daam" | "renormalized" | "concepts";
   concepts: string[];
   concepts_available: boolean;

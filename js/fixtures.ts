@@ -40,6 +40,7 @@ export function state(overrides: Partial<DaamState> = {}): DaamState {
     words_text: "",
     layer: "all",
     layer_names: [],
+    layer_focus: null,
     map_kind: "daam",
     concepts: [],
     concepts_available: false,

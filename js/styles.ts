@@ -43,6 +43,9 @@ export const CSS = `
 .daam-controls input.daam-concepts { width: 160px; }
 .daam-map-note { flex-basis: 100%; font-size: 0.85em; opacity: 0.8; }
 .daam-map-note:empty { display: none; }
+.daam-layer-chart { display: flex; align-items: flex-end; gap: 8px; margin: 4px 0; font-size: 0.85em; }
+.daam-layer-chart[hidden] { display: none; }
+.daam-layer-bars { cursor: pointer; border-bottom: 1px solid currentColor; }
 .daam-steps { align-items: flex-start; }
 .daam-step-options { display: flex; flex-direction: column; gap: 4px; }
 .daam-track { display: flex; flex-direction: column; width: 360px; max-width: 100%; }

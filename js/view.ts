@@ -7,6 +7,7 @@ import { type Context, type DaamModel, type DaamState, type Shown, shownMaps, wo
 import { bytes } from "./codecs";
 import { createChips } from "./chips";
 import { createControls } from "./controls";
+import { createLayerChart } from "./layer_chart";
 import { download, h } from "./dom";
 import { overlayPicture } from "./export";
 import { createGrid } from "./grid";
@@ -51,6 +52,7 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
     },
     refresh: () => {
       main.draw();
+      layerChart.draw();
       grid.mark();
       timeline.drawChart();
       history.drawPanel();
@@ -60,6 +62,7 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
   const main = createMain(ctx);
   const chips = createChips(ctx);
   const controls = createControls(ctx);
+  const layerChart = createLayerChart(ctx);
   const timeline = createTimeline(ctx);
   const grid = createGrid(ctx);
   const pinned = createPinned(ctx);
@@ -74,6 +77,7 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
       chips.el,
       timeline.el,
       controls.el,
+      layerChart.el,
       grid.el,
       pinned.el,
       history.el,
@@ -171,8 +175,9 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
     ["change:resolution", controls.draw],
     ["change:words_text", () => chips.build()],
     ["change:map_kind", controls.draw],
-    ["change:layer", controls.draw],
+    ["change:layer", () => (controls.draw(), layerChart.draw())],
     ["change:layer_names", controls.draw],
+    ["change:layer_focus", () => layerChart.draw()],
     ["change:concepts", controls.draw],
     ["change:concepts_available", controls.draw],
     ["change:map_note", controls.draw],

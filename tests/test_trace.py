@@ -343,3 +343,20 @@ def test_what_on_step_raises_stops_the_generation_and_restores_the_processors(sd
     assert tc.num_steps == 2 and dict(sd1.unet.attn_processors) == processors
     with pytest.raises(TypeError, match="on_step must be a function of the trace, not 3"):
         daam_widget.trace(sd1, on_step=3)
+
+
+def test_layer_focus_is_one_minus_the_normalised_entropy_of_each_words_map_at_each_layers_grid(sd1):
+    prompt = "a red dog on a hat"
+    with daam_widget.trace(sd1) as tc:
+        sd1(prompt, num_inference_steps=2, generator=torch.Generator().manual_seed(0))
+    focus = tc.layer_focus(0, prompt=prompt).numpy()
+    assert focus.shape == (len(tc.layer_names), 6)
+    for k, name in enumerate(tc.layer_names):
+        maps = tc.heat_maps(0, prompt=prompt, layers=[name])
+        (sums,) = maps.grids.grids.values()
+        for w, span in enumerate(maps.layout.word_spans):
+            word = sums[[maps.positions.index(t) for t in span.tokens]].sum(0).numpy().astype(np.float64)
+            p = word.ravel() / word.sum()
+            entropy = -(p * np.log(np.clip(p, 1e-30, None))).sum()
+            assert focus[k, w] == pytest.approx(1 - entropy / np.log(p.size), abs=1e-5), (name, span.text)
+    assert ((0 <= focus) & (focus <= 1)).all()

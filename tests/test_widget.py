@@ -519,6 +519,8 @@ def test_concept_maps_where_the_family_has_none_say_so(sd1):
 def test_one_layer_shows_that_layers_maps_alone(sd1):
     w = DaamWidget(sd1, PROMPT, num_inference_steps=STEPS, seed=1, show=False)
     assert w.layer == "all" and w.layer_names == list(w.trace.layer_names)
+    focus = np.frombuffer(w.layer_focus, "<f4").reshape(len(w.layer_names), len(w.words))
+    np.testing.assert_array_equal(focus, w.trace.layer_focus(0, prompt=PROMPT).numpy())
     last = w.layer_names[-1]
     w.layer = last
     expected = w.trace.heat_maps(0, prompt=PROMPT, layers=[last])

@@ -523,12 +523,23 @@ def test_the_maps_menu_shows_renormalised_maps_and_the_concept_box_concept_maps(
     wait_until(page, lambda: kernel.eval("w.map_kind") == "'renormalized'")
     content = kernel.eval("w.words")
     assert content != words and "'a'" not in content, "the stop words are left out"
-    chips = [c.text_content() for c in w.locator(".daam-chip").all()]
-    assert [f"'{c}'" for c in chips] == [x.strip() for x in content.strip("[]").split(",")]
+    expected = [x.strip().strip("'") for x in content.strip("[]").split(",")]
+    wait_until(page, lambda: w.locator(".daam-chip").all_text_contents() == expected)
+    assert w.locator(".daam-chip").all_text_contents() == expected, "the chips are the content words"
     assert w.locator(".daam-map-note").text_content().startswith("each pixel shared among")
     w.screenshot(path=str(ARTIFACTS / "jupyterlab-renormalised.png"))
     w.locator(".daam-map-kind").select_option("daam")
     wait_until(page, lambda: kernel.eval("w.words") == words)
+    kernel.eval("setattr(w, 'selected', 'square')")
+    chart = w.locator(".daam-layer-chart")
+    wait_until(page, lambda: "square: most concentrated in" in chart.text_content())
+    assert chart.is_visible() and "square: most concentrated in" in chart.text_content()
+    chart.locator("canvas").click(position={"x": 4, "y": 30})  # the first layer's bar
+    first = kernel.eval("w.layer_names[0]")
+    wait_until(page, lambda: kernel.eval("w.layer") == first)
+    assert kernel.eval("w.layer") == first, "a click on a layer's bar shows that layer"
+    w.screenshot(path=str(ARTIFACTS / "jupyterlab-layer-chart.png"))
+    kernel.eval("setattr(w, 'selected', None)")
     last = kernel.eval("w.layer_names[-1]").strip("'")
     w.locator(".daam-layer").select_option(last)
     wait_until(page, lambda: kernel.eval("w.heat_maps.settings['layers']") == f"['{last}']")
