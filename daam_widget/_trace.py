@@ -606,22 +606,14 @@ class Trace:
                 raise ValueError(f"resolutions={list(resolutions)!r} matches none of {self.resolutions}")
         if not selected:
             raise ValueError(self._nothing_recorded(generation, steps))
-        maps = upsample_once(selected, generation.call.image_size)
-        maps = self.backbone.finish(maps[None], generation.call)[0]
-        grids = GridSums.of(selected, generation.call.image_size, (maps.shape[-2], maps.shape[-1]))
-        image = generation.images[local] if local < len(generation.images) else None
         settings = {
-            **generation.settings,
-            "num_steps": generation.steps,
-            "image_index": i,
-            "negative": negative,
             "layers": names if layers is not None else "all",
             "resolutions": sorted({tuple(t.shape[-2:]) for t in selected}, reverse=True),
             "heads": self.heads if self.heads is not None else "all",
             "steps": [s for s in (chosen_steps or self.steps or ())] or "all",
             "streams": [s.name for s in layout.streams],
         }
-        return HeatMaps(maps.cpu(), positions, layout, image=image, settings=settings, grids=grids)
+        return self._heat_maps_of(selected, generation, local, i, negative, positions, layout, settings)
 
     def concept_maps(
         self,
@@ -650,6 +642,30 @@ class Trace:
         selected = [t[row] for t in generation.concept_sums.select(names, chosen_steps)]
         if not selected:
             raise ValueError(self._nothing_recorded(generation, steps))
+        settings = {
+            "map": "concept attention",
+            "concepts": self._concepts.concepts,
+            "layers": names,
+            "steps": [s for s in (chosen_steps or self.steps or ())] or "all",
+        }
+        positions = range(len(self._concepts.concepts))
+        return self._heat_maps_of(
+            selected, generation, local, i, negative, positions, self._concepts.layout, settings
+        )
+
+    def _heat_maps_of(
+        self,
+        selected: list[torch.Tensor],
+        generation: Generation,
+        local: int,
+        i: int,
+        negative: bool,
+        positions: Sequence[int],
+        layout: PromptLayout,
+        settings: dict[str, Any],
+    ) -> HeatMaps:
+        """``HeatMaps`` of the ``selected`` per-resolution sums: Eq. 6 over them, upsampled once to the image
+        (and as the pipeline finishes its image), with the generation's settings and ``settings``."""
         maps = upsample_once(selected, generation.call.image_size)
         maps = self.backbone.finish(maps[None], generation.call)[0]
         grids = GridSums.of(selected, generation.call.image_size, (maps.shape[-2], maps.shape[-1]))
@@ -659,20 +675,9 @@ class Trace:
             "num_steps": generation.steps,
             "image_index": i,
             "negative": negative,
-            "map": "concept attention",
-            "concepts": self._concepts.concepts,
-            "layers": names,
-            "steps": [s for s in (chosen_steps or self.steps or ())] or "all",
+            **settings,
         }
-        layout = self._concepts.layout
-        return HeatMaps(
-            maps.cpu(),
-            range(len(self._concepts.concepts)),
-            layout,
-            image=image,
-            settings=settings,
-            grids=grids,
-        )
+        return HeatMaps(maps.cpu(), positions, layout, image=image, settings=settings, grids=grids)
 
     def layer_focus(self, i: int = 0, *, prompt: str | None = None) -> torch.Tensor:
         """How concentrated each word's attention is in each layer: ``(layers, words)``, in ``layer_names``
