@@ -111,8 +111,8 @@ class Trace:
         the share of the query's attention that goes to text. The same on cross-attention models.
     concepts:
         Also record ConceptAttention maps of these concepts (any words; ``concept_maps(i)``), on joint
-        families (Flux.1, Flux.2, SD3/3.5, Qwen-Image, Chroma). The image is unchanged. See
-        docs/tracing.md, "Concept maps".
+        families (Flux.1, Flux.2, SD3/3.5, Qwen-Image, Chroma, LongCat-Image, Ovis-Image). The image is
+        unchanged. See docs/tracing.md, "Concept maps".
     concept_layers:
         The joint blocks whose concept maps are summed (name prefixes such as ``"transformer_blocks.18"``).
         Default: the last four (Flux.1's 15 to 18, as the paper's results use).

@@ -68,7 +68,7 @@ def concept_entry(pipe: Any, concept: str, encode: dict, windows: dict[str, tupl
 
         def keep(module: Any, args: tuple, kwargs: dict, encoder: str = encoder) -> None:
             ids = args[0] if args else kwargs["input_ids"]
-            seen[encoder] = ids[0].tolist()
+            seen.setdefault(encoder, ids[0].tolist())  # the prompt's call, not a negative one after it
 
         hooks.append(getattr(pipe, encoder).register_forward_pre_hook(keep, with_kwargs=True))
     try:
@@ -83,10 +83,15 @@ def concept_entry(pipe: Any, concept: str, encode: dict, windows: dict[str, tupl
     for encoder, (tokenizer_name, offset) in windows.items():
         tokenizer = getattr(pipe, tokenizer_name)
         tokenizer = getattr(tokenizer, "tokenizer", tokenizer)  # a processor around it (Flux.2)
-        own = tokenizer(concept, add_special_tokens=False)["input_ids"]
         window = seen[encoder]
-        start = next(k for k in range(len(window)) if window[k : k + len(own)] == own)
-        positions += [offset + start + j for j in range(len(own))]
+        for written in (concept, " " + concept):  # after a template's space, a BPE word has its space
+            own = tokenizer(written, add_special_tokens=False)["input_ids"]
+            start = next((k for k in range(len(window)) if window[k : k + len(own)] == own), None)
+            if start is not None:
+                positions += [offset + start + j for j in range(len(own))]
+                break
+        else:
+            raise AssertionError(f"{concept!r} is not in {encoder}'s window")
     transformer = pipe.transformer
     with torch.no_grad():
         if hasattr(transformer, "txt_in"):  # Qwen-Image

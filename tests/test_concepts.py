@@ -44,6 +44,33 @@ FAMILIES = {
         windows=lambda pipe: {"text_encoder": ("tokenizer", 0)},
         joint="text first",
     ),
+    "flux2_klein": dict(
+        call=dict(
+            height=32, width=48, max_sequence_length=48, text_encoder_out_layers=(1, 2, 3), guidance_scale=1.0
+        ),
+        encode=dict(max_sequence_length=48, text_encoder_out_layers=(1, 2, 3)),
+        windows=lambda pipe: {"text_encoder": ("tokenizer", 0)},
+        joint="text first",
+    ),
+    "longcat_image": dict(
+        call=dict(height=32, width=48, enable_prompt_rewrite=False, guidance_scale=1.0),
+        encode=dict(),
+        windows=lambda pipe: {
+            "text_encoder": (
+                "tokenizer",
+                -len(
+                    pipe.tokenizer(pipe.prompt_template_encode_prefix, add_special_tokens=False)["input_ids"]
+                ),
+            )
+        },
+        joint="text first",
+    ),
+    "ovis_image": dict(
+        call=dict(height=32, width=48, max_sequence_length=32, guidance_scale=1.0),
+        encode=dict(max_sequence_length=32),
+        windows=lambda pipe: {"text_encoder": ("tokenizer", -int(pipe.user_prompt_begin_id))},
+        joint="text first",
+    ),
     "qwen_image": dict(
         call=dict(height=32, width=48),
         encode=dict(),

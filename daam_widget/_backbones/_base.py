@@ -297,7 +297,7 @@ class Backbone:
             raise ValueError(
                 "concept maps (ConceptAttention) run concepts through joint double-stream blocks; "
                 f"{self.name} has none that daam_widget knows. They work on Flux.1, Flux.2, Stable "
-                "Diffusion 3/3.5, Qwen-Image and Chroma"
+                "Diffusion 3/3.5, Qwen-Image, Chroma, LongCat-Image and Ovis-Image"
             )
         return blocks
 

@@ -21,6 +21,7 @@ class LongCatImageBackbone(FluxLayoutBackbone):
     name = "LongCat-Image"
     pipelines = ("LongCatImagePipeline",)
     processors = ("LongCatImageAttnProcessor",)
+    concept_blocks_pattern = r"transformer_blocks\.\d+"
 
     def streams(self) -> list[TextStream]:
         if pipeline_call_locals(self.pipe).get("enable_prompt_rewrite", False):

@@ -16,6 +16,7 @@ class OvisImageBackbone(FluxLayoutBackbone):
     name = "Ovis-Image"
     pipelines = ("OvisImagePipeline",)
     processors = ("OvisImageAttnProcessor",)
+    concept_blocks_pattern = r"transformer_blocks\.\d+"
 
     def streams(self) -> list[TextStream]:
         template = Template.user_turn(
