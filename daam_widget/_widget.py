@@ -216,6 +216,8 @@ class DaamWidget(anywidget.AnyWidget):
         """The DAAM maps ``_show`` drew them from."""
         self._reverting = False
         """``concepts`` is being put back after a refusal: nothing to generate."""
+        self._same_image_again = False
+        """A generation again with the same prompt and seed (for concepts): not a new history entry."""
         self._at_steps: tuple[tuple[int, int], HeatMaps] | None = None
         """``heat_maps`` for the steps chosen in the browser, made when asked for."""
         self._history = History()
@@ -310,7 +312,8 @@ class DaamWidget(anywidget.AnyWidget):
             self._show(session.maps_at(prompt, self.resolution, (0, 0), self.layer), prompt)
             if "steps" in self._deferred:
                 self.steps = self._deferred.pop("steps")
-            self._remember()
+            if not self._same_image_again:
+                self._remember()
             if self._fallback is not None:  # the static picture shows the new image too
                 self._fallback.update(self._fallback_bundle(), raw=True)
         except BaseException as error:  # Ctrl-C too: the widget must not stay "generating"
@@ -616,10 +619,13 @@ class DaamWidget(anywidget.AnyWidget):
             return
         if not change.new and self.map_kind == "concepts":
             self.map_kind = "daam"
+        self._same_image_again = True
         try:
             self.generate()  # the same prompt and seed: the same image, traced with the concepts
         except Exception:  # shown in the widget (generate's error)
             return
+        finally:
+            self._same_image_again = False
         if change.new:
             self.map_kind = "concepts"
 

@@ -493,6 +493,7 @@ def test_concepts_generate_the_same_image_again_with_their_maps():
     image = w.image
     w.concepts = ["cat", "blue sky"]
     assert w.status == "ready" and w.image == image and w.map_kind == "concepts"
+    assert len(w.history) == 1, "the same image again is not a new history entry"
     assert w.words == ["cat", "blue sky"] and w.map_note.startswith(
         "ConceptAttention maps of the joint blocks"
     )
