@@ -32,7 +32,7 @@ from typing import Any, TextIO
 import numpy as np
 from matplotlib.figure import Figure
 
-from ._files import atomic_path, write_atomically
+from ._files import atomic_path, write_atomically, write_text_atomically
 from ._run_files import SETTINGS, launch_id, launcher_rank, locked
 from .analysis import TAUS, ImageMeasures, PairMeasures, RunAnalysis, Scorer, analyze_run
 
@@ -183,7 +183,7 @@ def analyze_into(
     names = tables.close()
     launch = launch_id(world)
     mine = {"launch": launch, "world": world, "rank": rank, "tables": names, "result": result.to_json()}
-    write_atomically(shares / f"{rank}.json", lambda p: p.write_text(json.dumps(mine), encoding="utf-8"))
+    write_text_atomically(shares / f"{rank}.json", json.dumps(mine))
     with locked(out):
         held = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(shares.glob("*.json"))]
         ours = sorted(

@@ -53,6 +53,11 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Path], object]) -
         write(temporary)
 
 
+def write_text_atomically(path: str | os.PathLike, text: str) -> None:
+    """``text`` in UTF-8 to ``path``, as ``write_atomically`` writes."""
+    write_atomically(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary name beside ``path`` to write, flushed to disk and renamed to ``path`` when the block

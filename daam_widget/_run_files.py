@@ -24,11 +24,11 @@ import os
 import socket
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ._files import write_atomically
+from ._files import write_text_atomically
 from ._prompts import PromptLine
 
 MAPS = "maps"
@@ -55,10 +55,6 @@ def image_name(index: int, image: int, spec: dict[str, Any]) -> str:
     """The maps file name of image ``image`` of prompt ``index`` (its line, from 0)."""
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:8]
     return f"{index:06d}-{image:02d}-{digest}{SUFFIX}"
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    write_atomically(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 @dataclass(frozen=True)
@@ -120,16 +116,16 @@ class IndexRow:
     was generated from, and its files relative to the run's folder."""
 
     index: int
+    line: int | None = None
     image: int
     prompt: str
-    file: str
-    line: int | None = None
     seed: int | None = None
     negative_prompt: str | None = None
     source: dict[str, Any] | None = None
     """Where the prompt came from in a dataset file (a COCO caption's ``image_id`` and ``id``)."""
     kwargs: dict[str, Any] = field(default_factory=dict)
     """The pipeline call's keywords."""
+    file: str
     settings: dict[str, Any] = field(default_factory=dict)
     """The run's settings (``run.json``)."""
     steps_file: str | None = None
@@ -143,22 +139,20 @@ class IndexRow:
     def to_json(self) -> str:
         """One line of ``index.jsonl`` (fields that are ``None`` left out; a value JSON cannot hold, as its
         text)."""
-        fields = {f: getattr(self, f) for f in _ROW_ORDER}
-        return json.dumps({k: v for k, v in fields.items() if v is not None}, default=str)
+        values = {f.name: getattr(self, f.name) for f in fields(self)}  # in the fields' order
+        return json.dumps({k: v for k, v in values.items() if v is not None}, default=str)
 
     @classmethod
     def from_json(cls, text: str) -> IndexRow:
         """A row from a line of ``index.jsonl`` (keys this version does not know are ignored)."""
         data = json.loads(text)
-        if not isinstance(data, dict) or not {"index", "image", "prompt", "file"} <= data.keys():
-            raise ValueError(f"not an index row (index, image, prompt and file are needed): {text[:200]!r}")
-        return cls(**{k: v for k, v in data.items() if k in _ROW_ORDER})
-
-
-_ROW_ORDER = (
-    "index", "line", "image", "prompt", "seed", "negative_prompt", "source", "kwargs", "file", "settings",
-    "steps_file",
-)  # fmt: skip
+        known = fields(cls)
+        needed = [f.name for f in known if f.default is MISSING and f.default_factory is MISSING]
+        if not isinstance(data, dict) or not set(needed) <= data.keys():
+            raise ValueError(
+                f"not an index row ({', '.join(needed[:-1])} and {needed[-1]} are needed): {text[:200]!r}"
+            )
+        return cls(**{f.name: data[f.name] for f in known if f.name in data})
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import torch
 from ._aggregate import AttentionSums, StepRecord, upsample_once
 from ._backbones import DenoiserCall, SoftmaxOver, backbone_for
 from ._capture import recording
-from ._concepts import ConceptStreams, check_concepts
+from ._concepts import ConceptStreams
 from ._encodings import EncoderCall, encoder_hook, window_behind
 from ._grid_sums import GridSums
 from ._heat_maps import HeatMaps
@@ -186,16 +186,13 @@ class Trace:
         if on_step is not None and not callable(on_step):
             raise TypeError(f"on_step must be a function of the trace, not {on_step!r}")
         self.on_step = on_step
-        self.concepts: list[str] | None = None
         self._concepts: ConceptStreams | None = None
         if concepts is not None:
             if self.backbone.compiled:
                 raise ValueError(
                     "concept maps are not recorded in a compiled denoiser; trace the model uncompiled"
                 )
-            self.concepts = check_concepts(concepts)
-            self._concept_layers = concept_layers
-            self._concept_blocks = self.backbone.concept_blocks()
+            self._concepts = ConceptStreams(self.backbone, concepts, concept_layers)
         elif concept_layers is not None:
             raise ValueError("concept_layers= chooses the blocks of concept maps: give concepts= too")
         self._in_concept_pass = False
@@ -211,8 +208,6 @@ class Trace:
     def __enter__(self) -> Trace:
         if self._entered:
             raise RuntimeError("a Trace is entered once; make a new one with daam_widget.trace(pipe)")
-        if self.concepts is not None:
-            self._concepts = ConceptStreams(self.backbone, self.concepts, self._concept_layers)
         with contextlib.ExitStack() as stack:
             needs_image_keys = self.backbone.shares_softmax(self.softmax_over)
             projections = None if needs_image_keys else self.backbone.projections
@@ -370,6 +365,11 @@ class Trace:
         return sorted(positions)
 
     # -- recording ---------------------------------------------------------------------------------
+
+    @property
+    def concepts(self) -> list[str] | None:
+        """The concepts whose maps are recorded (``trace(concepts=...)``), checked; None without them."""
+        return self._concepts.concepts if self._concepts is not None else None
 
     def _wanted(self) -> bool:
         """Whether the attention call about to run is recorded: a step asked for, with rows to keep."""
@@ -691,11 +691,10 @@ class Trace:
         layout = self._layout(generation, local, False, prompt)
         tokens = [list(s.tokens) for s in layout.word_spans]
         focus = torch.full((len(self.layer_names), len(tokens)), float("nan"))
-        for k, name in enumerate(self.layer_names):
-            selected = generation.sums.select([name], None)
-            if not selected:
-                continue
-            maps = selected[0][row].float()
+        recorded = [k for k, name in enumerate(self.layer_names) if name in generation.sums.grids]
+        selected = generation.sums.select(self.layer_names, None)  # the layers in ``recorded``, at once
+        for k, layer_maps in zip(recorded, selected, strict=True):
+            maps = layer_maps[row].float()
             for w, positions in enumerate(tokens):
                 word = maps[positions].sum(0).flatten() if positions else maps.new_zeros(1)
                 total = word.sum()

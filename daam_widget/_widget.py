@@ -20,7 +20,7 @@ import traitlets as t
 
 from ._backbones import backbone_for
 from ._concepts import check_concepts
-from ._files import write_atomically
+from ._files import write_text_atomically
 from ._heat_maps import HeatMaps
 from ._html_export import fallback_bundle, standalone_page
 from ._images import png
@@ -345,7 +345,7 @@ class DaamWidget(anywidget.AnyWidget):
         """
         page = standalone_page(self.get_state(), title or f"DAAM: {self.prompt}")
         target = pathlib.Path(path)
-        write_atomically(target, lambda temporary: temporary.write_text(page, encoding="utf-8"))
+        write_text_atomically(target, page)
         return target
 
     def _ipython_display_(self) -> None:
@@ -663,9 +663,10 @@ class DaamWidget(anywidget.AnyWidget):
 
 def _has_concept_maps(pipe: Any) -> bool:
     try:
-        return backbone_for(pipe).concept_blocks_pattern is not None
-    except (TypeError, ValueError):  # not a pipeline the tracer knows: generating says so
+        backbone_for(pipe).concept_blocks()
+    except (TypeError, ValueError):  # none, or not a pipeline the tracer knows (generating says so)
         return False
+    return True
 
 
 def _kernel_shell() -> Any:
