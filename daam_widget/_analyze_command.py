@@ -260,7 +260,7 @@ def scorer_for(run: Path, choice: str | None) -> Scorer | None:
             settings = json.loads((run / SETTINGS).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             settings = {}
-        choice = "toy" if settings.get("pipeline") == "ToyPipeline" else "none"
+        choice = "toy" if settings.get("pipeline") in ("ToyPipeline", "ToyFluxPipeline") else "none"
     if choice == "none":
         return None
     from .toy import ToyScorer

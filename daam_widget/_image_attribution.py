@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from diffusers import DDPMScheduler
 
-from ._backbones import backbone_for
+from ._backbones import SoftmaxOver, backbone_for
 from ._heat_maps import HeatMaps
-from ._trace import trace
+from ._trace import Trace, trace
 
 
 def attribute_image(
@@ -27,6 +27,7 @@ def attribute_image(
     seed: int = 0,
     layers: Sequence[str] | None = None,
     heads: Sequence[int] | None = None,
+    softmax_over: SoftmaxOver = "text",
     concepts: Sequence[str] | None = None,
     concept_layers: Sequence[str] | None = None,
 ) -> HeatMaps:
@@ -41,8 +42,38 @@ def attribute_image(
     as Eq. 6 sums over steps.
 
     ``image``: a PIL image or an ``(H, W, 3)`` uint8 array, H and W multiples of what the model needs (the
-    VAE's factor, times the patch size for transformers).
+    VAE's factor, times the patch size for transformers). ``layers``, ``heads`` and ``softmax_over`` are as
+    ``trace`` takes them.
     """
+    tc, pixels = image_trace(
+        pipe,
+        image,
+        prompt,
+        timesteps=timesteps,
+        seed=seed,
+        layers=layers,
+        heads=heads,
+        softmax_over=softmax_over,
+        concepts=concepts,
+        concept_layers=concept_layers,
+    )
+    maps = tc.concept_maps(0) if concepts is not None else tc.heat_maps(0, prompt=prompt)
+    maps.image = pixels
+    maps.settings.update({"source": "attribute_image", "timesteps": list(timesteps), "seed": seed})
+    return maps
+
+
+def image_trace(
+    pipe: Any,
+    image: Any,
+    prompt: str,
+    *,
+    timesteps: Sequence[int] = (100, 250, 400),
+    seed: int = 0,
+    **trace_options: Any,
+) -> tuple[Trace, np.ndarray]:
+    """The trace of ``attribute_image``'s denoiser runs, and the image's pixels: for reading several kinds
+    of map (layers, concepts) of one image from one set of runs. ``trace_options`` go to ``trace``."""
     backbone = backbone_for(pipe)
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError(
@@ -71,12 +102,7 @@ def attribute_image(
     device, dtype = backbone.denoiser.device, backbone.denoiser.dtype
     x = torch.from_numpy(pixels).permute(2, 0, 1)[None].to(device, pipe.vae.dtype) / 127.5 - 1
     generator = torch.Generator(device).manual_seed(seed)
-    with (
-        torch.no_grad(),
-        trace(
-            pipe, guidance=False, layers=layers, heads=heads, concepts=concepts, concept_layers=concept_layers
-        ) as tc,
-    ):
+    with torch.no_grad(), trace(pipe, guidance=False, **trace_options) as tc:
         latents = backbone.encode_image(x).float()
         text = backbone.encode_text(prompt)
         for t in timesteps:
@@ -87,10 +113,7 @@ def attribute_image(
             else:
                 noisy = diffusion.add_noise(latents, noise, torch.tensor([t], device=device))
             backbone.denoise(noisy.to(dtype), t, text)
-    maps = tc.concept_maps(0) if concepts is not None else tc.heat_maps(0, prompt=prompt)
-    maps.image = pixels
-    maps.settings.update({"source": "attribute_image", "timesteps": list(timesteps), "seed": seed})
-    return maps
+    return tc, pixels
 
 
 def _is_flow_matching(scheduler: Any) -> bool:

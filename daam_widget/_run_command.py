@@ -19,16 +19,18 @@ from ._batch import run as run_prompts
 from ._prompts import PromptFileError
 from ._run_files import FolderInUse, launcher_rank
 
+TOYS = {"toy": "sd", "toy-flux": "flux"}
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def load_model(model: str, device: str, dtype: str | None) -> Any:
-    """``toy``: the embedded toy model; otherwise a local folder or a hub id, through ``from_pretrained``."""
+    """``toy`` and ``toy-flux``: the embedded toy UNet and transformer; otherwise a local folder or a hub id,
+    through ``from_pretrained``."""
     torch_dtype = DTYPES[dtype] if dtype else None
-    if model == "toy":
+    if model in TOYS:
         from .toy import load_pipeline
 
-        return load_pipeline(device=device, dtype=torch_dtype)
+        return load_pipeline(TOYS[model], device=device, dtype=torch_dtype)
     from ._dependencies import quiet_pipeline_imports
 
     with quiet_pipeline_imports():
@@ -43,7 +45,7 @@ def load_model(model: str, device: str, dtype: str | None) -> Any:
         reason = str(error).rstrip(".")
         raise SystemExit(
             f"--model {model}: {where} does not load with DiffusionPipeline.from_pretrained: {reason}. "
-            "--model takes 'toy', a saved pipeline folder or a hub id"
+            "--model takes 'toy', 'toy-flux', a saved pipeline folder or a hub id"
         ) from None
     return pipe.to(device)
 
@@ -92,7 +94,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--column", default="prompt", help="the prompt column of a .csv, .tsv or .parquet file")
     p.add_argument("--out", required=True, help="the run's folder (maps/, index.jsonl, run.json)")
-    p.add_argument("--model", default="toy", help="'toy' (default), a pipeline folder or a hub id")
+    p.add_argument("--model", default="toy", help="'toy' (default), 'toy-flux', a folder or a hub id")
     p.add_argument("--steps", type=positive("--steps"), help="num_inference_steps (default: the pipeline's)")
     p.add_argument("--guidance", type=float, help="guidance_scale (default: the pipeline's)")
     p.add_argument("--size", type=parse_size, help="N or HxW in pixels (default: the pipeline's)")

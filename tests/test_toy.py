@@ -286,7 +286,8 @@ def test_the_reports_attention_grids_are_the_resolutions_the_tracer_records():
 
 def random_pipeline():
     torch.manual_seed(0)
-    return _model.assemble(_model.vae(), _model.unet(), _model.text_encoder(len(_model.tokenizer())))
+    parts = _model.assemble(_model.vae(), _model.unet(), _model.text_encoder(len(_model.tokenizer())))
+    return _model.ToyPipeline(**parts.components)
 
 
 def test_the_evaluation_command_writes_json_and_a_markdown_table(tmp_path):

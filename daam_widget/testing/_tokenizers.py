@@ -6,7 +6,7 @@ import string
 
 from transformers import CLIPTokenizer, GemmaTokenizer, T5Tokenizer
 
-from ..toy._tokenizer import make_clip_tokenizer
+from ..toy._tokenizer import make_clip_tokenizer, make_t5_tokenizer
 
 WORDS = (
     "a an the of on in and with to left right above below photo picture small big "
@@ -22,16 +22,7 @@ def clip_tokenizer(model_max_length: int = 77) -> CLIPTokenizer:
 def t5_tokenizer(model_max_length: int = 512) -> T5Tokenizer:
     """T5's Unigram tokenizer: each word of WORDS is one "▁word" piece, any other word splits into letters
     (either case) and punctuation marks, as in T5's own vocabulary; other characters are ``<unk>``."""
-    letters = string.ascii_letters + string.punctuation
-    letter_pieces = dict.fromkeys([*("▁" + c for c in letters), *letters], -5.0)
-    vocab = {
-        "<pad>": 0.0,
-        "</s>": 0.0,
-        "<unk>": 0.0,
-        **letter_pieces,
-        **dict.fromkeys(("▁" + w for w in WORDS), -1.0),
-    }
-    return T5Tokenizer(vocab=list(vocab.items()), extra_ids=0, model_max_length=model_max_length)
+    return make_t5_tokenizer(WORDS, model_max_length=model_max_length)
 
 
 def gemma_tokenizer(model_max_length: int = 2048) -> GemmaTokenizer:

@@ -30,9 +30,6 @@ from ._scoring import (
 )
 from ._world import EVALUATION_SEEDS, scene
 
-DEFAULT_STEPS = 50
-DEFAULT_GUIDANCE = 7.5
-"""What ``pipe(prompt)`` uses (diffusers' defaults for StableDiffusionPipeline)."""
 TAU = 0.4
 TIMESTEPS = (100, 250, 400)
 
@@ -88,9 +85,8 @@ def generated_results(
         with trace(pipe, layers=layers) as tc:
             out = pipe(
                 [s.caption for s in scenes],
-                num_inference_steps=steps,
-                guidance_scale=guidance,
                 generator=[torch.Generator().manual_seed(seed) for seed in chunk],
+                **call_of(pipe, steps, guidance),
             )
         for k, (s, seed) in enumerate(zip(scenes, chunk, strict=True)):
             maps = tc.heat_maps(k, prompt=s.caption)
@@ -193,7 +189,7 @@ def evaluate(
     pipe: Any,
     images: int,
     *,
-    settings: Sequence[tuple[int, float]] = ((DEFAULT_STEPS, DEFAULT_GUIDANCE),),
+    settings: Sequence[tuple[int, float]] | None = None,
     taus: Sequence[float] = TAUS,
     timesteps: Sequence[int] = TIMESTEPS,
     batch: int = 8,
@@ -202,8 +198,8 @@ def evaluate(
     layers: Sequence[str] | None = None,
     first: int = 0,
 ) -> dict[str, Any]:
-    """All three measurements on ``images`` held-out scenes from the ``first``; the first of ``settings`` is
-    the headline.
+    """All three measurements on ``images`` held-out scenes from the ``first``; the first of ``settings``
+    (steps, guidance) is the headline, by default the pipeline's default call (``default_call``).
 
     ``layers`` (cross-attention layer name prefixes, as ``trace`` takes them) sums the maps over those
     layers only: which layers localise, the question behind the reference's dropping of some.
@@ -213,6 +209,7 @@ def evaluate(
     if first < 0:
         raise ValueError(f"first is a held-out scene's index, 0 or more; got {first}")
     seeds = [EVALUATION_SEEDS + first + i for i in range(images)]
+    settings = [default_call(pipe)] if settings is None else settings
     pipe.set_progress_bar_config(disable=True)
     total = images * (len(settings) + int(real))
     bar = tqdm(total=total, desc="evaluate", disable=not progress)
@@ -254,6 +251,16 @@ def evaluate(
     bar.close()
     report["per_image"] = per_image
     return report
+
+
+def default_call(pipe: Any) -> tuple[int, float]:
+    """The steps and guidance scale of a toy pipeline's ``pipe(prompt)``."""
+    return pipe.default_steps, pipe.default_guidance
+
+
+def call_of(pipe: Any, steps: int, guidance: float) -> dict[str, Any]:
+    """A toy pipeline's call keywords for ``steps`` and ``guidance`` (each toy names its own guidance)."""
+    return {"num_inference_steps": steps, pipe.guidance_keyword: guidance}
 
 
 def grid_name(grid: tuple[int, int]) -> str:

@@ -78,3 +78,38 @@ def _table_row(cells: Sequence[str]) -> str:
 
 def _pct(share: float | None) -> str:
     return "n/a" if share is None else f"{100 * share:.1f}%"
+
+
+def methods_markdown(reports: dict[str, dict[str, Any]]) -> str:
+    """``_map_methods.compare`` reports (by toy model) as one table: noun and colour mIoU at τ = 0.4 for
+    each method, beside the best a perfect map at the model's attention grids could score; then the layers
+    chosen."""
+    from ._map_methods import METHODS
+
+    grids = sorted({g for r in reports.values() for k in r["kinds"].values() for g in k["perfect_maps"]})
+    header = ["model", "images", "words", "count", *METHODS.values(), *(f"perfect {g} map" for g in grids)]
+    lines = [_table_row(header), _table_row(["---"] * len(header))]
+    for model, report in reports.items():
+        for kind, k in report["kinds"].items():
+            for part in ("noun", "color"):
+                cells = [model, kind, "colour" if part == "color" else part, str(k["words"][part])]
+                for method in METHODS:
+                    miou = k["miou"].get(method, {}).get(part, {}).get(str(TAU))
+                    cells.append("—" if miou is None else f"{miou:.3f}")
+                for grid in grids:
+                    ceiling = k["perfect_maps"].get(grid, {}).get(part)
+                    cells.append("—" if ceiling is None else f"{ceiling:.3f}")
+                lines.append(_table_row(cells))
+    lines += ["", "Layers chosen on the selection scenes (by noun mIoU at τ = 0.4):", ""]
+    lines += [
+        _table_row(["model", "images", "best single layer", "best 2-3 layers"]),
+        _table_row(["---"] * 4),
+    ]
+    for model, report in reports.items():
+        for kind, k in report["kinds"].items():
+            lines.append(_table_row([model, kind, _layers(k["best_layer"]), _layers(k["best_layers"])]))
+    return "\n".join(lines) + "\n"
+
+
+def _layers(names: Sequence[str]) -> str:
+    return " + ".join(f"`{n}`" for n in names)

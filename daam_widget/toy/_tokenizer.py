@@ -1,4 +1,4 @@
-"""A real CLIP byte-level BPE tokenizer built from a word list, with no files and no network.
+"""Real CLIP (byte-level BPE) and T5 (Unigram) tokenizers built from a word list, without files or network.
 
 The merges are left-to-right chains (``("d", "o")``, ``("do", "g</w>")``), one chain per word, longest
 words first (so that no shorter word's first merge, such as ``("a", "n")`` of "and", breaks the chain of a
@@ -8,10 +8,11 @@ still tokenizes, into sub-word pieces, exactly as CLIP's tokenizer would split i
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterable
 from functools import cache
 
-from transformers import CLIPTokenizer
+from transformers import CLIPTokenizer, T5Tokenizer
 
 SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")
 
@@ -67,3 +68,18 @@ def make_clip_tokenizer(words: Iterable[str], model_max_length: int = 77) -> CLI
     if split:
         raise ValueError(f"these words would not be single tokens: {split}; words must be lowercase")
     return tok
+
+
+def make_t5_tokenizer(words: Iterable[str], model_max_length: int = 512) -> T5Tokenizer:
+    """T5's Unigram tokenizer: each of ``words`` is one "▁word" piece, any other word splits into letters
+    (either case) and punctuation marks, as in T5's own vocabulary; other characters are ``<unk>``."""
+    letters = string.ascii_letters + string.punctuation
+    letter_pieces = dict.fromkeys([*("▁" + c for c in letters), *letters], -5.0)
+    vocab = {
+        "<pad>": 0.0,
+        "</s>": 0.0,
+        "<unk>": 0.0,
+        **letter_pieces,
+        **dict.fromkeys(("▁" + w for w in words), -1.0),
+    }
+    return T5Tokenizer(vocab=list(vocab.items()), extra_ids=0, model_max_length=model_max_length)

@@ -7,6 +7,7 @@ object, and an object's region in any image of the world is the segment of its c
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -197,3 +198,12 @@ def scene(seed: int) -> Scene:
 
 
 EVALUATION_SEEDS = 1_000_000_000
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def unknown_words(prompt: str) -> list[str]:
+    """The words of ``prompt`` the toy's tokenizers do not hold (case-insensitive), in order."""
+    known = set(WORDS)
+    return [w for w in dict.fromkeys(_WORD.findall(prompt.lower())) if w not in known]

@@ -27,14 +27,15 @@ import torch
 
 from ..analysis import TAUS
 from . import _model
-from ._evaluation import DEFAULT_GUIDANCE, DEFAULT_STEPS, TIMESTEPS, evaluate
+from ._evaluation import TIMESTEPS, default_call, evaluate
 from ._report import markdown
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=_model.MODELS, default="sd", help="which toy (default: sd)")
     parser.add_argument(
-        "--pipeline", type=Path, help="a saved pipeline folder (default: the shipped weights)"
+        "--pipeline", type=Path, help="a saved pipeline folder of that model (default: the shipped weights)"
     )
     parser.add_argument("--images", type=int, default=200, help="held-out scenes to evaluate")
     parser.add_argument(
@@ -43,9 +44,9 @@ def main(argv: list[str] | None = None) -> None:
         default=0,
         help="the first held-out scene's index (default 0; 200 skips the usual set)",
     )
-    parser.add_argument("--steps", type=int, nargs="+", default=[DEFAULT_STEPS], help="DDIM steps (each)")
+    parser.add_argument("--steps", type=int, nargs="+", help="denoising steps (each; default: the model's)")
     parser.add_argument(
-        "--guidance", type=float, nargs="+", default=[DEFAULT_GUIDANCE], help="guidance scales (each)"
+        "--guidance", type=float, nargs="+", help="guidance scales (each; default: the model's)"
     )
     parser.add_argument("--timesteps", type=int, nargs="+", default=list(TIMESTEPS), help="for (c)")
     parser.add_argument("--batch", type=int, default=8, help="images per pipeline call")
@@ -58,8 +59,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    pipe = _model.load_pipeline(path=args.pipeline)
-    settings = list(itertools.product(args.steps, args.guidance))
+    pipe = _model.load_pipeline(args.model, path=args.pipeline)
+    steps, guidance = default_call(pipe)
+    settings = list(itertools.product(args.steps or [steps], args.guidance or [guidance]))
     report = evaluate(
         pipe,
         args.images,
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         layers=args.layers,
         first=args.first,
     )
-    folder = args.pipeline if args.pipeline is not None else _model.WEIGHTS
+    folder = Path(pipe.config._name_or_path)
     training = folder / "training.json"
     report["pipeline"] = str(folder)
     report["training"] = json.loads(training.read_text()) if training.exists() else None

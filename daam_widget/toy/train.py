@@ -98,18 +98,29 @@ def train_vae(steps: int, batch: int, rng: np.random.Generator) -> tuple[Any, fl
 
 
 @torch.no_grad()
-def encode_scenes(vae: Any, count: int) -> tuple[torch.Tensor, list, torch.Tensor]:
-    """Training scenes ``0..count-1``: latent means (unscaled), objects, and ``shape_coverage`` of each.
-
-    The coverage is ``(count, len(SHAPES), 16, 16)`` float16 (41 MB for 16,000 scenes).
-    """
-    latents, objects, coverage = [], [], []
+def encode_scenes(vae: Any, count: int) -> tuple[torch.Tensor, list]:
+    """Training scenes ``0..count-1``: latent means (unscaled) and objects."""
+    latents, objects = [], []
     for start in tqdm(range(0, count, 256), desc="encode", mininterval=5):
         scenes = [scene(seed) for seed in range(start, min(count, start + 256))]
         objects += [s.objects for s in scenes]
-        coverage.append(torch.from_numpy(np.stack([shape_coverage(s.objects) for s in scenes])).half())
         latents.append(vae.encode(_pixels(np.stack([s.image for s in scenes]))).latent_dist.mean)
-    return torch.cat(latents), objects, torch.cat(coverage)
+    return torch.cat(latents), objects
+
+
+def coverages(objects: list) -> torch.Tensor:
+    """``shape_coverage`` of each scene's objects: ``(len(objects), len(SHAPES), 16, 16)`` float16 (41 MB for
+    16,000 scenes)."""
+    return torch.from_numpy(np.stack([shape_coverage(o) for o in objects])).half()
+
+
+def update_ema(averages: list[Any], models: list[Any], step: int) -> None:
+    """Move each average model's weights towards its model's, with a decay that warms up to 0.999."""
+    decay = min(0.999, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for average, model in zip(averages, models, strict=True):
+            for p_avg, p in zip(average.parameters(), model.parameters(), strict=True):
+                p_avg.lerp_(p, 1 - decay)
 
 
 def drop_summaries(
@@ -132,6 +143,16 @@ def _save(pipe: Any, folder: Path, info: dict) -> None:
     (tmp / "training.json").write_text(json.dumps(info, indent=2) + "\n")
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
+
+
+def install(out: Path, weights: Path | None) -> None:
+    """Copy the last checkpoint to ``out/final`` and, when ``weights`` is given, into that package folder."""
+    final = out / "final"
+    shutil.rmtree(final, ignore_errors=True)
+    shutil.copytree(out / "checkpoint", final)
+    if weights is not None:
+        shutil.rmtree(weights, ignore_errors=True)
+        shutil.copytree(final, weights)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -182,7 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         vae, psnr = train_vae(args.vae_steps, args.vae_batch, rng)
         info["vae_psnr_db"] = round(psnr, 2)
-    latents, objects, coverage = encode_scenes(vae, args.scenes)
+    latents, objects = encode_scenes(vae, args.scenes)
+    coverage = coverages(objects)
     scale = float(1 / latents.std())
     vae.register_to_config(scaling_factor=scale)
     latents = latents * scale
@@ -235,24 +257,15 @@ def main(argv: list[str] | None = None) -> None:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
-            decay = min(0.999, (1 + step) / (10 + step))
-            with torch.no_grad():
-                for average, model in zip(ema, (encoder, unet), strict=True):
-                    for p_avg, p in zip(average.parameters(), model.parameters(), strict=True):
-                        p_avg.lerp_(p, 1 - decay)
+            update_ema(ema, [encoder, unet], step)
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{denoising.item():.4f}", grounding=f"{grounding.item():.3f}")
             if step % args.every == 0 or step == args.steps:
                 info.update(steps=step, minutes=round((time.time() - started) / 60, 1), image_size=SIZE)
                 pipe = _model.assemble(vae, ema[1], ema[0])
                 _save(pipe, args.out / "checkpoint", info)
-    final = args.out / "final"
-    shutil.rmtree(final, ignore_errors=True)
-    shutil.copytree(args.out / "checkpoint", final)
-    if args.install:
-        shutil.rmtree(_model.WEIGHTS, ignore_errors=True)
-        shutil.copytree(final, _model.WEIGHTS)
-    print(f"done: {args.steps} steps in {(time.time() - started) / 60:.1f} min -> {final}")
+    install(args.out, _model.WEIGHTS if args.install else None)
+    print(f"done: {args.steps} steps in {(time.time() - started) / 60:.1f} min -> {args.out / 'final'}")
 
 
 if __name__ == "__main__":
