@@ -64,6 +64,11 @@ def test_the_flux_toys_call_defaults_to_its_size_window_and_true_guidance():
     assert call_of(pipe, 5, 2.0) == {"num_inference_steps": 5, "true_cfg_scale": 2.0}
 
 
+def test_the_flux_toy_names_the_words_it_does_not_know():
+    with pytest.warns(UserWarning, match="the toy model does not know 'dog': its words are a, an"):
+        random_flux_pipeline()("a red dog", num_inference_steps=1, output_type="latent")
+
+
 def test_load_pipeline_names_the_toys_it_has():
     with pytest.raises(ValueError, match="model must be one of 'sd', 'flux', not 'unet'"):
         _model.load_pipeline("unet")

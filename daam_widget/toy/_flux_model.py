@@ -9,7 +9,6 @@ T5EncoderModel for the token states, and the world's words as single tokens in b
 from __future__ import annotations
 
 import inspect
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from transformers import CLIPTextModel, T5Config, T5EncoderModel, T5Tokenizer
 
 from .._dependencies import quiet_pipeline_imports
 from ._tokenizer import make_t5_tokenizer
-from ._world import SIZE, WORDS, unknown_words
+from ._world import SIZE, WORDS, warn_of_unknown_words
 
 with quiet_pipeline_imports():
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
@@ -109,11 +108,5 @@ class ToyFluxPipeline(FluxPipeline):
         return super().__call__(*args, **call, **kwargs)  # type: ignore[misc]  # diffusers is lazy
 
     def encode_prompt(self, prompt: Any, *args: Any, **kwargs: Any) -> Any:
-        for text in [prompt] if isinstance(prompt, str) else prompt or []:
-            if unknown := unknown_words(text):
-                warnings.warn(
-                    f"the toy model does not know {', '.join(map(repr, unknown))}: its words are "
-                    f"{', '.join(WORDS)}; unknown words are split into letters it never learned",
-                    stacklevel=4,
-                )
+        warn_of_unknown_words([prompt], stacklevel=4)
         return super().encode_prompt(prompt, *args, **kwargs)  # type: ignore[misc]  # diffusers is lazy

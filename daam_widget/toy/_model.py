@@ -8,16 +8,17 @@ words.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from .._dependencies import quiet_pipeline_imports
+from ._flux_model import WEIGHTS as FLUX_WEIGHTS
+from ._flux_model import ToyFluxPipeline
 from ._tokenizer import make_clip_tokenizer
-from ._world import WORDS, unknown_words
+from ._world import WORDS, warn_of_unknown_words
 
 with quiet_pipeline_imports():
     from diffusers import (
@@ -119,14 +120,7 @@ class ToyPipeline(StableDiffusionPipeline):
 
     def encode_prompt(self, prompt: Any, *args: Any, **kwargs: Any) -> Any:
         negative = kwargs.get("negative_prompt", args[3] if len(args) > 3 else None)
-        texts = [prompt, negative]
-        for text in (t for group in texts for t in ([group] if isinstance(group, str) else group or [])):
-            if unknown := unknown_words(text):
-                warnings.warn(
-                    f"the toy model does not know {', '.join(map(repr, unknown))}: its words are "
-                    f"{', '.join(WORDS)}; unknown words are split into letters it never learned",
-                    stacklevel=4,  # the pipeline call, under torch's no_grad wrapper
-                )
+        warn_of_unknown_words([prompt, negative], stacklevel=4)  # the pipeline call, under no_grad
         return super().encode_prompt(prompt, *args, **kwargs)  # type: ignore[misc]  # diffusers is lazy
 
 
@@ -135,12 +129,39 @@ MODELS = ("sd", "flux")
 and the transformer (``ToyFluxPipeline``, a ``FluxPipeline``)."""
 
 
+@overload
+def load_pipeline(
+    model: Literal["sd"] = "sd",
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    path: str | Path | None = None,
+) -> ToyPipeline: ...
+
+
+@overload
+def load_pipeline(
+    model: Literal["flux"],
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    path: str | Path | None = None,
+) -> ToyFluxPipeline: ...
+
+
+@overload
+def load_pipeline(
+    model: str,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    path: str | Path | None = None,
+) -> ToyPipeline | ToyFluxPipeline: ...
+
+
 def load_pipeline(
     model: str = "sd",
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
     path: str | Path | None = None,
-) -> Any:
+) -> ToyPipeline | ToyFluxPipeline:
     """A toy pipeline with the weights shipped in the package; no network.
 
     ``model="sd"`` (default): the toy UNet, a ``StableDiffusionPipeline``; ``pipe(prompt)`` makes a 64x64
@@ -149,12 +170,10 @@ def load_pipeline(
     classifier-free guidance 4 (``_flux_model.DEFAULT_CALL``). ``path`` loads another saved pipeline folder
     of that model (a training checkpoint) instead of the shipped weights.
     """
-    from . import _flux_model
-
     if model not in MODELS:
         raise ValueError(f"model must be one of {', '.join(map(repr, MODELS))}, not {model!r}")
-    pipe_class: Any = ToyPipeline if model == "sd" else _flux_model.ToyFluxPipeline
-    weights = WEIGHTS if model == "sd" else _flux_model.WEIGHTS
+    pipe_class: Any = ToyPipeline if model == "sd" else ToyFluxPipeline
+    weights = WEIGHTS if model == "sd" else FLUX_WEIGHTS
     folder = Path(path) if path is not None else weights
     if not (folder / "model_index.json").exists():
         trainer = "train" if model == "sd" else "train_transformer"

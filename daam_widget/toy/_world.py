@@ -8,6 +8,8 @@ object, and an object's region in any image of the world is the segment of its c
 from __future__ import annotations
 
 import re
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -207,3 +209,15 @@ def unknown_words(prompt: str) -> list[str]:
     """The words of ``prompt`` the toy's tokenizers do not hold (case-insensitive), in order."""
     known = set(WORDS)
     return [w for w in dict.fromkeys(_WORD.findall(prompt.lower())) if w not in known]
+
+
+def warn_of_unknown_words(prompts: Iterable[str | list[str] | None], stacklevel: int) -> None:
+    """Warn, naming them, of the words of ``prompts`` (strings, lists of them, or ``None``) the toy's
+    tokenizers do not hold: they are split into letters the model never saw, and DAAM would map letters."""
+    for text in (t for group in prompts for t in ([group] if isinstance(group, str) else group or [])):
+        if unknown := unknown_words(text):
+            warnings.warn(
+                f"the toy model does not know {', '.join(map(repr, unknown))}: its words are "
+                f"{', '.join(WORDS)}; unknown words are split into letters it never learned",
+                stacklevel=stacklevel + 1,
+            )

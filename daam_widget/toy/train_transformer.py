@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     started = time.time()
     info: dict[str, Any] = {"seed": args.seed, "args": {k: str(v) for k, v in vars(args).items()}}
 
-    vae: Any = _model.load_pipeline(path=_model.WEIGHTS).vae.requires_grad_(False)
+    toy_unet: Any = _model.load_pipeline("sd")
+    vae = toy_unet.vae.requires_grad_(False)
     latents, objects = encode_scenes(vae, args.scenes)
     shift, scale = float(latents.mean()), float(1 / latents.std())
     vae.register_to_config(shift_factor=shift, scaling_factor=scale)
