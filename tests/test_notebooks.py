@@ -7,32 +7,52 @@ import time
 
 import pytest
 
+from daam_widget.toy._flux_model import WEIGHTS as FLUX_WEIGHTS
 from tests.browser.jupyter import REPO, scratch_env
 
 NOTEBOOKS = REPO / "notebooks"
 
 
-def test_quickstart_runs_on_cpu_in_under_a_minute_and_keeps_its_widget_state(tmp_path, monkeypatch):
+def execute(name, tmp_path, monkeypatch):
+    """Run notebooks/NAME top to bottom in a fresh kernel in ``tmp_path``: the notebook and the seconds."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     for key, value in scratch_env(tmp_path / "jupyter").items():
         monkeypatch.setenv(key, value)
-    shutil.copy(NOTEBOOKS / "quickstart.ipynb", tmp_path)
-    notebook = nbformat.read(tmp_path / "quickstart.ipynb", as_version=4)
+    shutil.copy(NOTEBOOKS / name, tmp_path)
+    notebook = nbformat.read(tmp_path / name, as_version=4)
     client = nbclient.NotebookClient(
         notebook, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(tmp_path)}}
     )
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
-    print(f"\nquickstart.ipynb: {seconds:.1f} s")
-    assert seconds < 90, "the quickstart should take under a minute on CPU (90 s allowed for a busy machine)"
-    state = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-    daam = [m["state"] for m in state.values() if m["state"].get("_anywidget_id", "").endswith("DaamWidget")]
-    assert len(daam) == 1 and daam[0]["prompt"] == "a big purple diamond and a small orange circle"
-    assert (tmp_path / "daam-quickstart.html").exists()
+    print(f"\n{name}: {seconds:.1f} s")
     outputs = json.dumps([cell.get("outputs", []) for cell in notebook.cells])
     assert "application/vnd.jupyter.widget-view+json" in outputs and '"output_type": "error"' not in outputs
+    return notebook, seconds
+
+
+def widget_states(notebook):
+    state = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    return [m["state"] for m in state.values() if m["state"].get("_anywidget_id", "").endswith("DaamWidget")]
+
+
+def test_quickstart_runs_on_cpu_in_under_a_minute_and_keeps_its_widget_state(tmp_path, monkeypatch):
+    notebook, seconds = execute("quickstart.ipynb", tmp_path, monkeypatch)
+    assert seconds < 90, "the quickstart should take under a minute on CPU (90 s allowed for a busy machine)"
+    (daam,) = widget_states(notebook)
+    assert daam["prompt"] == "a big purple diamond and a small orange circle"
+    assert (tmp_path / "daam-quickstart.html").exists()
+
+
+@pytest.mark.skipif(not (FLUX_WEIGHTS / "model_index.json").exists(), reason="no toy transformer weights")
+def test_the_map_methods_notebook_runs_on_cpu_and_shows_concept_maps(tmp_path, monkeypatch):
+    notebook, seconds = execute("which-map.ipynb", tmp_path, monkeypatch)
+    assert seconds < 90
+    (daam,) = widget_states(notebook)
+    assert daam["map_kind"] == "concepts"
+    assert daam["concepts"] == ["yellow", "circle", "orange", "square", "green", "triangle"]
 
 
 def test_notebooks_are_valid_and_saved_without_outputs():
@@ -41,7 +61,11 @@ def test_notebooks_are_valid_and_saved_without_outputs():
         notebook = nbformat.read(path, as_version=4)
         nbformat.validate(notebook)
         assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), path.name
-    assert {p.name for p in NOTEBOOKS.glob("*.ipynb")} >= {"quickstart.ipynb", "stable-diffusion.ipynb"}
+    assert {p.name for p in NOTEBOOKS.glob("*.ipynb")} >= {
+        "quickstart.ipynb",
+        "stable-diffusion.ipynb",
+        "which-map.ipynb",
+    }
 
 
 def test_the_stable_diffusion_notebook_loads_real_models_from_the_hub():

@@ -1,7 +1,9 @@
 """The toy transformer (a FluxPipeline on the toy world) and the comparison of map methods on the toys."""
 
 import json
+import re
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -182,3 +184,33 @@ def test_the_comparison_on_a_joint_model_adds_the_models_own_softmax_and_concept
     assert real["daam_all"] != real["daam"]  # the image's own keys take a share of each query's attention
     table = methods_markdown({"flux": report})
     assert "| flux | real | noun |" in table and "ConceptAttention" in table
+
+
+@pytest.mark.slow
+@needs_flux_weights
+def test_the_readmes_table_of_map_methods_is_what_compare_maps_measures(tmp_path):
+    """The long evaluation: the command the README gives, rerun, makes the README's table (to 0.01: float
+    sums differ with the thread count)."""
+    from daam_widget.toy.compare_maps import main as compare_main
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    command = re.search(r"python -m daam_widget\.toy\.compare_maps([^`\n]*)", readme)
+    assert command is not None, "the README gives the command that makes its table"
+    compare_main([*command.group(1).split(), "--out", str(tmp_path)])
+
+    def rows(text):
+        return {
+            tuple(cells[:3]): cells[3:]
+            for line in text.splitlines()
+            if line.startswith(("| sd |", "| flux |"))
+            for cells in [[c.strip() for c in line.strip("|").split("|")]]
+        }
+
+    measured, written = rows((tmp_path / "maps.md").read_text()), rows(readme)
+    assert set(written) <= set(measured) and len(written) >= 8
+    for key, cells in written.items():
+        for mine, theirs in zip(measured[key], cells, strict=True):
+            if theirs in ("—",) or not re.fullmatch(r"[\d.]+", theirs):
+                assert mine == theirs, key
+            else:
+                assert float(mine) == pytest.approx(float(theirs), abs=0.01), key

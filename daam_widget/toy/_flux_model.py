@@ -101,7 +101,7 @@ class ToyFluxPipeline(FluxPipeline):
     guidance_keyword = "true_cfg_scale"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        given = {*list(inspect.signature(FluxPipeline.__call__).parameters)[1 : 1 + len(args)], *kwargs}
+        given = {*list(_FLUX_CALL.parameters)[1 : 1 + len(args)], *kwargs}
         if "negative_prompt_embeds" in given:
             given.add("negative_prompt")
         call = {k: v for k, v in DEFAULT_CALL.items() if k not in given}
@@ -110,3 +110,11 @@ class ToyFluxPipeline(FluxPipeline):
     def encode_prompt(self, prompt: Any, *args: Any, **kwargs: Any) -> Any:
         warn_of_unknown_words([prompt], stacklevel=4)
         return super().encode_prompt(prompt, *args, **kwargs)  # type: ignore[misc]  # diffusers is lazy
+
+
+_FLUX_CALL = inspect.signature(FluxPipeline.__call__)
+# What inspects the call (help(), the widget's argument check) sees FluxPipeline's parameters, with the
+# toy's defaults.
+ToyFluxPipeline.__call__.__signature__ = _FLUX_CALL.replace(  # type: ignore[attr-defined]
+    parameters=[p.replace(default=DEFAULT_CALL.get(n, p.default)) for n, p in _FLUX_CALL.parameters.items()]
+)
