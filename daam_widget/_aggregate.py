@@ -12,6 +12,7 @@ maps are clamped at zero once, after the sum, which is what "sum, then upsample"
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -41,6 +42,8 @@ def zeros_for(probabilities: torch.Tensor, rows: int, keys: int) -> torch.Tensor
 
 Layers = tuple[str, ...]
 """Layers whose probabilities were computed together and are summed in one tensor."""
+Grid = tuple[int, ...]
+"""A layer's token grid: (h, w), or a video's (frames, h, w)."""
 
 
 class AttentionSums:
@@ -48,7 +51,8 @@ class AttentionSums:
 
     ``totals[layers]`` is ``(layers, rows, queries, tokens)`` float32 on the pipeline's device, summed over
     heads and steps, for layers computed together (so that adding them is one operation); ``grids[layer]``
-    is a layer's (h, w), and ``select`` gives maps ``(rows, tokens, h, w)``. The size is fixed, whatever
+    is a layer's (h, w), or a video's (frames, h, w), and ``select`` gives maps ``(rows, tokens, *grid)``.
+    The size is fixed, whatever
     the number of steps. With ``time_resolved``, ``by_step[step][layers]`` also keeps each step's map:
     memory then grows by the size of ``totals`` per step (at 512 px on SD 1.x/2.x, about 8.3 MB per image
     and step: 16 layers, 26,944 latent pixels, 77 tokens, 4 bytes).
@@ -59,7 +63,7 @@ class AttentionSums:
         self.keys = keys
         self.time_resolved = time_resolved
         self.totals: dict[Layers, torch.Tensor] = {}
-        self.grids: dict[str, tuple[int, int]] = {}
+        self.grids: dict[str, Grid] = {}
         self.by_step: dict[int, dict[Layers, torch.Tensor]] = defaultdict(dict)
 
     def add(
@@ -67,7 +71,7 @@ class AttentionSums:
         layers: Layers,
         step: int,
         probabilities: torch.Tensor,
-        grid: tuple[int, int],
+        grid: Grid,
         first_row: int = 0,
     ) -> None:
         """Add the probabilities of ``layers`` at one step, ``(layers, rows, queries, tokens)`` float32 with
@@ -87,7 +91,7 @@ class AttentionSums:
         return sum(t.numel() * t.element_size() for t in tensors)
 
     def select(self, layers: Iterable[str], steps: Iterable[int] | None) -> list[torch.Tensor]:
-        """The per-layer maps ``(rows, tokens, h, w)`` of ``layers``, summed over all steps or over
+        """The per-layer maps ``(rows, tokens, *grid)`` of ``layers``, summed over all steps or over
         ``steps`` (needs ``time_resolved``)."""
         layers = [name for name in layers if name in self.grids]
         if steps is None:
@@ -106,8 +110,7 @@ class AttentionSums:
         ]
 
     def _maps(self, layer: str, probabilities: torch.Tensor) -> torch.Tensor:
-        h, w = self.grids[layer]
-        return probabilities.transpose(1, 2).reshape(probabilities.shape[0], -1, h, w)
+        return probabilities.transpose(1, 2).reshape(probabilities.shape[0], -1, *self.grids[layer])
 
 
 def _by_layer(totals: dict[Layers, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -124,9 +127,6 @@ def _by_layer(totals: dict[Layers, torch.Tensor]) -> dict[str, torch.Tensor]:
                 part, (0, width - part.shape[-1])
             )
     return by_layer
-
-
-Grid = tuple[int, int]
 
 
 class StepRecord:
@@ -195,7 +195,7 @@ class StepRecord:
         starts, start = {}, 0
         for grid in self._current:
             starts[grid] = start
-            start += grid[0] * grid[1]
+            start += math.prod(grid)
         self._stored[self._step].append((stored, starts))
         self._current = {}
 
@@ -213,26 +213,27 @@ class StepRecord:
         """The recorded resolutions, largest first."""
         self._flush()
         found = {g for parts in self._stored for _, starts in parts for g in starts}
-        return sorted(found, key=lambda g: -g[0] * g[1])
+        return sorted(found, key=lambda g: -math.prod(g))
 
     def maps(self, row: int, grid: Grid, positions: Sequence[int]) -> torch.Tensor:
-        """Row ``row``'s maps of ``positions`` at ``grid`` for every step: ``(steps, positions, h, w)``
+        """Row ``row``'s maps of ``positions`` at ``grid`` for every step: ``(steps, positions, *grid)``
         float32; zero for steps that were not recorded."""
         self._flush()
-        h, w = grid
+        size = math.prod(grid)
         columns = [self.positions.index(p) for p in positions]
-        out = torch.zeros(len(self._stored), len(columns), h, w)
+        out = torch.zeros(len(self._stored), len(columns), *grid)
         for t, parts in enumerate(self._stored):
             for stored, starts in parts:
                 if grid in starts:
                     start = starts[grid]
-                    words = stored[row, start : start + h * w][:, columns].float().cpu()
-                    out[t] += words.T.reshape(len(columns), h, w)
+                    words = stored[row, start : start + size][:, columns].float().cpu()
+                    out[t] += words.T.reshape(len(columns), *grid)
         return out
 
 
 def upsample_once(maps: Iterable[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
-    """Eq. 6 from native-resolution sums: ``(..., h, w)`` maps of any resolutions -> ``(..., H, W)``.
+    """Eq. 6 from native-resolution sums: ``(..., h, w)`` maps of any resolutions -> ``(..., H, W)``
+    (a video's ``(..., frames, h, w)``: each frame upsampled in space).
 
     Maps of one resolution are summed first, each resolution is upsampled once (bicubic, as the paper),
     and the result is clamped at zero once (see the module docstring).

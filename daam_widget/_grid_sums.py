@@ -8,7 +8,7 @@ SD at 512 px, against 262,144 at the image's size) rebuild its maps exactly, and
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -37,12 +37,22 @@ class GridSums:
             grids[key] = m.float().cpu() if key not in grids else grids[key] + m.float().cpu()
         return cls(grids, size, None if tuple(output_size) == tuple(size) else output_size)
 
-    def maps(self) -> torch.Tensor:
-        """Eq. 6: ``(positions, H, W)`` at the image's size."""
-        maps = upsample_once(self.grids.values(), self.size)
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """The (H, W) of the maps: the output size where the pipeline resized its image, else ``size``."""
+        return self.output_size if self.output_size is not None else self.size
+
+    def maps(self, rows: Sequence[int] | None = None) -> torch.Tensor:
+        """Eq. 6: ``(positions, H, W)`` at the image's size (a video's ``(positions, frames, H, W)``);
+        ``rows``: those positions only."""
+        selected = self.grids.values() if rows is None else [g[list(rows)] for g in self.grids.values()]
+        maps = upsample_once(selected, self.size)
         if self.output_size is None:
             return maps
         from diffusers.image_processor import PixArtImageProcessor
 
         height, width = self.output_size
-        return PixArtImageProcessor.resize_and_crop_tensor(maps[None], width, height)[0]
+        flat = maps.reshape(1, -1, *maps.shape[-2:])
+        return PixArtImageProcessor.resize_and_crop_tensor(flat, width, height)[0].reshape(
+            *maps.shape[:-2], height, width
+        )

@@ -51,9 +51,16 @@ class Generation:
     """The call running now: a step, or the negative prompt's call of a step."""
     steps: int = 0
     images: list[np.ndarray] = field(default_factory=list)
+    video_parts: list[np.ndarray] = field(default_factory=list)
+    """A video's decoded frames ``(images, frames, H, W, 3)`` uint8, a part per decoder call (a causal video
+    VAE decodes a few frames at a time), in order."""
     record: StepRecord | None = None
     concept_sums: AttentionSums | None = None
     """The concept maps' sums (``trace(concepts=...)``), by joint block, as ``sums`` keeps DAAM's."""
+
+    def video(self, local: int) -> np.ndarray | None:
+        """Image ``local``'s decoded frames ``(frames, H, W, 3)``, if the VAE decoded them under the trace."""
+        return np.concatenate([part[local] for part in self.video_parts]) if self.video_parts else None
 
     @property
     def embeddings(self) -> torch.Tensor:

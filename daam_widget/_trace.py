@@ -34,6 +34,7 @@ from ._probabilities import AttentionInputs, TextAttention, probabilities_togeth
 from ._runs import Generation
 from ._step_maps import StepMaps
 from ._text_streams import TextStream
+from ._video_maps import VideoHeatMaps
 from ._words import PromptLayout, StreamText, align_streams
 
 Steps = range | slice | tuple[int, int]
@@ -234,11 +235,11 @@ class Trace:
                 warnings.warn(WATCHED_WHEN_COMPILED.format(self.backbone.name), stacklevel=2)
             # hooks run as they are where a compiled model calls them (a model compiled in place runs its
             # own hooks inside the compiled code), so that the model is compiled once, not at every step
-            denoiser = self.backbone.denoiser
             before = torch.compiler.disable(self._before_denoiser)
             after = torch.compiler.disable(self._after_denoiser)
-            stack.callback(denoiser.register_forward_pre_hook(before, with_kwargs=True).remove)
-            stack.callback(denoiser.register_forward_hook(after).remove)
+            for denoiser in self.backbone.denoisers():
+                stack.callback(denoiser.register_forward_pre_hook(before, with_kwargs=True).remove)
+                stack.callback(denoiser.register_forward_hook(after).remove)
             for name in dict.fromkeys(s.encoder for s in self._streams):
                 encoder = getattr(self.pipe, name, None)
                 if encoder is not None:
@@ -499,9 +500,13 @@ class Trace:
         generation = self._generations[-1]
         if tuple(output.shape[-2:]) != generation.call.image_size:
             return  # a tile of a tiled decode: the image is not whole here
+        if self.backbone.video:  # (images, channels, frames, H, W), some frames at a time
+            generation.video_parts.append(
+                _bytes(output.detach().float()).permute(0, 2, 3, 4, 1).cpu().numpy()
+            )
+            return
         pixels = self.backbone.finish(self.backbone.decoded_images(output.detach()).float(), generation.call)
-        pixels = ((pixels / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
-        generation.images.extend(pixels.permute(0, 2, 3, 1).cpu().numpy())
+        generation.images.extend(_bytes(pixels).permute(0, 2, 3, 1).cpu().numpy())
 
     # -- results -----------------------------------------------------------------------------------
 
@@ -512,13 +517,14 @@ class Trace:
         return last.first_image + last.num_images if last else 0
 
     @property
-    def resolutions(self) -> list[tuple[int, int]]:
-        """Token (h, w) of every traced attention resolution of the last generation, largest first."""
+    def resolutions(self) -> list[tuple[int, ...]]:
+        """Token (h, w) of every traced attention resolution of the last generation, largest first (a
+        video's (frames, h, w))."""
         self._compute_waiting()
         if not self._generations:
             return []
         sizes = set(self._generations[-1].sums.grids.values())
-        return sorted(sizes, key=lambda s: -s[0] * s[1])
+        return sorted(sizes, key=lambda s: -math.prod(s))
 
     @property
     def num_steps(self) -> int:
@@ -666,10 +672,6 @@ class Trace:
     ) -> HeatMaps:
         """``HeatMaps`` of the ``selected`` per-resolution sums: Eq. 6 over them, upsampled once to the image
         (and as the pipeline finishes its image), with the generation's settings and ``settings``."""
-        maps = upsample_once(selected, generation.call.image_size)
-        maps = self.backbone.finish(maps[None], generation.call)[0]
-        grids = GridSums.of(selected, generation.call.image_size, (maps.shape[-2], maps.shape[-1]))
-        image = generation.images[local] if local < len(generation.images) else None
         settings = {
             **generation.settings,
             "num_steps": generation.steps,
@@ -677,6 +679,15 @@ class Trace:
             "negative": negative,
             **settings,
         }
+        size = generation.call.image_size
+        if self.backbone.video:
+            grids = GridSums.of(selected, size, size)
+            factor = generation.call.temporal_factor
+            return VideoHeatMaps(grids, positions, layout, factor, generation.video(local), settings)
+        maps = upsample_once(selected, size)
+        maps = self.backbone.finish(maps[None], generation.call)[0]
+        grids = GridSums.of(selected, size, (maps.shape[-2], maps.shape[-1]))
+        image = generation.images[local] if local < len(generation.images) else None
         return HeatMaps(maps.cpu(), positions, layout, image=image, settings=settings, grids=grids)
 
     def layer_focus(self, i: int = 0, *, prompt: str | None = None) -> torch.Tensor:
@@ -714,6 +725,10 @@ class Trace:
         record = generation.record
         if record is None:
             raise ValueError("maps through time need trace(pipe, per_step=True)")
+        if self.backbone.video:
+            raise NotImplementedError(
+                "step maps of a video are not made yet: heat_maps(steps=...) chooses steps"
+            )
         layout = self._layout(generation, local, False, prompt)
         row = local + generation.negative_row_offset
         grids = record.grids()
@@ -726,7 +741,9 @@ class Trace:
         by_grid = {}
         for grid in grids:
             tokens = record.maps(row, grid, record.positions)
-            by_grid[grid] = torch.stack([tokens[:, c].sum(1) for c in pieces], 1) if pieces else tokens[:, :0]
+            by_grid[(grid[0], grid[1])] = (
+                torch.stack([tokens[:, c].sum(1) for c in pieces], 1) if pieces else tokens[:, :0]
+            )
         return StepMaps(layout, by_grid, generation.call.image_size)
 
     def _nothing_recorded(self, generation: Generation, steps: Steps | None) -> str:
@@ -775,6 +792,11 @@ class Trace:
             )
             for stream in streams
         ]
+
+
+def _bytes(pixels: torch.Tensor) -> torch.Tensor:
+    """Decoded pixels in [-1, 1] as uint8, as diffusers' image processors round them."""
+    return ((pixels / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
 
 
 def _text_tokenizer(tokenizer: Any) -> Any:

@@ -224,10 +224,12 @@ def test_the_widget_shows_every_new_family(family):
 
 def test_every_family_has_a_tiny_pipeline_and_every_tiny_pipeline_a_family():
     families = {}
-    for name, build in testing.PIPELINES.items():
+    for name, build in {**testing.PIPELINES, **testing.VIDEO_PIPELINES}.items():
         families.setdefault(type(backbone_for(build())), []).append(name)
     assert set(families) == set(FAMILIES), "a family without a tiny pipeline in daam_widget.testing"
     assert set(testing.CALLS) <= set(testing.PIPELINES)
+    assert set(testing.VIDEO_CALLS) == set(testing.VIDEO_PIPELINES)
+    assert all(family.video for family in families if set(families[family]) <= set(testing.VIDEO_PIPELINES))
 
 
 def test_the_docs_table_names_every_supported_pipeline_and_no_other():

@@ -28,6 +28,7 @@ from .prx import PRXBackbone
 from .qwen_image import QwenImageBackbone
 from .sd3 import SD3Backbone
 from .unet import UNetBackbone
+from .wan import WanBackbone
 from .z_image import ZImageBackbone
 
 FAMILIES: tuple[type[Backbone], ...] = (
@@ -57,6 +58,7 @@ FAMILIES: tuple[type[Backbone], ...] = (
     PRXBackbone,
     LongCatImageBackbone,
     BriaFiboBackbone,
+    WanBackbone,
 )
 
 __all__ = ["FAMILIES", "Backbone", "DenoiserCall", "SoftmaxOver", "TextStream", "backbone_for"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,14 +35,15 @@ class DenoiserCall:
     """What one denoiser evaluation says, read from its arguments by the family.
 
     ``embeddings`` ``(batch, keys, features)`` are the text the keys come from. ``grid`` is the image
-    tokens' (h, w) (for a UNet, its latent). ``counts`` is False for an extra evaluation that is not a
-    denoising step of its own (SD3's skip-layer guidance).
+    tokens' (h, w) (for a UNet, its latent), or a video's (frames, h, w), tokens in that order.
+    ``counts`` is False for an extra evaluation that is not a denoising step of its own (SD3's skip-layer
+    guidance).
     """
 
     batch: int
     timestep: Any
     embeddings: torch.Tensor
-    grid: tuple[int, int]
+    grid: tuple[int, ...]
     image_size: tuple[int, int]
     counts: bool = True
     output_size: tuple[int, int] | None = None
@@ -49,6 +51,8 @@ class DenoiserCall:
     """Each row's number of text keys where rows differ inside ``embeddings`` (zeros after them)."""
     rising: bool = False
     """The timestep grows through a run (Z-Image's runs from 0 to 1)."""
+    temporal_factor: int = 1
+    """A video's decoded frames per latent frame after the first (its causal VAE's temporal factor)."""
     mask: torch.Tensor | None = None
     """The denoiser's own mask argument, where its blocks make each layer's attention mask from it anew
     (Chroma): what those masks are made from, one object for the call."""
@@ -80,6 +84,8 @@ class Backbone:
     """The unconditional prediction is a second denoiser call in the same step (Flux's true CFG)."""
     negative_first: ClassVar[bool] = True
     """A guidance batch is ``[negative, positive]`` (Z-Image's is ``[positive, negative]``)."""
+    video: ClassVar[bool] = False
+    """The pipeline makes videos: the grid is (frames, h, w) and the maps are ``VideoHeatMaps``."""
 
     def __init__(self, pipe: Any) -> None:
         self.pipe = pipe
@@ -94,6 +100,10 @@ class Backbone:
     """A regular expression that the names of the attention modules with text keys match in whole."""
     processors: ClassVar[tuple[str, ...]]
     """The processor classes this family has been checked with; others are refused."""
+
+    def denoisers(self) -> list[Any]:
+        """The denoisers a step may call (Wan 2.2 calls ``transformer_2`` for its low-noise steps)."""
+        return [self.denoiser]
 
     @property
     def compiled(self) -> bool:
@@ -221,11 +231,12 @@ class Backbone:
         kept[:] = [*kept[-1:], (list(parts), value)]
         return value
 
-    def layer_grid(self, call: DenoiserCall, queries: int) -> tuple[int, int]:
-        """The (h, w) of a layer with ``queries`` image queries (transformers: the call's grid)."""
-        h, w = call.grid
-        if h * w != queries:
-            raise ValueError(f"an attention layer has {queries} image queries, not the {h}x{w} token grid")
+    def layer_grid(self, call: DenoiserCall, queries: int) -> tuple[int, ...]:
+        """The (h, w) or (frames, h, w) of a layer with ``queries`` image queries (transformers: the call's
+        grid)."""
+        if math.prod(call.grid) != queries:
+            grid = "x".join(map(str, call.grid))
+            raise ValueError(f"an attention layer has {queries} image queries, not the {grid} token grid")
         return call.grid
 
     def guided(self) -> bool | None:
@@ -426,7 +437,7 @@ class JointBackbone(Backbone):
         return True
 
     def positions(self, arguments: dict[str, Any], call: DenoiserCall) -> Layout:
-        image, text = call.grid[0] * call.grid[1], call.text_length
+        image, text = math.prod(call.grid), call.text_length
         if self.text_first:
             start = self.registers + text
             queries = slice(0, image) if self.image_queries else slice(start, start + image)

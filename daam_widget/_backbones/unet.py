@@ -27,7 +27,8 @@ class UNetBackbone(CrossAttentionBackbone):
         )
 
     def layer_grid(self, call: DenoiserCall, queries: int) -> tuple[int, int]:
-        return latent_grid(queries, call.grid)
+        h, w = call.grid
+        return latent_grid(queries, (h, w))
 
     def streams(self) -> list[TextStream]:
         return [TextStream("clip")]

@@ -10,7 +10,7 @@ core), and the count of operations tracing adds per traced attention-layer call.
 ...     pipe("a red dog", num_inference_steps=2, height=32, width=32, max_sequence_length=24)
 """
 
-from ._catalog import CALLS, PIPELINES
+from ._catalog import CALLS, PIPELINES, VIDEO_CALLS, VIDEO_PIPELINES
 from ._chat_pipelines import (
     cogview4_pipeline,
     glm4_tokenizer,
@@ -46,10 +46,13 @@ from ._prx_pipeline import prx_pipeline
 from ._qwen3_pipelines import krea2_pipeline, ovis_image_pipeline
 from ._t5_pipelines import auraflow_pipeline, cogview3plus_pipeline, hunyuandit_pipeline
 from ._tokenizers import WORDS, clip_tokenizer, gemma_tokenizer, t5_tokenizer
+from ._video_pipelines import wan_pipeline
 
 __all__ = [
     "CALLS",
     "PIPELINES",
+    "VIDEO_CALLS",
+    "VIDEO_PIPELINES",
     "WORDS",
     "auraflow_pipeline",
     "bria_fibo_pipeline",
@@ -93,5 +96,6 @@ __all__ = [
     "sdxl_pipeline",
     "t5_tokenizer",
     "vae_by_8",
+    "wan_pipeline",
     "z_image_pipeline",
 ]

@@ -101,7 +101,7 @@ def generated_results(
                 unrequested(found, maps.words),
                 relation_obeyed(found, maps.words),
                 score_words(maps, truths, taus),
-                tuple(tc.resolutions),
+                tuple((g[-2], g[-1]) for g in tc.resolutions),
             )
 
 

@@ -1,0 +1,160 @@
+"""``VideoHeatMaps``: the DAAM maps of one video, each word's map a video ``(frames, H, W)``.
+
+A video model's tokens form a (latent frames, h, w) grid. Eq. 6 sums each latent frame's attention over
+layers, heads and steps; each frame's sum is upsampled bicubically in space, as an image's is; and a decoded
+frame takes the map of the latent frame it comes from. The causal video VAEs of these models encode the
+first frame alone and every following ``t`` frames into one latent frame, so decoded frame ``j`` comes from
+latent frame ``0`` if ``j == 0``, else ``(j - 1) // t + 1`` (``latent_frame_of``), and ``L`` latent frames
+decode to ``(L - 1) t + 1`` frames.
+
+The sums stay at the latent grid (a few kilobytes a word and frame); a word's map is upsampled when it is
+asked for, so a clip of 81 frames at 480p costs its full size only for the words looked at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._grid_sums import GridSums
+from ._heat_maps import HeatMaps, Key, Normalize, _normalized
+from ._words import PromptLayout, Span
+
+
+def latent_frame_of(frame: int, temporal_factor: int) -> int:
+    """The latent frame decoded frame ``frame`` comes from, in a causal video VAE that encodes the first
+    frame alone and every ``temporal_factor`` frames after it into one latent frame."""
+    return 0 if frame == 0 else (frame - 1) // temporal_factor + 1
+
+
+class VideoHeatMaps(HeatMaps):
+    """The Eq. 6 maps of one video: ``maps["dog"]`` is ``(frames, H, W)``, one map per decoded frame.
+
+    ``grids`` holds the sums at the latent token grid, ``(positions, latent frames, h, w)`` per resolution;
+    ``video`` the decoded frames ``(frames, H, W, 3)`` uint8 where known. Eq. 7 thresholds a word's whole
+    clip at τ times its maximum over the clip (``mask(per_frame=True)``: each frame at its own maximum);
+    ``iou`` and ``intersection_over_area`` compare space-time masks, or one frame's with ``frame=``.
+    ``frame(j)`` gives frame ``j``'s maps as image ``HeatMaps``.
+    """
+
+    def __init__(
+        self,
+        grids: GridSums,
+        positions: Sequence[int],
+        layout: PromptLayout,
+        temporal_factor: int,
+        video: np.ndarray | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        shapes = {tuple(g.shape[:2]) for g in grids.grids.values()}
+        if len(shapes) != 1 or next(iter(shapes))[0] != len(positions):
+            raise ValueError(
+                f"grids must be (positions, latent frames, h, w) with {len(positions)} positions and one "
+                f"frame count, not {sorted(shapes)}"
+            )
+        self.grids = grids
+        self.sums = grids
+        """The same as ``grids``, never None (a video's maps are made from them)."""
+        self.positions = tuple(int(p) for p in positions)
+        self.layout = layout
+        self.image = None
+        self.settings = dict(settings or {})
+        self.temporal_factor = int(temporal_factor)
+        self.latent_frames = int(next(iter(shapes))[1])
+        self.num_frames = (self.latent_frames - 1) * self.temporal_factor + 1
+        if video is not None and len(video) != self.num_frames:
+            raise ValueError(
+                f"the video has {len(video)} frames, but {self.latent_frames} latent frames decode to "
+                f"{self.num_frames} (temporal factor {self.temporal_factor})"
+            )
+        self.video = video
+        self.frame_sources = [latent_frame_of(j, self.temporal_factor) for j in range(self.num_frames)]
+        """The latent frame each decoded frame takes its map from."""
+
+    @property
+    def maps(self) -> torch.Tensor:  # type: ignore[override]
+        raise AttributeError(
+            "a video's maps are made word by word (maps['dog'] is (frames, H, W)); all of them at once "
+            "would hold frames x H x W per token: use maps.frame(j).maps for one frame"
+        )
+
+    @property
+    def video_shape(self) -> tuple[int, int, int]:
+        """(frames, H, W) of every word's map."""
+        return (self.num_frames, *self.sums.image_size)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(H, W) of each frame."""
+        return self.sums.image_size
+
+    def _latent(self, rows: Sequence[int]) -> torch.Tensor:
+        """Rows ``rows`` of the sums upsampled in space, clamped, summed: ``(latent frames, H, W)``."""
+        return self.sums.maps(rows).sum(0)
+
+    def _span_map(self, span: Span) -> torch.Tensor:
+        latent = self._latent([self.positions.index(p) for p in span.tokens])
+        return latent[self.frame_sources]
+
+    def token(self, position: int, normalize: Normalize = "none") -> np.ndarray:
+        if position not in self.positions:
+            raise KeyError(f"token position {position} has no map; kept positions are {self.positions}")
+        return _normalized(self._latent([self.positions.index(position)])[self.frame_sources], normalize)
+
+    def frame(self, j: int) -> HeatMaps:
+        """Decoded frame ``j``'s maps (from 0; negative counts from the end), as image ``HeatMaps``."""
+        if not -self.num_frames <= j < self.num_frames:
+            raise IndexError(f"frame {j} is out of range; the video has {self.num_frames} frames")
+        j %= self.num_frames
+        source = self.frame_sources[j]
+        frame = {k: g[:, source] for k, g in self.sums.grids.items()}
+        grids = GridSums(frame, self.sums.size, self.sums.output_size)
+        settings = {**self.settings, "frame": j, "latent_frame": source}
+        image = self.video[j] if self.video is not None else None
+        return HeatMaps(
+            grids.maps(), self.positions, self.layout, image=image, settings=settings, grids=grids
+        )
+
+    def mask(self, key: Key, tau: float = 0.4, per_frame: bool = False) -> np.ndarray:
+        """Eq. 7 over the clip: bool ``(frames, H, W)``, the word's map at ``tau`` times its maximum over the
+        whole clip, or with ``per_frame`` each frame's at ``tau`` times that frame's maximum (a frame with no
+        attention then has an empty mask)."""
+        if not per_frame:
+            return super().mask(key, tau)
+        soft = self.soft(key)
+        peaks = soft.reshape(len(soft), -1).max(1)[:, None, None]
+        return (soft >= tau * peaks) & (peaks > 0)
+
+    def iou(self, a: Key, b: Key, tau: float = 0.4, frame: int | None = None) -> float:
+        """IoU of two words' Eq. 7 masks over space and time, or at one ``frame``."""
+        if frame is not None:
+            return self.frame(frame).iou(a, b, tau)
+        return super().iou(a, b, tau)
+
+    def intersection_over_area(
+        self, a: Key, b: Key, tau: float | None = None, frame: int | None = None
+    ) -> float:
+        """How much of word ``a``'s map lies in word ``b``'s, over space and time or at one ``frame``."""
+        if frame is not None:
+            return self.frame(frame).intersection_over_area(a, b, tau)
+        return super().intersection_over_area(a, b, tau)
+
+    def attention_over_frames(self, key: Key) -> np.ndarray:
+        """The share of the word's attention in each decoded frame ``(frames,)``: where in the clip it
+        falls (each frame counted with the map of its latent frame)."""
+        per_frame = self.soft(key).reshape(self.num_frames, -1).sum(1)
+        total = per_frame.sum()
+        return per_frame / total if total > 0 else per_frame
+
+    def renormalized(self, words: Sequence[Key] | None = None) -> HeatMaps:
+        raise ValueError("renormalise a video's maps frame by frame: maps.frame(j).renormalized()")
+
+    def save(self, path: Any) -> None:
+        raise NotImplementedError("video maps are not saved to files yet: save frames, maps.frame(j).save()")
+
+    def __repr__(self) -> str:
+        frames, h, w = self.video_shape
+        return f"VideoHeatMaps({self.prompt!r}, {frames} frames of {h}x{w}, words={list(self.words)})"

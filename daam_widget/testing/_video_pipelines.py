@@ -1,0 +1,72 @@
+"""Tiny random-init text-to-video pipelines: a few frames at 16 to 64 px, built from configs in code.
+
+As in ``_pipelines``, the VAEs scale by 2 in space (image = 2 x latent), and by 2 in time: a causal video
+VAE encodes the first frame alone, so ``num_frames = (latent_frames - 1) * 2 + 1``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers import UMT5Config, UMT5EncoderModel
+
+from .._dependencies import quiet_pipeline_imports
+from ._tokenizers import t5_tokenizer
+
+with quiet_pipeline_imports():
+    from diffusers import (
+        AutoencoderKLWan,
+        FlowMatchEulerDiscreteScheduler,
+        WanPipeline,
+        WanTransformer3DModel,
+    )
+
+
+def _wan_transformer() -> WanTransformer3DModel:
+    model: Any = WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=16,
+        in_channels=4,
+        out_channels=4,
+        text_dim=32,
+        freq_dim=16,
+        ffn_dim=32,
+        num_layers=2,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+    )
+    return model.eval()
+
+
+def wan_pipeline(seed: int = 0, two_stage: bool = False) -> WanPipeline:
+    """Wan 2.1 (one transformer), or with ``two_stage`` Wan 2.2 A14B's layout: a high-noise ``transformer``
+    for the steps with ``t >= 500`` and a low-noise ``transformer_2`` after (``boundary_ratio=0.5``)."""
+    torch.manual_seed(seed)
+    tok = t5_tokenizer()
+    encoder = UMT5EncoderModel(
+        UMT5Config(vocab_size=len(tok), d_model=32, d_ff=64, d_kv=8, num_layers=2, num_heads=4)
+    ).eval()
+    vae: Any = AutoencoderKLWan(
+        base_dim=8,
+        z_dim=4,
+        dim_mult=[1, 1],
+        num_res_blocks=1,
+        temperal_downsample=[True],
+        latents_mean=[0.0] * 4,
+        latents_std=[1.0] * 4,
+        scale_factor_temporal=2,
+        scale_factor_spatial=2,
+    )
+    vae.eval()
+    stages = {"transformer_2": _wan_transformer(), "boundary_ratio": 0.5} if two_stage else {}
+    return WanPipeline(
+        tokenizer=tok,
+        text_encoder=encoder,
+        vae=vae,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+        transformer=_wan_transformer(),
+        **stages,
+    )
