@@ -204,6 +204,12 @@ class DaamWidget(anywidget.AnyWidget):
         traits = {k: kwargs.pop(k) for k in list(kwargs) if self.class_traits().get(k) is not None}
         self._deferred = {k: traits.pop(k) for k in _DEFERRED if k in traits}
         if pipe is not None:
+            if backbone_for(pipe).video:
+                raise ValueError(
+                    f"DaamWidget shows images; {type(pipe).__name__} makes videos, which it does not play "
+                    "yet: trace it with daam_widget.trace(pipe), whose heat_maps() are VideoHeatMaps "
+                    "(maps.frame(j) gives one frame's maps)"
+                )
             check_pipeline_arguments(pipe, kwargs, others=list(self.class_traits()), owner="DaamWidget")
         elif prompt is not None:
             raise ValueError(

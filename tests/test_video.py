@@ -125,3 +125,8 @@ def test_processors_and_hooks_come_back_after_an_interrupted_video(pipe):
         assert all(after[n] is p for n, p in before.items())
         assert not model._forward_hooks and not model._forward_pre_hooks
     assert not pipe.vae.decoder._forward_hooks
+
+
+def test_the_widget_says_it_does_not_play_videos_yet(pipe):
+    with pytest.raises(ValueError, match="DaamWidget shows images; WanPipeline makes videos"):
+        daam_widget.DaamWidget(pipe, PROMPT, show=False)
