@@ -10,6 +10,10 @@ Format ``daam-widget/2`` (written now) keeps what Eq. 6 is made of rather than i
 - ``positions``: int64 ``(positions,)``, the encoder-window position of each map (``<start>`` is 0);
 - ``image_png``: uint8, the generated image as PNG bytes (absent if none was captured).
 
+A video's maps (``VideoHeatMaps``) have grids ``grid/{h}x{w}`` of ``(positions, latent frames, h, w)``,
+their scale per (position, frame), the decoded frames as ``frame_png/{j}`` (PNG bytes each, ``j`` from
+0), and the metadata ``temporal_factor`` (JSON int: decoded frames per latent frame after the first).
+
 Metadata (strings): ``format``, ``layout`` (JSON: the prompt text, window length, ``<end>`` position, and
 spans ``[text, start, end, token positions, is_word, available]``), ``settings`` (JSON: the generation and
 trace settings), ``size`` (JSON ``[H, W]``: the size the grids are upsampled to, bicubically, as Eq. 6
@@ -40,6 +44,7 @@ from ._grid_sums import GridSums
 from ._heat_maps import HeatMaps
 from ._images import from_png, png
 from ._step_maps import StepMaps
+from ._video_maps import VideoHeatMaps
 from ._words import PromptLayout
 
 FORMAT = "daam-widget/2"
@@ -87,40 +92,46 @@ def save_heat_maps(maps: HeatMaps, path: str | os.PathLike) -> None:
         "settings": json.dumps(maps.settings, default=str),
     }
     if maps.grids is not None:
-        for (h, w), grid in maps.grids.grids.items():
-            tensors[f"grid/{h}x{w}"], tensors[f"scale/{h}x{w}"] = _half(grid, 1)
+        for (h, w), sums in maps.grids.grids.items():  # a video's: (positions, frames, h, w)
+            tensors[f"grid/{h}x{w}"], tensors[f"scale/{h}x{w}"] = _half(sums, sums.ndim - 2)
         metadata["size"] = json.dumps(list(maps.grids.size))
         metadata["output_size"] = json.dumps(maps.grids.output_size and list(maps.grids.output_size))
     else:
         tensors["maps"] = maps.maps.numpy().astype(np.float32)
     if maps.image is not None:
         tensors["image_png"] = np.frombuffer(png(maps.image), dtype=np.uint8)
+    if isinstance(maps, VideoHeatMaps):
+        metadata["temporal_factor"] = json.dumps(maps.temporal_factor)
+        for j, frame in enumerate(maps.video if maps.video is not None else []):
+            tensors[f"frame_png/{j}"] = np.frombuffer(png(frame), dtype=np.uint8)
     _save(path, tensors, metadata)
 
 
 def load_heat_maps(path: str | os.PathLike) -> HeatMaps:
     metadata = _metadata(path, FORMATS, "heat-map")
     tensors = _tensors(path)
-    grids = None
+    positions = tensors["positions"].tolist()
+    layout = PromptLayout.from_json(_json(metadata, "layout", path))
+    settings = _json(metadata, "settings", path)
     if "maps" in tensors:
-        maps = torch.from_numpy(tensors["maps"])
-    else:
-        size = _json(metadata, "size", path)
-        output = _json(metadata, "output_size", path)
-        grids = GridSums(
-            _grids(tensors),
-            (int(size[0]), int(size[1])),
-            None if output is None else (int(output[0]), int(output[1])),
-        )
-        maps = grids.maps()
-    return HeatMaps(
-        maps,
-        tensors["positions"].tolist(),
-        PromptLayout.from_json(_json(metadata, "layout", path)),
-        image=_image(tensors),
-        settings=_json(metadata, "settings", path),
-        grids=grids,
+        return HeatMaps(torch.from_numpy(tensors["maps"]), positions, layout, _image(tensors), settings)
+    size = _json(metadata, "size", path)
+    output = _json(metadata, "output_size", path)
+    grids = GridSums(
+        _grids(tensors),
+        (int(size[0]), int(size[1])),
+        None if output is None else (int(output[0]), int(output[1])),
     )
+    if "temporal_factor" in metadata:
+        frames = [from_png(tensors[f"frame_png/{j}"].tobytes()) for j in range(_count(tensors, "frame_png/"))]
+        video = np.stack(frames) if frames else None
+        factor = int(_json(metadata, "temporal_factor", path))
+        return VideoHeatMaps(grids, positions, layout, factor, video, settings)
+    return HeatMaps(grids.maps(), positions, layout, image=_image(tensors), settings=settings, grids=grids)
+
+
+def _count(tensors: dict[str, np.ndarray], prefix: str) -> int:
+    return sum(name.startswith(prefix) for name in tensors)
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray | None:
@@ -160,7 +171,8 @@ def _half(sums: torch.Tensor, dims: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _grids(tensors: dict[str, np.ndarray]) -> dict[tuple[int, int], torch.Tensor]:
-    """Each ``grid/{h}x{w}`` times its ``scale/{h}x{w}``, in float32, in the file's order."""
+    """Each ``grid/{h}x{w}`` times its ``scale/{h}x{w}`` (per map, or per map and frame of a video), in
+    float32, in the file's order."""
     grids = {}
     for name, values in tensors.items():
         if not name.startswith("grid/"):

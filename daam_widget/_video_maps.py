@@ -152,9 +152,6 @@ class VideoHeatMaps(HeatMaps):
     def renormalized(self, words: Sequence[Key] | None = None) -> HeatMaps:
         raise ValueError("renormalise a video's maps frame by frame: maps.frame(j).renormalized()")
 
-    def save(self, path: Any) -> None:
-        raise NotImplementedError("video maps are not saved to files yet: save frames, maps.frame(j).save()")
-
     def __repr__(self) -> str:
         frames, h, w = self.video_shape
         return f"VideoHeatMaps({self.prompt!r}, {frames} frames of {h}x{w}, words={list(self.words)})"

@@ -130,3 +130,16 @@ def test_processors_and_hooks_come_back_after_an_interrupted_video(pipe):
 def test_the_widget_says_it_does_not_play_videos_yet(pipe):
     with pytest.raises(ValueError, match="DaamWidget shows images; WanPipeline makes videos"):
         daam_widget.DaamWidget(pipe, PROMPT, show=False)
+
+
+def test_a_videos_maps_save_and_load_with_their_frames(pipe, tmp_path):
+    with daam_widget.trace(pipe) as tc:
+        pipe(PROMPT, generator=seeded(), **CALL)
+    maps = tc.heat_maps(prompt=PROMPT)
+    maps.save(tmp_path / "video.safetensors")
+    loaded = HeatMaps.load(tmp_path / "video.safetensors")
+    assert isinstance(loaded, type(maps)) and loaded.video_shape == maps.video_shape
+    np.testing.assert_array_equal(loaded.video, maps.video)
+    for word in ("dog", "hat"):  # float16 with a scale per map and frame: within 5e-4 of each frame's peak
+        peak = np.abs(maps[word]).max(axis=(1, 2), keepdims=True)
+        assert np.all(np.abs(loaded[word] - maps[word]) <= 5e-4 * peak + 1e-7)
