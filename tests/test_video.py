@@ -1,4 +1,7 @@
-"""Video maps: Wan 2.1 and 2.2 traced exactly against an independent computation, frame by frame."""
+"""Video maps: Wan 2.1, Wan 2.2 and CogVideoX traced exactly against independent computations, frame by
+frame."""
+
+import contextlib
 
 import numpy as np
 import pytest
@@ -9,27 +12,27 @@ import daam_widget
 from daam_widget import HeatMaps, testing
 
 PROMPT = "a red dog on a blue hat"
-CALL = dict(
-    **testing.VIDEO_CALLS["wan"],  # 5 frames: 3 latent frames, the first alone, then 2 frames each
-    negative_prompt="a green cat",
-    num_inference_steps=4,
-    guidance_scale=3.0,
-    output_type="np",
-)
+FAMILIES = ["wan", "wan2.2", "cogvideox"]
+
+
+def call_of(name, **options):
+    """The family's tiny call (5 frames: 3 latent frames, the first alone, then 2 frames each), guided."""
+    call = dict(testing.VIDEO_CALLS[name], negative_prompt="a green cat", num_inference_steps=4)
+    return {**call, "guidance_scale": 3.0, "output_type": "np", **options}
 
 
 def seeded():
     return torch.Generator().manual_seed(0)
 
 
-@pytest.fixture(scope="module", params=["wan", "wan2.2"])
-def pipe(request):
+@pytest.fixture(scope="module", params=FAMILIES)
+def family(request):
     pipe = testing.VIDEO_PIPELINES[request.param]()
     pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return request.param, pipe
 
 
-def oracle(pipe):
+def wan_oracle(pipe, call):
     """Each ``attn2``'s probabilities of the prompt's call, computed from the module's weights as written in
     Wan's paper (q, k projected, RMS-normed across heads, softmax(q k^T / sqrt(d)) per head), summed over
     heads, layers and steps: ``(latent frames, h, w, keys)``, and the frames the pipeline returns. The
@@ -59,7 +62,7 @@ def oracle(pipe):
             if name.endswith("attn2"):
                 handles.append(module.register_forward_pre_hook(attention, with_kwargs=True))
     try:
-        frames = pipe(PROMPT, generator=seeded(), **CALL).frames[0]
+        frames = pipe(PROMPT, generator=seeded(), **call).frames[0]
     finally:
         for handle in handles:
             handle.remove()
@@ -67,10 +70,60 @@ def oracle(pipe):
     return total["sum"].reshape(f, h, w, -1), frames
 
 
-def test_video_maps_are_each_frames_attention_summed_over_heads_layers_and_steps(pipe):
-    expected, frames = oracle(pipe)
+def cogvideox_oracle(pipe, call, softmax_over="text"):
+    """The q and k CogVideoX's processor hands to ``scaled_dot_product_attention`` (its norms and rotary
+    positions applied: the processor's own tensors), over [text, video] in a ``[negative, positive]``
+    batch; the video queries' softmax over the text keys (``"all"``: over every key, then the text part),
+    in float64, of the positive rows, summed over heads, layers and steps."""
+    total, grid = {}, {}
+    original = F.scaled_dot_product_attention
+
+    def spy(query, key, value, *args, **kwargs):
+        if not grid.get("inside"):  # the text encoder's attention
+            return original(query, key, value, *args, **kwargs)
+        text, video = grid["text"], grid["tokens"]
+        q, k = query[query.shape[0] // 2 :].double(), key[key.shape[0] // 2 :].double()
+        scores = q[:, :, text:] @ k.transpose(-1, -2) / q.shape[-1] ** 0.5
+        p = scores[..., :text].softmax(-1) if softmax_over == "text" else scores.softmax(-1)[..., :text]
+        assert scores.shape[-2] == video
+        total["sum"] = total.get("sum", 0) + p.sum(1)[0]
+        return original(query, key, value, *args, **kwargs)
+
+    def shape(module, args, kwargs):
+        latents = kwargs["hidden_states"]  # (batch, frames, channels, h, w), 2x2 patches
+        f, h, w = latents.shape[1], latents.shape[3] // 2, latents.shape[4] // 2
+        grid.update(grid=(f, h, w), tokens=f * h * w, text=kwargs["encoder_hidden_states"].shape[1])
+        grid["inside"] = True
+
+    def leave(*_):
+        grid["inside"] = False
+
+    with contextlib.ExitStack() as stack:
+        stack.callback(pipe.transformer.register_forward_pre_hook(shape, with_kwargs=True).remove)
+        stack.callback(pipe.transformer.register_forward_hook(leave).remove)
+        stack.enter_context(_patched(F, "scaled_dot_product_attention", spy))
+        frames = pipe(prompt=PROMPT, generator=seeded(), **call).frames[0]
+    return total["sum"].reshape(*grid["grid"], -1), frames
+
+
+@contextlib.contextmanager
+def _patched(owner, name, value):
+    original = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
+
+
+ORACLES = {"wan": wan_oracle, "wan2.2": wan_oracle, "cogvideox": cogvideox_oracle}
+
+
+def test_video_maps_are_each_frames_attention_summed_over_heads_layers_and_steps(family):
+    name, pipe = family
+    expected, frames = ORACLES[name](pipe, call_of(name))
     with daam_widget.trace(pipe) as tc:
-        traced = pipe(PROMPT, generator=seeded(), **CALL).frames[0]
+        traced = pipe(prompt=PROMPT, generator=seeded(), **call_of(name)).frames[0]
     np.testing.assert_array_equal(traced, frames)  # the video is unchanged
     assert tc.num_steps == 4  # each step once: the negative prompt's call and the second model add none
     maps = tc.heat_maps(prompt=PROMPT)
@@ -88,9 +141,23 @@ def test_video_maps_are_each_frames_attention_summed_over_heads_layers_and_steps
     np.testing.assert_array_equal(maps.video, np.round(frames * 255).astype(np.uint8))
 
 
-def test_a_video_masks_over_the_clip_or_frame_by_frame_and_gives_each_frame_as_image_maps(pipe):
+def test_cogvideox_with_softmax_over_all_keys_is_the_models_own_probabilities():
+    pipe = testing.VIDEO_PIPELINES["cogvideox"]()
+    pipe.set_progress_bar_config(disable=True)
+    expected, _ = cogvideox_oracle(pipe, call_of("cogvideox"), softmax_over="all")
+    with daam_widget.trace(pipe, softmax_over="all") as tc:
+        pipe(prompt=PROMPT, generator=seeded(), **call_of("cogvideox"))
+    maps = tc.heat_maps(prompt=PROMPT)
+    ((_, sums),) = maps.grids.grids.items()
+    tokens = list(maps.span("dog").tokens)
+    got = sums[[maps.positions.index(t) for t in tokens]].sum(0).double()
+    torch.testing.assert_close(got, expected[..., tokens].sum(-1), rtol=1e-4, atol=1e-6)
+
+
+def test_a_video_masks_over_the_clip_or_frame_by_frame_and_gives_each_frame_as_image_maps(family):
+    name, pipe = family
     with daam_widget.trace(pipe) as tc:
-        pipe(PROMPT, generator=seeded(), **CALL)
+        pipe(prompt=PROMPT, generator=seeded(), **call_of(name))
     maps = tc.heat_maps(prompt=PROMPT)
     soft = maps["dog"]
     assert soft.shape == (5, 32, 48) and maps.video_shape == (5, 32, 48)
@@ -110,7 +177,8 @@ def test_a_video_masks_over_the_clip_or_frame_by_frame_and_gives_each_frame_as_i
         maps.frame(5)
 
 
-def test_processors_and_hooks_come_back_after_an_interrupted_video(pipe):
+def test_processors_and_hooks_come_back_after_an_interrupted_video(family):
+    name, pipe = family
     models = [m for m in (pipe.transformer, getattr(pipe, "transformer_2", None)) if m is not None]
     processors = [{n: m.processor for n, m in t.named_modules() if hasattr(m, "processor")} for t in models]
 
@@ -119,7 +187,7 @@ def test_processors_and_hooks_come_back_after_an_interrupted_video(pipe):
 
     with pytest.raises(KeyboardInterrupt):
         with daam_widget.trace(pipe, on_step=stop):
-            pipe(PROMPT, generator=seeded(), **CALL)
+            pipe(prompt=PROMPT, generator=seeded(), **call_of(name))
     for model, before in zip(models, processors, strict=True):
         after = {n: m.processor for n, m in model.named_modules() if hasattr(m, "processor")}
         assert all(after[n] is p for n, p in before.items())
@@ -127,14 +195,16 @@ def test_processors_and_hooks_come_back_after_an_interrupted_video(pipe):
     assert not pipe.vae.decoder._forward_hooks
 
 
-def test_the_widget_says_it_does_not_play_videos_yet(pipe):
-    with pytest.raises(ValueError, match="DaamWidget shows images; WanPipeline makes videos"):
+def test_the_widget_says_it_does_not_play_videos_yet(family):
+    _, pipe = family
+    with pytest.raises(ValueError, match=f"DaamWidget shows images; {type(pipe).__name__} makes videos"):
         daam_widget.DaamWidget(pipe, PROMPT, show=False)
 
 
-def test_a_videos_maps_save_and_load_with_their_frames(pipe, tmp_path):
+def test_a_videos_maps_save_and_load_with_their_frames(family, tmp_path):
+    name, pipe = family
     with daam_widget.trace(pipe) as tc:
-        pipe(PROMPT, generator=seeded(), **CALL)
+        pipe(prompt=PROMPT, generator=seeded(), **call_of(name))
     maps = tc.heat_maps(prompt=PROMPT)
     maps.save(tmp_path / "video.safetensors")
     loaded = HeatMaps.load(tmp_path / "video.safetensors")

@@ -9,6 +9,7 @@ from ._base import Backbone, DenoiserCall, SoftmaxOver
 from .auraflow import AuraFlowBackbone
 from .bria_fibo import BriaFiboBackbone
 from .chroma import ChromaBackbone
+from .cogvideox import CogVideoXBackbone
 from .cogview import CogView3PlusBackbone, CogView4Backbone
 from .ernie_image import ErnieImageBackbone
 from .flux import FluxBackbone
@@ -59,6 +60,7 @@ FAMILIES: tuple[type[Backbone], ...] = (
     LongCatImageBackbone,
     BriaFiboBackbone,
     WanBackbone,
+    CogVideoXBackbone,
 )
 
 __all__ = ["FAMILIES", "Backbone", "DenoiserCall", "SoftmaxOver", "TextStream", "backbone_for"]

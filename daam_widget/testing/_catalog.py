@@ -34,7 +34,7 @@ from ._pipelines import (
 from ._prx_pipeline import prx_pipeline
 from ._qwen3_pipelines import krea2_pipeline, ovis_image_pipeline
 from ._t5_pipelines import auraflow_pipeline, cogview3plus_pipeline, hunyuandit_pipeline
-from ._video_pipelines import wan_pipeline
+from ._video_pipelines import cogvideox_pipeline, wan_pipeline
 
 PIPELINES: dict[str, Callable[[], Any]] = {
     "sd2": lambda: sd_pipeline("sd2"),
@@ -99,11 +99,13 @@ Flux.2's first positional argument is ``image``."""
 VIDEO_PIPELINES: dict[str, Callable[[], Any]] = {
     "wan": wan_pipeline,
     "wan2.2": lambda: wan_pipeline(two_stage=True),
+    "cogvideox": cogvideox_pipeline,
 }
 """One tiny text-to-video pipeline of each video family (Wan 2.2 apart: it has two transformers)."""
 
 VIDEO_CALLS: dict[str, dict[str, Any]] = {
     "wan": {"height": 32, "width": 48, "num_frames": 5, "max_sequence_length": 16},
     "wan2.2": {"height": 32, "width": 48, "num_frames": 5, "max_sequence_length": 16},
+    "cogvideox": {"height": 32, "width": 48, "num_frames": 5, "max_sequence_length": 16},
 }
 """Call options of the video pipelines: 5 frames (3 latent frames) of 32x48 pixels, a short text window."""

@@ -12,11 +12,16 @@ import torch
 from transformers import UMT5Config, UMT5EncoderModel
 
 from .._dependencies import quiet_pipeline_imports
+from ._pipelines import _t5
 from ._tokenizers import t5_tokenizer
 
 with quiet_pipeline_imports():
     from diffusers import (
+        AutoencoderKLCogVideoX,
         AutoencoderKLWan,
+        CogVideoXDDIMScheduler,
+        CogVideoXPipeline,
+        CogVideoXTransformer3DModel,
         FlowMatchEulerDiscreteScheduler,
         WanPipeline,
         WanTransformer3DModel,
@@ -69,4 +74,46 @@ def wan_pipeline(seed: int = 0, two_stage: bool = False) -> WanPipeline:
         scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
         transformer=_wan_transformer(),
         **stages,
+    )
+
+
+def cogvideox_pipeline(seed: int = 0) -> CogVideoXPipeline:
+    """CogVideoX 1.0 (5B's layout: rotary positions on the video tokens): joint attention over [text,
+    video], 2x2 patches, a guidance batch."""
+    torch.manual_seed(seed)
+    tok = t5_tokenizer()
+    vae: Any = AutoencoderKLCogVideoX(
+        block_out_channels=(8, 8),
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=2,
+        down_block_types=("CogVideoXDownBlock3D",) * 2,
+        up_block_types=("CogVideoXUpBlock3D",) * 2,
+        temporal_compression_ratio=2,
+    )
+    transformer: Any = CogVideoXTransformer3DModel(
+        num_attention_heads=2,
+        attention_head_dim=16,
+        in_channels=4,
+        out_channels=4,
+        time_embed_dim=8,
+        text_embed_dim=32,
+        num_layers=2,
+        sample_width=8,
+        sample_height=8,
+        sample_frames=5,
+        patch_size=2,
+        temporal_compression_ratio=2,
+        max_text_seq_length=16,
+        use_rotary_positional_embeddings=True,
+    )
+    scheduler = CogVideoXDDIMScheduler(
+        timestep_spacing="trailing", prediction_type="v_prediction", rescale_betas_zero_snr=True
+    )
+    return CogVideoXPipeline(
+        tokenizer=tok,
+        text_encoder=_t5(len(tok), 32).eval(),
+        vae=vae.eval(),
+        transformer=transformer.eval(),
+        scheduler=scheduler,
     )
