@@ -494,12 +494,12 @@ class Trace:
         if generation.record is not None:
             generation.record.add(step, probabilities, grid, first_row)
 
-    def _after_decoder(self, module: torch.nn.Module, args: tuple, output: torch.Tensor | tuple) -> None:
+    def _after_decoder(self, module: torch.nn.Module, args: tuple, result: torch.Tensor | tuple) -> None:
         if not self._generations:
             return
         generation = self._generations[-1]
-        if isinstance(output, tuple):  # CogVideoX's decoder returns its frames and a cache
-            output = output[0]
+        # CogVideoX's decoder returns its frames and a cache
+        output: torch.Tensor = result[0] if isinstance(result, tuple) else result
         if tuple(output.shape[-2:]) != generation.call.image_size:
             return  # a tile of a tiled decode: the image is not whole here
         if self.backbone.video:  # (images, channels, frames, H, W), some frames at a time
