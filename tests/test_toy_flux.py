@@ -94,6 +94,20 @@ def test_a_short_transformer_training_run_writes_a_flux_pipeline_that_loads_and_
     assert pipe("a red circle", num_inference_steps=2).images[0].size == (64, 64)
 
 
+def test_transformer_training_with_init_starts_from_that_pipelines_weights(tmp_path):
+    """At learning rate 0 nothing moves, so the saved models are the --init pipeline's."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    tiny = ["--scenes", "4", "--batch", "2", "--threads", "1"]
+    train_main([*tiny, "--steps", "2", "--out", str(first)])
+    train_main([*tiny, "--steps", "1", "--lr", "0", "--init", str(first / "final"), "--out", str(second)])
+    start = _model.load_pipeline("flux", path=first / "final")
+    resumed = _model.load_pipeline("flux", path=second / "final")
+    for part in ("transformer", "text_encoder", "text_encoder_2"):
+        expected = getattr(start, part).state_dict()
+        for name, value in getattr(resumed, part).state_dict().items():
+            assert torch.equal(value, expected[name]), (part, name)
+
+
 @needs_flux_weights
 def test_the_shipped_flux_toy_loads_offline_as_a_flux_pipeline(monkeypatch):
     from diffusers import FluxPipeline

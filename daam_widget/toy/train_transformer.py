@@ -54,6 +54,11 @@ def main(argv: list[str] | None = None) -> None:
         default=0.5,
         help="share of captions whose pooled CLIP vector is the empty prompt's",
     )
+    parser.add_argument(
+        "--init",
+        type=Path,
+        help="start the transformer and text encoders from this pipeline folder instead of from --seed",
+    )
     parser.add_argument("--every", type=int, default=500)
     parser.add_argument("--out", type=Path, default=Path("artifacts/toy-flux-run"))
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (results depend on it)")
@@ -75,8 +80,15 @@ def main(argv: list[str] | None = None) -> None:
     latents = (latents - shift) * scale
 
     clip_tok, t5_tok = _model.tokenizer(), _flux_model.t5_tokenizer()
-    clip, t5 = _model.text_encoder(len(clip_tok)), _flux_model.t5_encoder(len(t5_tok))
-    transformer: Any = _flux_model.transformer()
+    clip: Any
+    t5: Any
+    transformer: Any
+    if args.init is not None:
+        start: Any = _model.load_pipeline("flux", path=args.init)
+        clip, t5, transformer = start.text_encoder, start.text_encoder_2, start.transformer
+    else:
+        clip, t5 = _model.text_encoder(len(clip_tok)), _flux_model.t5_encoder(len(t5_tok))
+        transformer = _flux_model.transformer()
     models = [clip, t5, transformer]
     for model in models:
         model.train()
