@@ -145,11 +145,13 @@ def test_the_shipped_flux_toy_draws_the_asked_objects_on_held_out_scenes():
 
 
 def test_concepts_are_the_captions_colour_and_shape_words_object_by_object():
-    assert concepts_of("a small red circle to the left of a blue square".split()) == [
+    assert concepts_of("a small red circle to the left of a blue square, and a green star") == [
         "red",
         "circle",
         "blue",
         "square",
+        "green",
+        "star",
     ]
 
 

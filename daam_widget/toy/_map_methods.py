@@ -66,9 +66,9 @@ def is_joint(pipe: Any) -> bool:
     return backbone_for(pipe).concept_blocks_pattern is not None
 
 
-def concepts_of(caption_words: Sequence[str]) -> list[str]:
+def concepts_of(caption: str) -> list[str]:
     """The caption's colour and shape words, object by object (so the toy's scorer finds their objects)."""
-    return [w for p in noun_phrases(caption_words) for w in (p.color, p.shape)]
+    return [w for p in noun_phrases(caption.replace(",", " ").split()) for w in (p.color, p.shape)]
 
 
 def _read_maps(
@@ -89,7 +89,7 @@ def generated_maps(pipe: Any, seed: int, call: dict[str, Any], subsets: Sequence
     model's own softmax), every method's maps, and each requested object's segment as found."""
     s = scene(seed)
     joint = is_joint(pipe)
-    concepts = concepts_of(s.caption.replace(",", " ").split()) if joint else None
+    concepts = concepts_of(s.caption) if joint else None
     traces: list[Trace] = []
     images = []
     for softmax_over in ("text", "all") if joint else ("text",):
@@ -114,7 +114,7 @@ def real_maps(pipe: Any, seed: int, timesteps: Sequence[int], subsets: Sequence[
     ``attribute_image``), every method's maps, and the renderer's exact masks."""
     s = scene(seed)
     joint = is_joint(pipe)
-    concepts = concepts_of(s.caption.replace(",", " ").split()) if joint else None
+    concepts = concepts_of(s.caption) if joint else None
     tc, _ = image_trace(pipe, s.image, s.caption, timesteps=timesteps, seed=seed, concepts=concepts)
     plain = None
     if joint:
