@@ -12,6 +12,9 @@
 - ``flux``: a transformer shaped like Flux.1-dev (19 double- and 38 single-stream blocks of 24 heads of
   128, 4096-dim T5 features, guidance embedding; 11.9 B parameters); ``flux-3``: its first double-stream
   block and two single-stream blocks (0.6 B), the same per-layer work at a size a CPU runs.
+- ``wan``: a transformer shaped like Wan2.1-T2V-1.3B (30 blocks of 12 heads of 128, 1x2x2 patches, cross
+  attention to umT5's 4096 features; 1.4 B parameters) with a one-layer umT5 encoder of that width and the
+  tiny test VAE (2x in space and time, 16 latent channels): it makes videos.
 - ``sd35m``: a transformer shaped like SD3.5-Medium (24 blocks of 24 heads of 64, image-only second
   attention in blocks 0-12, RMS q/k norms; 2.2 B parameters); ``sd35m-4``: its first 4 blocks (0.4 B).
 
@@ -40,6 +43,8 @@ from diffusers import (
     StableDiffusionPipeline,
     StableDiffusionXLPipeline,
     UNet2DConditionModel,
+    WanPipeline,
+    WanTransformer3DModel,
 )
 from transformers import (
     CLIPTextConfig,
@@ -47,11 +52,14 @@ from transformers import (
     CLIPTextModelWithProjection,
     T5Config,
     T5EncoderModel,
+    UMT5Config,
+    UMT5EncoderModel,
 )
 
 from daam_widget.testing import clip_tokenizer, sd_pipeline, t5_tokenizer, vae_by_8
+from daam_widget.testing._video_pipelines import wan_vae
 
-PIPELINES = ("tiny", "tiny8", "sd21", "sdxl", "flux", "flux-3", "sd35m", "sd35m-4")
+PIPELINES = ("tiny", "tiny8", "sd21", "sdxl", "flux", "flux-3", "sd35m", "sd35m-4", "wan")
 
 
 def _clip(hidden: int, projection: bool = False) -> CLIPTextModel:
@@ -183,6 +191,35 @@ def sd21_unet(sample_size: int = 64, narrow: int = 1) -> UNet2DConditionModel:
     )
 
 
+def wan(narrow: int = 1) -> Any:
+    """Wan2.1-T2V-1.3B's transformer configuration, random weights, a one-layer umT5 of its text width."""
+    tok = t5_tokenizer()
+    width = 4096 // narrow
+    encoder = UMT5EncoderModel(
+        UMT5Config(
+            vocab_size=len(tok), d_model=width, d_ff=width, d_kv=64 // narrow, num_layers=1, num_heads=4
+        )
+    )
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=12,
+        attention_head_dim=128 // narrow,
+        in_channels=16,
+        out_channels=16,
+        text_dim=width,
+        freq_dim=256,
+        ffn_dim=8960 // narrow,
+        num_layers=30,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        eps=1e-6,
+    )
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
+    return WanPipeline(
+        tokenizer=tok, text_encoder=encoder, vae=wan_vae(16), scheduler=scheduler, transformer=transformer
+    )
+
+
 def _scheduler() -> DDIMScheduler:
     return DDIMScheduler(
         beta_schedule="scaled_linear", clip_sample=False, set_alpha_to_one=False, steps_offset=1
@@ -192,8 +229,8 @@ def _scheduler() -> DDIMScheduler:
 def build(name: str, seed: int = 0, device: str = "cpu", narrow: int = 1) -> Any:
     """One of ``PIPELINES``, float32, with the same weights for the same ``seed``, built on ``device``
     directly (a multi-billion-parameter model initialises slowly on a CPU), every width divided by
-    ``narrow`` (sd21, sdxl, flux and flux-3). The scheduler is rebuilt outside the device block: its tables
-    must stay on the CPU.
+    ``narrow`` (sd21, sdxl, flux, flux-3 and wan). The scheduler is rebuilt outside the device block: its
+    tables must stay on the CPU.
 
     Typed ``Any``: diffusers' lazily imported pipeline classes look untyped to mypy.
     """
@@ -214,6 +251,8 @@ def _build(name: str, seed: int, narrow: int) -> Any:
         return flux(narrow=narrow)
     if name == "flux-3":
         return flux(double=1, single=2, narrow=narrow)
+    if name == "wan":
+        return wan(narrow)
     if name == "sd35m":
         return sd35_medium()
     if name == "sd35m-4":

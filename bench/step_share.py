@@ -21,6 +21,8 @@ from bench.pipelines import build
 from daam_widget.testing import ops_per_step
 
 PROMPT = "a red dog on a hat"
+VIDEO = {"wan": {"num_frames": 9}}
+"""Video pipelines' calls: 9 frames (5 latent frames with the test VAE's 2x in time)."""
 
 
 def shares(name: str, size: int = 64, narrow: int = 1) -> list[dict[str, int]]:
@@ -30,12 +32,14 @@ def shares(name: str, size: int = 64, narrow: int = 1) -> list[dict[str, int]]:
     pipe.set_progress_bar_config(disable=True)
     rows = []
     for images in (1, 4):
+        per_prompt = "num_videos_per_prompt" if name in VIDEO else "num_images_per_prompt"
         call = {
             "prompt": PROMPT,
             "height": size,
             "width": size,
-            "num_images_per_prompt": images,
+            per_prompt: images,
             "output_type": "latent",
+            **VIDEO.get(name, {}),
         }
         untraced = ops_per_step(pipe, call)
         rows.append(

@@ -46,6 +46,22 @@ def _wan_transformer() -> WanTransformer3DModel:
     return model.eval()
 
 
+def wan_vae(latent_channels: int = 4) -> AutoencoderKLWan:
+    """Wan's causal video VAE, tiny: 2x in space and in time (the first frame alone), unit latent scale."""
+    vae: Any = AutoencoderKLWan(
+        base_dim=8,
+        z_dim=latent_channels,
+        dim_mult=[1, 1],
+        num_res_blocks=1,
+        temperal_downsample=[True],
+        latents_mean=[0.0] * latent_channels,
+        latents_std=[1.0] * latent_channels,
+        scale_factor_temporal=2,
+        scale_factor_spatial=2,
+    )
+    return vae.eval()
+
+
 def wan_pipeline(seed: int = 0, two_stage: bool = False) -> WanPipeline:
     """Wan 2.1 (one transformer), or with ``two_stage`` Wan 2.2 A14B's layout: a high-noise ``transformer``
     for the steps with ``t >= 500`` and a low-noise ``transformer_2`` after (``boundary_ratio=0.5``)."""
@@ -54,23 +70,11 @@ def wan_pipeline(seed: int = 0, two_stage: bool = False) -> WanPipeline:
     encoder = UMT5EncoderModel(
         UMT5Config(vocab_size=len(tok), d_model=32, d_ff=64, d_kv=8, num_layers=2, num_heads=4)
     ).eval()
-    vae: Any = AutoencoderKLWan(
-        base_dim=8,
-        z_dim=4,
-        dim_mult=[1, 1],
-        num_res_blocks=1,
-        temperal_downsample=[True],
-        latents_mean=[0.0] * 4,
-        latents_std=[1.0] * 4,
-        scale_factor_temporal=2,
-        scale_factor_spatial=2,
-    )
-    vae.eval()
     stages = {"transformer_2": _wan_transformer(), "boundary_ratio": 0.5} if two_stage else {}
     return WanPipeline(
         tokenizer=tok,
         text_encoder=encoder,
-        vae=vae,
+        vae=wan_vae(),
         scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
         transformer=_wan_transformer(),
         **stages,
