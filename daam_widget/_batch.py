@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ._backbones import backbone_for
 from ._prompts import (
     BadLine,
     PromptFileError,
@@ -120,6 +121,11 @@ def run(
     if images_per_prompt < 1 or batch_size < 1:
         raise ValueError(
             f"images_per_prompt and batch_size must be 1 or more, not {images_per_prompt}, {batch_size}"
+        )
+    if backbone_for(pipe).video:
+        raise ValueError(
+            f"dataset runs write images' maps; {type(pipe).__name__} makes videos, which they do not take "
+            "yet: trace each prompt with daam_widget.trace(pipe) and save its VideoHeatMaps (maps.save)"
         )
     out = Path(out_dir)
     allowed = pipeline_arguments(pipe)

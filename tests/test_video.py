@@ -195,6 +195,13 @@ def test_processors_and_hooks_come_back_after_an_interrupted_video(family):
     assert not pipe.vae.decoder._forward_hooks
 
 
+def test_a_dataset_run_says_it_does_not_take_videos_yet(family, tmp_path):
+    _, pipe = family
+    with pytest.raises(ValueError, match=f"dataset runs write images' maps; {type(pipe).__name__} makes"):
+        daam_widget.run(pipe, [PROMPT], tmp_path, progress=False)
+    assert not any(tmp_path.iterdir())  # refused before anything is written
+
+
 def test_the_widget_says_it_does_not_play_videos_yet(family):
     _, pipe = family
     with pytest.raises(ValueError, match=f"DaamWidget shows images; {type(pipe).__name__} makes videos"):
