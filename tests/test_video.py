@@ -220,3 +220,19 @@ def test_a_videos_maps_save_and_load_with_their_frames(family, tmp_path):
     for word in ("dog", "hat"):  # float16 with a scale per map and frame: within 5e-4 of each frame's peak
         peak = np.abs(maps[word]).max(axis=(1, 2), keepdims=True)
         assert np.all(np.abs(loaded[word] - maps[word]) <= 5e-4 * peak + 1e-7)
+
+
+def test_wans_recomputed_probabilities_are_the_processors_own():
+    """Where a processor's q and k are not seen (another attention backend), Wan recomputes them from the
+    module: rows and heads chosen, the same softmax as the oracle's, from the weights."""
+    from daam_widget._backbones import backbone_for
+
+    pipe = testing.VIDEO_PIPELINES["wan"]()
+    attn = pipe.transformer.blocks[0].attn2
+    hidden, text = torch.randn(2, 48, 32), torch.randn(2, 16, 32)
+    arguments = {"hidden_states": hidden, "encoder_hidden_states": text}
+    got = backbone_for(pipe).recompute(attn, arguments, slice(1, 2), None, [1], False)
+    q = attn.norm_q(attn.to_q(hidden[1:])).unflatten(-1, (2, -1)).transpose(1, 2)[:, [1]].double()
+    k = attn.norm_k(attn.to_k(text[1:])).unflatten(-1, (2, -1)).transpose(1, 2)[:, [1]].double()
+    want = torch.softmax(q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5, dim=-1).sum(1)
+    torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-6)

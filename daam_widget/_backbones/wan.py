@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import torch
 
 from .._capture import Projections
+from .._probabilities import AttentionInputs, text_probabilities
 from .._text_streams import TextStream
 from ._base import CrossAttentionBackbone, DenoiserCall, argument
 
@@ -61,10 +62,9 @@ class WanBackbone(CrossAttentionBackbone):
         hidden, text = arguments["hidden_states"][rows], arguments["encoder_hidden_states"][rows]
         query = attn.norm_q(attn.to_q(hidden)).unflatten(2, (attn.heads, -1)).transpose(1, 2)
         key = attn.norm_k(attn.to_k(text)).unflatten(2, (attn.heads, -1)).transpose(1, 2)
-        if heads is not None:
-            query, key = query[:, heads], key[:, heads]
-        scores = query.float() @ key.float().transpose(-1, -2) / query.shape[-1] ** 0.5
-        return scores.softmax(-1).sum(1)
+        everything = slice(None)
+        inputs = AttentionInputs(query, key, None, None)
+        return text_probabilities(inputs, everything, everything, everything, heads, False)
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
         latents = argument(args, kwargs, 0, "hidden_states")  # (batch, channels, frames, h, w)
