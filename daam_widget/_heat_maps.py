@@ -89,7 +89,11 @@ class HeatMaps:
         return self._span_map(self.span(key))
 
     def _span_map(self, span: Span) -> torch.Tensor:
-        return self.maps[[self.positions.index(p) for p in span.tokens]].sum(0)
+        return self._rows_map([self.positions.index(p) for p in span.tokens])
+
+    def _rows_map(self, rows: Sequence[int]) -> torch.Tensor:
+        """The sum of the maps of ``rows`` (indices into ``positions``)."""
+        return self.maps[list(rows)].sum(0)
 
     def soft(self, key: Key, normalize: Normalize = "none") -> np.ndarray:
         """A word's soft map ``(H, W)`` float32: raw (``"none"``), scaled to max 1, or to sum 1."""
@@ -127,7 +131,7 @@ class HeatMaps:
                 f"token position {position} has no map; kept positions are "
                 f"{self.positions[0]}..{self.positions[-1]} (padding is dropped)"
             )
-        return _normalized(self.maps[self.positions.index(position)], normalize)
+        return _normalized(self._rows_map([self.positions.index(position)]), normalize)
 
     def mask(self, key: Key, tau: float = 0.4) -> np.ndarray:
         """Eq. 7: the word's map thresholded at ``tau`` times its maximum, bool ``(H, W)``. A map with no

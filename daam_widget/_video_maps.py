@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from ._grid_sums import GridSums
-from ._heat_maps import HeatMaps, Key, Normalize, _normalized
-from ._words import PromptLayout, Span
+from ._heat_maps import HeatMaps, Key
+from ._words import PromptLayout
 
 
 def latent_frame_of(frame: int, temporal_factor: int) -> int:
@@ -56,8 +56,6 @@ class VideoHeatMaps(HeatMaps):
                 f"frame count, not {sorted(shapes)}"
             )
         self.grids = grids
-        self.sums = grids
-        """The same as ``grids``, never None (a video's maps are made from them)."""
         self.positions = tuple(int(p) for p in positions)
         self.layout = layout
         self.image = None
@@ -82,27 +80,25 @@ class VideoHeatMaps(HeatMaps):
         )
 
     @property
+    def _sums(self) -> GridSums:
+        """``grids``, which a video's maps are always made from."""
+        assert self.grids is not None
+        return self.grids
+
+    @property
     def video_shape(self) -> tuple[int, int, int]:
         """(frames, H, W) of every word's map."""
-        return (self.num_frames, *self.sums.image_size)
+        return (self.num_frames, *self._sums.image_size)
 
     @property
     def shape(self) -> tuple[int, int]:
         """(H, W) of each frame."""
-        return self.sums.image_size
+        return self._sums.image_size
 
-    def _latent(self, rows: Sequence[int]) -> torch.Tensor:
-        """Rows ``rows`` of the sums upsampled in space, clamped, summed: ``(latent frames, H, W)``."""
-        return self.sums.maps(rows).sum(0)
-
-    def _span_map(self, span: Span) -> torch.Tensor:
-        latent = self._latent([self.positions.index(p) for p in span.tokens])
-        return latent[self.frame_sources]
-
-    def token(self, position: int, normalize: Normalize = "none") -> np.ndarray:
-        if position not in self.positions:
-            raise KeyError(f"token position {position} has no map; kept positions are {self.positions}")
-        return _normalized(self._latent([self.positions.index(position)])[self.frame_sources], normalize)
+    def _rows_map(self, rows: Sequence[int]) -> torch.Tensor:
+        """Rows ``rows`` of the sums upsampled in space, clamped, summed, each decoded frame taking its
+        latent frame's: ``(frames, H, W)``."""
+        return self._sums.maps(rows).sum(0)[self.frame_sources]
 
     def frame(self, j: int) -> HeatMaps:
         """Decoded frame ``j``'s maps (from 0; negative counts from the end), as image ``HeatMaps``."""
@@ -110,8 +106,8 @@ class VideoHeatMaps(HeatMaps):
             raise IndexError(f"frame {j} is out of range; the video has {self.num_frames} frames")
         j %= self.num_frames
         source = self.frame_sources[j]
-        frame = {k: g[:, source] for k, g in self.sums.grids.items()}
-        grids = GridSums(frame, self.sums.size, self.sums.output_size)
+        frame = {k: g[:, source] for k, g in self._sums.grids.items()}
+        grids = GridSums(frame, self._sums.size, self._sums.output_size)
         settings = {**self.settings, "frame": j, "latent_frame": source}
         image = self.video[j] if self.video is not None else None
         return HeatMaps(
