@@ -21,6 +21,7 @@ from ._scoring import (
     PARTS,
     ObjectScore,
     WordScore,
+    drawn_regions,
     find_objects,
     perfect_map_mask,
     relation_obeyed,
@@ -93,7 +94,7 @@ def generated_results(
             image = np.asarray(out.images[k].convert("RGB"))
             found = find_objects(image)
             objects = score_objects(found, maps.words)
-            truths = {o.color: found[o.color].region for o in objects if o.present}
+            truths = drawn_regions(found, objects)
             yield ImageResult(
                 seed,
                 s.caption,
@@ -116,7 +117,7 @@ def real_results(
     for seed in seeds:
         s = scene(seed)
         maps = attribute_image(pipe, s.image, s.caption, timesteps=timesteps, seed=seed, layers=layers)
-        truths = {o.color: m for o, m in zip(s.objects, s.masks, strict=True)}
+        truths = s.masks_by_color()
         grids = tuple(tuple(g) for g in maps.settings["resolutions"])
         yield ImageResult(seed, s.caption, [], [], None, score_words(maps, truths, taus), grids)
 
@@ -131,13 +132,13 @@ def generation_summary(results: Sequence[ImageResult]) -> dict[str, Any]:
     return {
         "images": len(results),
         "objects": len(objects),
-        "objects_right": _share(o.right for o in objects),
-        "colors_present": _share(o.present for o in objects),
-        "shape_right_when_present": _share(o.found_shape == o.shape for o in present),
-        "images_without_unrequested": _share(not r.unrequested for r in results),
-        "size_words_obeyed": _share(sized),
+        "objects_right": mean_or_none(o.right for o in objects),
+        "colors_present": mean_or_none(o.present for o in objects),
+        "shape_right_when_present": mean_or_none(o.found_shape == o.shape for o in present),
+        "images_without_unrequested": mean_or_none(not r.unrequested for r in results),
+        "size_words_obeyed": mean_or_none(sized),
         "sized_objects": len(sized),
-        "relations_obeyed": _share(related),
+        "relations_obeyed": mean_or_none(related),
         "related_images": len(related),
     }
 
@@ -267,6 +268,7 @@ def grid_name(grid: tuple[int, int]) -> str:
     return f"{grid[0]}x{grid[1]}"
 
 
-def _share(flags: Any) -> float | None:
-    flags = list(flags)
-    return float(np.mean(flags)) if flags else None
+def mean_or_none(values: Any) -> float | None:
+    """The mean of ``values`` (numbers or flags), or None when there are none."""
+    values = list(values)
+    return float(np.mean(values)) if values else None

@@ -29,7 +29,8 @@ from .._heat_maps import HeatMaps
 from .._image_attribution import image_trace
 from .._metrics import mean_iou
 from .._trace import Trace, trace
-from ._scoring import find_objects, noun_phrases, perfect_map_mask, score_objects, score_words
+from ._evaluation import mean_or_none
+from ._scoring import drawn_regions, find_objects, noun_phrases, perfect_map_mask, score_objects, score_words
 from ._world import EVALUATION_SEEDS, Scene, scene
 
 METHODS: dict[str, str] = {
@@ -105,7 +106,7 @@ def generated_maps(pipe: Any, seed: int, call: dict[str, Any], subsets: Sequence
     image = images[0]
     maps, layer_maps = _read_maps(traces[0], traces[1] if joint else None, s.caption, subsets, joint)
     found = find_objects(image)
-    truths = {o.color: found[o.color].region for o in score_objects(found, maps["daam"].words) if o.present}
+    truths = drawn_regions(found, score_objects(found, maps["daam"].words))
     return SceneMaps(s, maps, layer_maps, truths)
 
 
@@ -120,7 +121,7 @@ def real_maps(pipe: Any, seed: int, timesteps: Sequence[int], subsets: Sequence[
     if joint:
         plain, _ = image_trace(pipe, s.image, s.caption, timesteps=timesteps, seed=seed, softmax_over="all")
     maps, layer_maps = _read_maps(tc, plain, s.caption, subsets, joint)
-    truths = {o.color: m for o, m in zip(s.objects, s.masks, strict=True)}
+    truths = s.masks_by_color()
     return SceneMaps(s, maps, layer_maps, truths)
 
 
@@ -222,7 +223,7 @@ def compare(
             "selection_scores": subset_scores,
             "words": {p: len(truths_by_part[p]) for p in PARTS},
             "miou": {
-                m: {p: {str(t): _mean(i[t] for i in ious) for t in taus} for p, ious in parts.items()}
+                m: {p: {str(t): mean_or_none(i[t] for i in ious) for t in taus} for p, ious in parts.items()}
                 for m, parts in scored.items()
             },
             "perfect_maps": {
@@ -235,8 +236,3 @@ def compare(
         }
     bar.close()
     return report
-
-
-def _mean(values: Any) -> float | None:
-    values = list(values)
-    return float(np.mean(values)) if values else None

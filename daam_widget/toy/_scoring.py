@@ -262,6 +262,12 @@ def score_objects(found: Mapping[str, Found], words: Sequence[str]) -> list[Obje
     return scores
 
 
+def drawn_regions(found: Mapping[str, Found], objects: Sequence[ObjectScore]) -> dict[str, np.ndarray]:
+    """The region of each requested object whose colour was drawn, by colour: what its words are scored
+    against in a generated image (an object not drawn has no ground truth)."""
+    return {o.color: found[o.color].region for o in objects if o.present}
+
+
 def relation_obeyed(found: Mapping[str, Found], words: Sequence[str]) -> bool | None:
     """Whether the image obeys the caption's spatial relation; ``None`` when the caption states none.
 
@@ -363,7 +369,7 @@ class ToyScorer:
         if maps.image is None or maps.image.shape[:2] != maps.shape:
             return []
         found = find_objects(maps.image)
-        truths = {o.color: found[o.color].region for o in score_objects(found, maps.words) if o.present}
+        truths = drawn_regions(found, score_objects(found, maps.words))
         return [(s.part, s.word, s.ious) for s in score_words(maps, truths, taus)]
 
 

@@ -92,6 +92,10 @@ class Scene:
     objects: tuple[ToyObject, ...]
     masks: tuple[np.ndarray, ...]
 
+    def masks_by_color(self) -> dict[str, np.ndarray]:
+        """Each object's exact mask, by its colour (which names exactly one object of a scene)."""
+        return {o.color: m for o, m in zip(self.objects, self.masks, strict=True)}
+
     def mask_of(self, word: str) -> np.ndarray:
         """The mask of the object a colour word or a noun of the caption names."""
         for obj, mask in zip(self.objects, self.masks, strict=True):
