@@ -155,16 +155,45 @@ def install(out: Path, weights: Path | None) -> None:
         shutil.copytree(final, weights)
 
 
+def add_run_arguments(
+    parser: argparse.ArgumentParser, *, steps: int, lr: float, out: str, models: str
+) -> None:
+    """The arguments both toys' trainings take: seed, scenes, steps, batch, learning rate, ``--init`` (which
+    starts ``models`` from a saved pipeline), checkpoints, threads and ``--install``."""
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scenes", type=int, default=16_000)
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=lr)
+    parser.add_argument(
+        "--init",
+        type=Path,
+        help=f"start {models} from this pipeline folder instead of from --seed",
+    )
+    parser.add_argument("--every", type=int, default=500)
+    parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (results depend on it)")
+    parser.add_argument("--install", action="store_true", help="copy the final pipeline into the package")
+
+
+def start_run(args: argparse.Namespace) -> tuple[np.random.Generator, float, dict[str, Any]]:
+    """Threads and seeds set, the output folder made: the run's random generator, its start time, and
+    what ``training.json`` starts with (the seed and every argument)."""
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    info: dict[str, Any] = {"seed": args.seed, "args": {k: str(v) for k, v in vars(args).items()}}
+    return np.random.default_rng(args.seed), time.time(), info
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0)
+    add_run_arguments(
+        parser, steps=11_000, lr=1e-3, out="artifacts/toy-run", models="the UNet and text encoder"
+    )
     parser.add_argument("--vae-steps", type=int, default=1500)
     parser.add_argument("--vae-batch", type=int, default=32)
     parser.add_argument("--vae", type=Path, help="reuse the VAE of this pipeline folder (skips stage 1)")
-    parser.add_argument("--scenes", type=int, default=16_000)
-    parser.add_argument("--steps", type=int, default=11_000)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument(
         "--grounding",
         type=float,
@@ -172,28 +201,13 @@ def main(argv: list[str] | None = None) -> None:
         help="weight of the grounding loss (0: none, the recipe of the weights before it)",
     )
     parser.add_argument(
-        "--init",
-        type=Path,
-        help="start the UNet and text encoder from this pipeline folder instead of from --seed",
-    )
-    parser.add_argument(
         "--summary-dropout",
         type=_share,
         default=0.5,
         help="share of captions whose EOS and padding are blanked",
     )
-    parser.add_argument("--every", type=int, default=500)
-    parser.add_argument("--out", type=Path, default=Path("artifacts/toy-run"))
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (results depend on it)")
-    parser.add_argument("--install", action="store_true", help="copy the final pipeline into the package")
     args = parser.parse_args(argv)
-
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
-    started = time.time()
-    info = {"seed": args.seed, "args": {k: str(v) for k, v in vars(args).items()}}
+    rng, started, info = start_run(args)
 
     vae: Any
     if args.vae is not None:

@@ -21,19 +21,15 @@ from __future__ import annotations
 import argparse
 import copy
 import time
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import _flux_model, _model
 from ._world import SIZE, describe
-from .train import _cosine, _save, _share, encode_scenes, install, update_ema
-
-SCENES = 16_000
+from .train import _cosine, _save, _share, add_run_arguments, encode_scenes, install, start_run, update_ema
 
 
 def _packing(pipe_class: Any, latents: torch.Tensor) -> torch.Tensor:
@@ -43,34 +39,21 @@ def _packing(pipe_class: Any, latents: torch.Tensor) -> torch.Tensor:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--scenes", type=int, default=SCENES)
-    parser.add_argument("--steps", type=int, default=7000)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=5e-4)
+    add_run_arguments(
+        parser,
+        steps=7000,
+        lr=5e-4,
+        out="artifacts/toy-flux-run",
+        models="the transformer and text encoders",
+    )
     parser.add_argument(
         "--pooled-dropout",
         type=_share,
         default=0.5,
         help="share of captions whose pooled CLIP vector is the empty prompt's",
     )
-    parser.add_argument(
-        "--init",
-        type=Path,
-        help="start the transformer and text encoders from this pipeline folder instead of from --seed",
-    )
-    parser.add_argument("--every", type=int, default=500)
-    parser.add_argument("--out", type=Path, default=Path("artifacts/toy-flux-run"))
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (results depend on it)")
-    parser.add_argument("--install", action="store_true", help="copy the final pipeline into the package")
     args = parser.parse_args(argv)
-
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
-    started = time.time()
-    info: dict[str, Any] = {"seed": args.seed, "args": {k: str(v) for k, v in vars(args).items()}}
+    rng, started, info = start_run(args)
 
     toy_unet: Any = _model.load_pipeline("sd")
     vae = toy_unet.vae.requires_grad_(False)
