@@ -23,7 +23,7 @@ from ._scoring import (
     WordScore,
     drawn_regions,
     find_objects,
-    perfect_map_mask,
+    perfect_map_miou,
     relation_obeyed,
     score_objects,
     score_words,
@@ -179,8 +179,7 @@ def daam_summary(
             "whole_image": mean_iou((whole, w.truth) for w in group),
             "centred_disk": mean_iou((disk, w.truth) for w in group),
             "perfect_maps": {
-                grid_name(grid): mean_iou((perfect_map_mask(w.truth, grid, tau), w.truth) for w in group)
-                for grid in grids
+                grid_name(grid): perfect_map_miou((w.truth for w in group), grid, tau) for grid in grids
             },
         }
     return {"tau": tau, "disk_area": area, "parts": parts}

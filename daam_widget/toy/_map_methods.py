@@ -27,10 +27,17 @@ from tqdm import tqdm
 from .._backbones import backbone_for
 from .._heat_maps import HeatMaps
 from .._image_attribution import image_trace
-from .._metrics import mean_iou
 from .._trace import Trace, trace
 from ._evaluation import mean_or_none
-from ._scoring import drawn_regions, find_objects, noun_phrases, perfect_map_mask, score_objects, score_words
+from ._scoring import (
+    WordScore,
+    drawn_regions,
+    find_objects,
+    noun_phrases,
+    perfect_map_miou,
+    score_objects,
+    score_words,
+)
 from ._world import EVALUATION_SEEDS, Scene, scene
 
 METHODS: dict[str, str] = {
@@ -130,12 +137,14 @@ def layer_subsets(names: Sequence[str], largest: int = 3) -> list[Layers]:
     return [c for r in range(1, largest + 1) for c in itertools.combinations(names, r)]
 
 
-def part_ious(maps: HeatMaps, truths: dict[str, np.ndarray], taus: Sequence[float]) -> dict[str, list[dict]]:
-    """Each scored word's IoU at every τ, by part of speech (nouns and colours)."""
-    scores: dict[str, list[dict]] = {p: [] for p in PARTS}
+def words_by_part(
+    maps: HeatMaps, truths: dict[str, np.ndarray], taus: Sequence[float]
+) -> dict[str, list[WordScore]]:
+    """Each scored noun's and colour word's scores (IoU at every τ, and its true mask), by part of speech."""
+    scores: dict[str, list[WordScore]] = {p: [] for p in PARTS}
     for w in score_words(maps, truths, taus):
         if w.part in scores:
-            scores[w.part].append(w.ious)
+            scores[w.part].append(w)
     return scores
 
 
@@ -146,7 +155,9 @@ def choose_layers(
     every subset's score there (for the record)."""
     score: dict[Layers, float] = {}
     for subset in scenes[0].layer_maps:
-        ious = [i[TAU] for s in scenes for i in part_ious(s.layer_maps[subset], s.truths, taus)["noun"]]
+        ious = [
+            w.ious[TAU] for s in scenes for w in words_by_part(s.layer_maps[subset], s.truths, taus)["noun"]
+        ]
         score[subset] = float(np.mean(ious)) if ious else 0.0
     single = max((s for s in score if len(s) == 1), key=score.__getitem__)
     few = max((s for s in score if len(s) > 1), key=score.__getitem__)
@@ -204,33 +215,30 @@ def compare(
     for kind in KINDS:
         picked = [maps_of(kind, seed, subsets) for seed in _seeds(SELECTION_OFFSET, selection)]
         single, few, subset_scores = choose_layers(picked, taus)
-        scored: dict[str, dict[str, list[dict]]] = {m: {p: [] for p in PARTS} for m in report["methods"]}
-        truths_by_part: dict[str, list[np.ndarray]] = {p: [] for p in PARTS}
+        scored: dict[str, dict[str, list[WordScore]]] = {m: {p: [] for p in PARTS} for m in report["methods"]}
         grids: list[tuple[int, int]] = []
         for seed in _seeds(0, images):
             s = maps_of(kind, seed, [single, few])
             s.maps["best_layer"], s.maps["best_layers"] = s.layer_maps[single], s.layer_maps[few]
             grids = [tuple(g) for g in s.maps["daam"].settings["resolutions"]]
             for method in scored:
-                for part, ious in part_ious(s.maps[method], s.truths, taus).items():
-                    scored[method][part] += ious
-            for w in score_words(s.maps["daam"], s.truths, taus):
-                if w.part in truths_by_part:
-                    truths_by_part[w.part].append(w.truth)
+                for part, words in words_by_part(s.maps[method], s.truths, taus).items():
+                    scored[method][part] += words
+        truths = {p: [w.truth for w in words] for p, words in scored["daam"].items()}
         report["kinds"][kind] = {
             "best_layer": list(single),
             "best_layers": list(few),
             "selection_scores": subset_scores,
-            "words": {p: len(truths_by_part[p]) for p in PARTS},
+            "words": {p: len(truths[p]) for p in PARTS},
             "miou": {
-                m: {p: {str(t): mean_or_none(i[t] for i in ious) for t in taus} for p, ious in parts.items()}
+                m: {
+                    p: {str(t): mean_or_none(w.ious[t] for w in words) for t in taus}
+                    for p, words in parts.items()
+                }
                 for m, parts in scored.items()
             },
             "perfect_maps": {
-                f"{g[0]}x{g[1]}": {
-                    p: mean_iou((perfect_map_mask(t, g, TAU), t) for t in truths) if truths else None
-                    for p, truths in truths_by_part.items()
-                }
+                f"{g[0]}x{g[1]}": {p: perfect_map_miou(t, g, TAU) if t else None for p, t in truths.items()}
                 for g in grids
             },
         }

@@ -15,7 +15,7 @@ object of its noun phrase), whose mask is the word's ground truth.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from .._aggregate import upsample_once
 from .._heat_maps import HeatMaps
-from .._metrics import threshold
+from .._metrics import mean_iou, threshold
 from ..analysis import TAUS, tau_sweep
 from ._world import BACKGROUND, COLORS, RELATIONS, SHAPES, SIZES, Box, box_relations, shape_mask
 
@@ -382,3 +382,9 @@ def perfect_map_mask(truth: np.ndarray, grid: tuple[int, int], tau: float) -> np
     """
     cells = F.adaptive_avg_pool2d(torch.from_numpy(np.asarray(truth, np.float32))[None], grid)
     return threshold(upsample_once([cells], truth.shape)[0].numpy(), tau)
+
+
+def perfect_map_miou(truths: Iterable[np.ndarray], grid: tuple[int, int], tau: float) -> float:
+    """The mean IoU with ``truths`` of the best maps a layer of ``grid`` cells could make for them
+    (``perfect_map_mask``): the ceiling a map of that resolution is read against."""
+    return mean_iou((perfect_map_mask(t, grid, tau), t) for t in truths)
