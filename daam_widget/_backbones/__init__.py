@@ -17,10 +17,12 @@ from .flux2 import Flux2Backbone, Flux2KleinBackbone
 from .hidream import HiDreamBackbone
 from .hunyuandit import HunyuanDiTBackbone
 from .hunyuanimage import HunyuanImageBackbone
+from .hunyuanvideo15 import HunyuanVideo15Backbone
 from .kandinsky5 import Kandinsky5Backbone
 from .kolors import KolorsBackbone
 from .krea2 import Krea2Backbone
 from .longcat_image import LongCatImageBackbone
+from .ltx2 import LTX2Backbone
 from .lumina2 import Lumina2Backbone
 from .nucleusmoe import NucleusMoEBackbone
 from .ovis_image import OvisImageBackbone
@@ -61,6 +63,8 @@ FAMILIES: tuple[type[Backbone], ...] = (
     BriaFiboBackbone,
     WanBackbone,
     CogVideoXBackbone,
+    HunyuanVideo15Backbone,
+    LTX2Backbone,
 )
 
 __all__ = ["FAMILIES", "Backbone", "DenoiserCall", "SoftmaxOver", "TextStream", "backbone_for"]

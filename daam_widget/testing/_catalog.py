@@ -21,6 +21,7 @@ from ._llm_pipelines import (
     qwen_image_pipeline,
     z_image_pipeline,
 )
+from ._ltx2_pipeline import ltx2_pipeline
 from ._multi_encoder_pipelines import hidream_pipeline, hunyuanimage_pipeline
 from ._pipelines import (
     flux_pipeline,
@@ -34,7 +35,7 @@ from ._pipelines import (
 from ._prx_pipeline import prx_pipeline
 from ._qwen3_pipelines import krea2_pipeline, ovis_image_pipeline
 from ._t5_pipelines import auraflow_pipeline, cogview3plus_pipeline, hunyuandit_pipeline
-from ._video_pipelines import cogvideox_pipeline, wan_pipeline
+from ._video_pipelines import cogvideox_pipeline, hunyuanvideo15_pipeline, wan_pipeline
 
 PIPELINES: dict[str, Callable[[], Any]] = {
     "sd2": lambda: sd_pipeline("sd2"),
@@ -100,6 +101,8 @@ VIDEO_PIPELINES: dict[str, Callable[[], Any]] = {
     "wan": wan_pipeline,
     "wan2.2": lambda: wan_pipeline(two_stage=True),
     "cogvideox": cogvideox_pipeline,
+    "hunyuanvideo1.5": hunyuanvideo15_pipeline,
+    "ltx2": ltx2_pipeline,
 }
 """One tiny text-to-video pipeline of each video family (Wan 2.2 apart: it has two transformers)."""
 
@@ -107,5 +110,15 @@ VIDEO_CALLS: dict[str, dict[str, Any]] = {
     "wan": {"height": 32, "width": 48, "num_frames": 5, "max_sequence_length": 16},
     "wan2.2": {"height": 32, "width": 48, "num_frames": 5, "max_sequence_length": 16},
     "cogvideox": {"height": 32, "width": 48, "num_frames": 5, "max_sequence_length": 16},
+    "hunyuanvideo1.5": {"height": 32, "width": 48, "num_frames": 5},
+    # LTX-2: sides multiples of 32, the window a multiple of its 8 registers, 9 frames (3 latent frames);
+    # spatio-temporal guidance skips block 1's self-attention in its extra call
+    "ltx2": {
+        "height": 32,
+        "width": 64,
+        "num_frames": 9,
+        "max_sequence_length": 16,
+        "spatio_temporal_guidance_blocks": [1],
+    },
 }
 """Call options of the video pipelines: 5 frames (3 latent frames) of 32x48 pixels, a short text window."""

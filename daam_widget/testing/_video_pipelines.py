@@ -9,23 +9,48 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from transformers import UMT5Config, UMT5EncoderModel
+from transformers import (
+    ByT5Tokenizer,
+    PreTrainedTokenizerBase,
+    Qwen2_5_VLTextConfig,
+    Qwen2_5_VLTextModel,
+    UMT5Config,
+    UMT5EncoderModel,
+)
 
 from .._dependencies import quiet_pipeline_imports
-from ._pipelines import _t5
+from ._llm_pipelines import _HIDDEN, _qwen_vl_parts
+from ._llm_tokenizers import qwen2_5_vl_tokenizer
+from ._multi_encoder_pipelines import _with_sizes
+from ._pipelines import _in_eval_mode, _t5
 from ._tokenizers import t5_tokenizer
 
 with quiet_pipeline_imports():
     from diffusers import (
         AutoencoderKLCogVideoX,
+        AutoencoderKLHunyuanVideo15,
         AutoencoderKLWan,
+        ClassifierFreeGuidance,
         CogVideoXDDIMScheduler,
         CogVideoXPipeline,
         CogVideoXTransformer3DModel,
         FlowMatchEulerDiscreteScheduler,
+        HunyuanVideo15Pipeline,
+        HunyuanVideo15Transformer3DModel,
         WanPipeline,
         WanTransformer3DModel,
     )
+
+_HUNYUAN_VIDEO_QWEN_WINDOW = 32
+"""HunyuanVideo-1.5's ``tokenizer_max_length``: Qwen2.5-VL positions per prompt after the system turn (real:
+1000)."""
+
+_HUNYUAN_VIDEO_BYT5_WINDOW = 32
+"""HunyuanVideo-1.5's ``tokenizer_2_max_length``: ByT5 tokens (bytes) of the quoted text (real: 256)."""
+
+_HUNYUAN_VIDEO_IMAGE_TOKENS = 8
+"""HunyuanVideo-1.5's ``vision_num_semantic_tokens``: image-condition tokens, zeros and masked in
+text-to-video (real: 729 of SigLIP)."""
 
 
 def _wan_transformer() -> WanTransformer3DModel:
@@ -120,4 +145,74 @@ def cogvideox_pipeline(seed: int = 0) -> CogVideoXPipeline:
         vae=vae.eval(),
         transformer=transformer.eval(),
         scheduler=scheduler,
+    )
+
+
+def _system_turn_length(tokenizer: PreTrainedTokenizerBase, system_message: str) -> int:
+    """The tokens before the prompt in HunyuanVideo-1.5's chat template (the system turn and the user turn's
+    opening), which the pipeline crops (``prompt_template_encode_start_idx``, 108 for the real tokenizer;
+    more with ``qwen2_5_vl_tokenizer``, which spells most of the system message's words in pieces)."""
+    marker = "\x00"
+    messages = [{"role": "system", "content": system_message}, {"role": "user", "content": marker}]
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return len(tokenizer(str(text).partition(marker)[0])["input_ids"])
+
+
+def hunyuanvideo15_pipeline(seed: int = 0) -> HunyuanVideo15Pipeline:
+    """HunyuanVideo-1.5 text-to-video: a Qwen2.5-VL text model (3 layers, 32 features; its third-to-last
+    hidden states, those of layer 1, lose the system turn; 32 positions remain), ByT5 (a T5 encoder of 32
+    features on 32 bytes, only for quoted text in the prompt, zeros and an empty mask without), a
+    transformer of 2 double-stream blocks (2 heads of 16, 2 x 2 patches) after a 1-layer token refiner,
+    8 image-condition tokens (masked in text-to-video), and HunyuanVideo-1.5's causal VAE at 2x in space and
+    time (4 latent channels).
+
+    Guidance is on (the ``ClassifierFreeGuidance`` guider, scale 3): the transformer runs on the prompt,
+    then on the negative prompt. The VAE's mid-block attention fails on more than one video at a time
+    (its causal mask broadcasts the batch as heads), as in diffusers 0.42.1 at any size: decode one video
+    per call, or ask a batch for ``output_type="latent"``."""
+    torch.manual_seed(seed)
+    tok = qwen2_5_vl_tokenizer()
+    byt5_tok = ByT5Tokenizer()
+    text, _ = _qwen_vl_parts(tok, 3, 1e6)
+    vae = AutoencoderKLHunyuanVideo15(
+        latent_channels=4,
+        block_out_channels=(8, 8),
+        layers_per_block=1,
+        spatial_compression_ratio=2,
+        temporal_compression_ratio=2,
+        scaling_factor=1.0,
+    )
+    transformer = HunyuanVideo15Transformer3DModel(
+        in_channels=2 * 4 + 1,  # the latents, the condition latents (zeros) and their mask
+        out_channels=4,
+        num_attention_heads=2,
+        attention_head_dim=16,
+        num_layers=2,
+        num_refiner_layers=1,
+        mlp_ratio=2.0,
+        patch_size=2,
+        text_embed_dim=_HIDDEN,
+        text_embed_2_dim=_HIDDEN,
+        image_embed_dim=16,
+        rope_axes_dim=(4, 6, 6),
+        task_type="t2v",
+    )
+    pipe: Any = HunyuanVideo15Pipeline(
+        **_in_eval_mode(
+            text_encoder=Qwen2_5_VLTextModel(Qwen2_5_VLTextConfig(**text)),
+            tokenizer=tok,
+            transformer=transformer,
+            vae=vae,
+            scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0),
+            text_encoder_2=_t5(len(byt5_tok), _HIDDEN),
+            tokenizer_2=byt5_tok,
+            guider=ClassifierFreeGuidance(guidance_scale=3.0),
+        )
+    )
+    return _with_sizes(
+        pipe,
+        prompt_template_encode_start_idx=_system_turn_length(tok, pipe.system_message),
+        tokenizer_max_length=_HUNYUAN_VIDEO_QWEN_WINDOW,
+        tokenizer_2_max_length=_HUNYUAN_VIDEO_BYT5_WINDOW,
+        vision_num_semantic_tokens=_HUNYUAN_VIDEO_IMAGE_TOKENS,
     )
