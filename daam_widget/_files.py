@@ -190,11 +190,12 @@ STEPS_FORMATS = ("daam-widget-steps/1", STEPS_FORMAT)
 def save_step_maps(steps: StepMaps, path: str | os.PathLike) -> None:
     """``StepMaps`` (the per-step record of one image): per resolution, ``grid/{h}x{w}`` float16 ``(steps,
     words, h, w)``, each (step, word) map divided by its largest magnitude, ``scale/{h}x{w}`` (float32
-    ``(steps, words)``); metadata ``format``, ``layout`` (as above) and ``image_size`` (JSON ``[H, W]``).
-    ``daam-widget-steps/1`` files (float32 ``grid/{h}x{w}``, no scales) load as before."""
+    ``(steps, words)``; a video's grids and scales have its latent frames after the words); metadata
+    ``format``, ``layout`` (as above) and ``image_size`` (JSON ``[H, W]``). ``daam-widget-steps/1`` files
+    (float32 ``grid/{h}x{w}``, no scales) load as before."""
     tensors: dict[str, np.ndarray] = {}
     for (h, w), m in steps.maps.items():
-        tensors[f"grid/{h}x{w}"], tensors[f"scale/{h}x{w}"] = _half(m, 2)
+        tensors[f"grid/{h}x{w}"], tensors[f"scale/{h}x{w}"] = _half(m, m.dim() - 2)
     metadata = {
         "format": STEPS_FORMAT,
         "layout": json.dumps(steps.layout.to_json()),

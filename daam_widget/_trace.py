@@ -719,7 +719,8 @@ class Trace:
         return focus
 
     def step_maps(self, i: int = 0, *, prompt: str | None = None) -> StepMaps:
-        """Image ``i``'s word maps at every step and resolution, from the per-step record.
+        """Image ``i``'s word maps at every step and resolution, from the per-step record (a video's per
+        latent frame).
 
         Needs ``trace(pipe, per_step=True)``. ``prompt`` as in ``heat_maps``.
         """
@@ -727,10 +728,6 @@ class Trace:
         record = generation.record
         if record is None:
             raise ValueError("maps through time need trace(pipe, per_step=True)")
-        if self.backbone.video:
-            raise NotImplementedError(
-                "step maps of a video are not made yet: heat_maps(steps=...) chooses steps"
-            )
         layout = self._layout(generation, local, False, prompt)
         row = local + generation.negative_row_offset
         grids = record.grids()
@@ -743,7 +740,7 @@ class Trace:
         by_grid = {}
         for grid in grids:
             tokens = record.maps(row, grid, record.positions)
-            by_grid[(grid[0], grid[1])] = (
+            by_grid[(grid[-2], grid[-1])] = (
                 torch.stack([tokens[:, c].sum(1) for c in pieces], 1) if pieces else tokens[:, :0]
             )
         return StepMaps(layout, by_grid, generation.call.image_size)

@@ -13,11 +13,13 @@ asked for, so a clip of 81 frames at 480p costs its full size only for the words
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ._grid_sums import GridSums
 from ._heat_maps import HeatMaps, Key
@@ -91,6 +93,11 @@ class VideoHeatMaps(HeatMaps):
         return (self.num_frames, *self._sums.image_size)
 
     @property
+    def token_grid(self) -> tuple[int, int]:
+        """(h, w) of a latent frame's tokens (the largest, where layers differ)."""
+        return max(self._sums.grids, key=lambda g: g[0] * g[1])
+
+    @property
     def shape(self) -> tuple[int, int]:
         """(H, W) of each frame."""
         return self._sums.image_size
@@ -98,7 +105,27 @@ class VideoHeatMaps(HeatMaps):
     def _rows_map(self, rows: Sequence[int]) -> torch.Tensor:
         """Rows ``rows`` of the sums upsampled in space, clamped, summed, each decoded frame taking its
         latent frame's: ``(frames, H, W)``."""
-        return self._sums.maps(rows).sum(0)[self.frame_sources]
+        return self._latent_rows_map(rows)[self.frame_sources]
+
+    def _latent_rows_map(self, rows: Sequence[int]) -> torch.Tensor:
+        return self._sums.maps(rows).sum(0)
+
+    def grid_maps(self, key: Key) -> torch.Tensor:
+        """A word's sums at the token grid ``(latent frames, h, w)``, before any upsampling (several
+        resolutions resized bicubically to the largest and added): Eq. 6 without its last step, what the
+        widget sends."""
+        rows = [self.positions.index(p) for p in self.span(key).tokens]
+        by_size = sorted(self._sums.grids.values(), key=lambda g: -math.prod(g.shape[-2:]))
+        total = by_size[0][rows].sum(0)
+        for sums in by_size[1:]:
+            word = sums[rows].sum(0)
+            total = total + F.interpolate(word[:, None], size=total.shape[-2:], mode="bicubic")[:, 0]
+        return total
+
+    def latent_frame_maps(self, key: Key) -> torch.Tensor:
+        """A word's map at each latent frame ``(latent frames, H, W)``: each distinct map of the clip once
+        (decoded frame ``j`` shows row ``frame_sources[j]``)."""
+        return self._latent_rows_map([self.positions.index(p) for p in self.span(key).tokens])
 
     def frame(self, j: int) -> HeatMaps:
         """Decoded frame ``j``'s maps (from 0; negative counts from the end), as image ``HeatMaps``."""
@@ -141,7 +168,7 @@ class VideoHeatMaps(HeatMaps):
     def attention_over_frames(self, key: Key) -> np.ndarray:
         """The share of the word's attention in each decoded frame ``(frames,)``: where in the clip it
         falls (each frame counted with the map of its latent frame)."""
-        per_frame = self.soft(key).reshape(self.num_frames, -1).sum(1)
+        per_frame = self.latent_frame_maps(key).flatten(1).sum(1)[self.frame_sources].numpy()
         total = per_frame.sum()
         return per_frame / total if total > 0 else per_frame
 

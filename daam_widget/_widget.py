@@ -27,9 +27,21 @@ from ._images import png
 from ._prompts import check_pipeline_arguments
 from ._step_maps import StepMaps
 from ._trace import Trace
-from ._widget_data import NO_STEPS, encode_maps, encode_stack, encode_steps, sent_size, spans_state
+from ._video_maps import VideoHeatMaps
+from ._widget_data import (
+    NO_STEPS,
+    NO_VIDEO,
+    encode_maps,
+    encode_stack,
+    encode_steps,
+    encode_video,
+    encode_video_stack,
+    sent_size,
+    spans_state,
+)
 from ._widget_history import NOT_COMPARED, Entry, History
 from ._widget_session import GenerationSession, checked_seed, grid_of
+from .plotting import save_animation
 
 _STATIC = pathlib.Path(__file__).parent / "static"
 
@@ -49,6 +61,11 @@ class DaamWidget(anywidget.AnyWidget):
     side. ``time_resolved=True`` also keeps every layer's sums per step (``w.trace.heat_maps(layers=...,
     steps=...)``; memory grows with the steps). ``DaamWidget.from_heat_maps(maps)`` shows saved maps
     without a pipeline.
+
+    On a text-to-video pipeline (Wan, CogVideoX, ...) it plays the clip: a play button and a frame
+    scrubber (``frame``, ``fps``), the hovered word's map over the frame shown, the grid and the steps at
+    that frame, and under the scrubber where the word's attention falls over the frames. Masks take τ of
+    the word's peak over the clip (``per_frame=True``: of each frame's); ``save_animation`` writes a GIF.
     """
 
     _esm = _STATIC / "widget.js"
@@ -68,15 +85,19 @@ class DaamWidget(anywidget.AnyWidget):
     ).tag(sync=True)
     image = t.Bytes(b"", help="The generated image as PNG bytes (empty while generating).").tag(sync=True)
     image_size = t.Tuple(t.Int(), t.Int(), default_value=(0, 0), help="(H, W) of the image.").tag(sync=True)
-    maps = t.Bytes(b"", help="uint8 maps of all words, (words, h, w) row-major, each max-scaled to 255.").tag(
-        sync=True
-    )
-    map_size = t.Tuple(t.Int(), t.Int(), default_value=(0, 0), help="(h, w) of each map in `maps`.").tag(
-        sync=True
-    )
-    peaks = t.List(t.Float(), help="Each word's raw Eq. 6 maximum (255 in `maps`), for the legend.").tag(
-        sync=True
-    )
+    maps = t.Bytes(
+        b"",
+        help="uint8 maps of all words, (words, h, w) row-major, each max-scaled to 255; a video's (latent "
+        "frames, words, gh, gw) at `map_grid`.",
+    ).tag(sync=True)
+    map_size = t.Tuple(
+        t.Int(), t.Int(), default_value=(0, 0), help="(h, w) of each map shown (of each map in `maps`)."
+    ).tag(sync=True)
+    peaks = t.List(
+        t.Float(),
+        help="Each word's raw Eq. 6 maximum (255 in `maps`), for the legend; a video's per latent frame and "
+        "word.",
+    ).tag(sync=True)
     selected = t.Union(
         [t.Int(), t.Unicode(), t.Tuple()],
         default_value=None,
@@ -163,6 +184,34 @@ class DaamWidget(anywidget.AnyWidget):
         b"",
         help="float32 (steps, resolutions, words): attention each word receives, per step and resolution.",
     ).tag(sync=True)
+    latent_frames = t.Int(0, help="A video's latent frames, whose maps `maps` holds; 0 for an image.").tag(
+        sync=True
+    )
+    map_grid = t.Tuple(
+        t.Int(),
+        t.Int(),
+        default_value=(0, 0),
+        help="(gh, gw) of a video's `maps`: its token grid, upsampled in the browser to `map_size`.",
+    ).tag(sync=True)
+    frame_sources = t.List(
+        t.Int(), help="For each frame of a video, the latent frame its maps are (read-only); [] for an image."
+    ).tag(sync=True)
+    frame = t.Int(0, help="The video frame shown, from 0: the word, grid and step views show its maps.").tag(
+        sync=True
+    )
+    video = t.Bytes(b"", help="A video's frames as JPEGs one after another (read-only).").tag(sync=True)
+    video_frames = t.List(
+        t.Tuple(t.Int(), t.Int()), help="[offset, length] of each frame in `video` (read-only)."
+    ).tag(sync=True)
+    frame_mass = t.Bytes(
+        b"", help="float32 (words, frames): each word's share of its attention in each frame of a video."
+    ).tag(sync=True)
+    fps = t.Float(8.0, min=0.5, max=60.0, help="Frames a second when the video plays.").tag(sync=True)
+    per_frame = t.Bool(
+        False,
+        help="Scale a video's maps, and their Eq. 7 masks, to each frame's own peak, not the word's peak "
+        "over the clip.",
+    ).tag(sync=True)
     history = t.List(
         t.Dict(),
         help="Generations of this widget, oldest first: {prompt, seed, words, thumbnail: [offset, length]}.",
@@ -204,12 +253,6 @@ class DaamWidget(anywidget.AnyWidget):
         traits = {k: kwargs.pop(k) for k in list(kwargs) if self.class_traits().get(k) is not None}
         self._deferred = {k: traits.pop(k) for k in _DEFERRED if k in traits}
         if pipe is not None:
-            if backbone_for(pipe).video:
-                raise ValueError(
-                    f"DaamWidget shows images; {type(pipe).__name__} makes videos, which it does not play "
-                    "yet: trace it with daam_widget.trace(pipe), whose heat_maps() are VideoHeatMaps "
-                    "(maps.frame(j) gives one frame's maps)"
-                )
             check_pipeline_arguments(pipe, kwargs, others=list(self.class_traits()), owner="DaamWidget")
         elif prompt is not None:
             raise ValueError(
@@ -343,6 +386,33 @@ class DaamWidget(anywidget.AnyWidget):
         self.message = f"saved maps to {target.resolve()}"
         return target
 
+    def save_animation(self, path: str | os.PathLike | None = None, word: Any = None) -> pathlib.Path:
+        """Write a video with a word's map over every frame as an animated GIF or WebP (by the suffix;
+        default ``daam_<first words>_<word>.gif``), as the widget draws it: its colour map, opacity, frame
+        rate, scale (the clip's peak or each frame's) and Eq. 7 outline at τ. ``word``: a word key
+        (default: the selected word)."""
+        maps = self.heat_maps
+        if not isinstance(maps, VideoHeatMaps):
+            raise RuntimeError("save_animation needs a video's maps; this widget shows an image (save_maps)")
+        key = self.selected if word is None else word
+        if key is None:
+            raise ValueError("choose the word: save_animation(word='dog'), or select one in the widget")
+        name = self.words[key] if isinstance(key, int) else str(key[0] if isinstance(key, tuple) else key)
+        slug = "_".join([*re.findall(r"\w+", self.prompt)[:5], *re.findall(r"\w+", name)]) or "maps"
+        target = pathlib.Path(path if path is not None else f"daam_{slug}.gif")
+        save_animation(
+            maps,
+            key,
+            target,
+            fps=self.fps,
+            alpha=self.opacity,
+            cmap=self.colormap,
+            tau=self.tau,
+            per_frame=self.per_frame,
+        )
+        self.message = f"saved the animation to {target.resolve()}"
+        return target
+
     def save_html(self, path: str | os.PathLike, title: str | None = None) -> pathlib.Path:
         """Write one self-contained HTML file (script, image and maps inline; no network, no kernel).
 
@@ -370,7 +440,11 @@ class DaamWidget(anywidget.AnyWidget):
         """Show DAAM ``maps``, or what ``map_kind`` makes of them."""
         base = maps
         maps, note = self._of_kind(base)
-        size, data, peaks = encode_maps(maps, self.max_map_size)
+        if isinstance(maps, VideoHeatMaps):
+            shown = encode_video(maps, self.max_map_size)
+        else:
+            size, data, peaks = encode_maps(maps, self.max_map_size)
+            shown = {"map_size": size, "maps": data, "peaks": peaks, **NO_VIDEO}
         self._shown, self._base, self._at_steps = maps, base, None
         prompt = prompt if prompt is not None else base.prompt
         whole = self.map_kind == "daam" and self.layer == "all"  # the step record sums every layer
@@ -381,11 +455,11 @@ class DaamWidget(anywidget.AnyWidget):
             self.words = list(maps.words)
             self.spans = spans_state(maps)
             self.words_text = maps.layout.text
-            self.image = png(maps.image)
+            self.image = png(_still(maps).image)
             self.image_size = maps.shape
-            self.map_size = size
-            self.maps = data
-            self.peaks = peaks
+            for key, value in shown.items():
+                setattr(self, key, value)
+            self.frame = min(self.frame, max(len(self.frame_sources) - 1, 0))
             self.map_note = note
             self.layer_focus = self._layer_focus(prompt) if self.map_kind == "daam" else b""
             self.selected = None
@@ -436,8 +510,14 @@ class DaamWidget(anywidget.AnyWidget):
     def _show_so_far(self, so_far: StepMaps, prompt: str) -> None:
         """A live frame while the image is generated: Eq. 6 over the steps done, upsampled straight to the
         size the maps are sent at."""
-        so_far_maps = so_far.total(size=sent_size(so_far.image_size, self.max_map_size)).clamp_(min=0)
-        size, data, peaks = encode_stack(so_far_maps, self.max_map_size)
+        size = sent_size(so_far.image_size, self.max_map_size)
+        frames = so_far.latent_frames
+        if frames is None:
+            size, data, peaks = encode_stack(so_far.total(size=size).clamp_(min=0), self.max_map_size)
+            shown = {"map_size": size, "maps": data, "peaks": peaks, **NO_VIDEO}
+        else:  # no decoded frames yet: each latent frame is a frame
+            sums = so_far.on_grid().sum(0)
+            shown = {**NO_VIDEO, **encode_video_stack(sums, size), "frame_sources": list(range(frames))}
         with self.hold_sync():
             if self.prompt != prompt or list(self.words) != list(so_far.words):
                 self.prompt = prompt
@@ -447,7 +527,9 @@ class DaamWidget(anywidget.AnyWidget):
                 self.selected, self.pinned = None, []
             self.image = b""
             self.image_size = so_far.image_size
-            self.map_size, self.maps, self.peaks = size, data, peaks
+            for key, value in shown.items():
+                setattr(self, key, value)
+            self.frame = min(self.frame, max(len(self.frame_sources) - 1, 0))
             self.num_steps, self.steps = 0, (0, 0)
 
     def _on_progress(self, done: int, total: int) -> None:
@@ -456,19 +538,16 @@ class DaamWidget(anywidget.AnyWidget):
     def _remember(self) -> None:
         """Add the shown generation to the history strip."""
         assert self._shown is not None
+        still = self._still_traits()
         entry = Entry(
             prompt=self.prompt,
             seed=self.seed,
             words=list(self.words),
             image=self.image,
-            thumbnail=png(self._shown.image, longer_side=64),
-            maps=self.maps,
-            map_size=(self.map_size[0], self.map_size[1]),
-            peaks=list(self.peaks),
+            thumbnail=png(_still(self._shown).image, longer_side=64),
             num_steps=self.num_steps,
-            step_maps=self.step_maps,
-            step_scales=self.step_scales,
             step_grid=(self.step_grid[0], self.step_grid[1]),
+            **still,
         )
         self._history.add(entry, self.max_history)
         with self.hold_sync():
@@ -477,9 +556,21 @@ class DaamWidget(anywidget.AnyWidget):
             if self.compare_to >= len(self._history):
                 self.compare_to = -1
 
+    def _still_traits(self) -> dict[str, Any]:
+        """``maps``, ``map_size``, ``peaks``, ``step_maps`` and ``step_scales`` of the image, or of a video's
+        middle frame (the one its history entry and static picture show), laid out as an image's."""
+        kept = {"step_maps": self.step_maps, "step_scales": self.step_scales}
+        if not self.latent_frames:
+            return {"maps": self.maps, "map_size": self.map_size, "peaks": list(self.peaks), **kept}
+        assert self._shown is not None
+        size, data, peaks = encode_maps(_still(self._shown), self.max_map_size)
+        source = self.frame_sources[len(self.frame_sources) // 2]
+        steps = {key: _block(value, self.latent_frames, source) for key, value in kept.items()}
+        return {"maps": data, "map_size": size, "peaks": peaks, **steps}
+
     def _fallback_bundle(self) -> dict[str, str]:
         assert self._shown is not None
-        return fallback_bundle(self._shown, self.tau, self.prompt)
+        return fallback_bundle(_still(self._shown), self.tau, self.prompt)
 
     def _show_fallback(self) -> None:
         if self._shown is not None:
@@ -539,6 +630,17 @@ class DaamWidget(anywidget.AnyWidget):
             raise t.TraitError(
                 f"resolution must be one of {allowed}, not {proposal.value!r}"
                 + ("" if self._session.trace else " (maps shown with from_heat_maps keep no per-layer sums)")
+            )
+        return proposal.value
+
+    @t.validate("frame")
+    def _valid_frame(self, proposal: t.Bunch) -> int:
+        frames = len(self.frame_sources)
+        if not 0 <= proposal.value < max(frames, 1):
+            raise t.TraitError(
+                f"frame must be 0..{frames - 1}, not {proposal.value!r}"
+                if frames
+                else f"frame must be 0: these maps are an image's, not a video's (not {proposal.value!r})"
             )
         return proposal.value
 
@@ -665,6 +767,17 @@ class DaamWidget(anywidget.AnyWidget):
             if self.status != "error":
                 self._fail(error)
             traceback.print_exc()
+
+
+def _still(maps: HeatMaps) -> HeatMaps:
+    """The image's maps, or those of a video's middle frame (its poster)."""
+    return maps.frame(maps.num_frames // 2) if isinstance(maps, VideoHeatMaps) else maps
+
+
+def _block(data: bytes, blocks: int, index: int) -> bytes:
+    """Block ``index`` of ``blocks`` equal blocks of ``data`` (one latent frame's part of a video trait)."""
+    size = len(data) // blocks
+    return data[index * size : (index + 1) * size]
 
 
 def _has_concept_maps(pipe: Any) -> bool:

@@ -9,6 +9,14 @@ Maps travel as ``bytes`` traits (binary comm buffers, a ``DataView`` in the brow
   ``step_scales`` (float32 ``(steps, words)``), so that the browser sums any range of steps itself.
 - ``step_mass``: float32 ``(steps, resolutions, words)``: the attention each word receives per step and
   resolution, for the per-word chart.
+
+A video's maps travel at its token grid, as a step record does, and the browser upsamples the frame it
+shows: ``maps`` is uint8 ``(latent frames, words, gh, gw)`` with ``peaks`` float ``(latent frames,
+words)``, each (frame, word) scaled to 255, at ``map_grid``; ``step_maps`` is ``(latent frames, steps,
+words, gh, gw)`` and ``step_scales`` ``(latent frames, steps, words)``, each latent frame's record laid out
+as an image's. A decoded frame shows its latent frame's maps (``frame_sources``). The frames travel as
+JPEGs one after another (``video``; each frame's ``[offset, length]`` in ``video_frames``), and
+``frame_mass`` (float32 ``(words, frames)``) is each word's share of its attention in each frame.
 """
 
 from __future__ import annotations
@@ -20,7 +28,9 @@ import torch
 import torch.nn.functional as F
 
 from ._heat_maps import HeatMaps
+from ._images import jpeg
 from ._step_maps import StepMaps
+from ._video_maps import VideoHeatMaps
 
 
 def encode_maps(maps: HeatMaps, max_size: int) -> tuple[tuple[int, int], bytes, list[float]]:
@@ -32,6 +42,53 @@ def encode_maps(maps: HeatMaps, max_size: int) -> tuple[tuple[int, int], bytes, 
         if span.available:
             stack[k] = torch.from_numpy(maps.soft(k))
     return encode_stack(stack, max_size)
+
+
+def encode_video(maps: VideoHeatMaps, max_size: int) -> dict[str, Any]:
+    """The traits of a clip's maps and frames: ``maps``, ``peaks``, ``map_grid``, ``map_size`` (the size
+    the browser upsamples them to), ``video``, ``video_frames``, ``frame_sources``, ``latent_frames``,
+    ``frame_mass``."""
+    word_spans = [s for s in maps.spans if s.is_word]
+    stack = torch.zeros((len(word_spans), maps.latent_frames, *maps.token_grid))
+    mass = np.zeros((len(word_spans), maps.num_frames), dtype="<f4")
+    for k, span in enumerate(word_spans):
+        if span.available:
+            stack[k] = maps.grid_maps(k)
+            mass[k] = maps.attention_over_frames(k)
+    frames = [jpeg(frame) for frame in maps.video] if maps.video is not None else []
+    offsets = np.cumsum([0, *map(len, frames)])
+    return {
+        **encode_video_stack(stack, sent_size(maps.shape, max_size)),
+        "video": b"".join(frames),
+        "video_frames": [(int(offsets[j]), len(f)) for j, f in enumerate(frames)],
+        "frame_sources": list(maps.frame_sources),
+        "frame_mass": mass.tobytes(),
+    }
+
+
+def encode_video_stack(stack: torch.Tensor, size: tuple[int, int]) -> dict[str, Any]:
+    """``(words, latent frames, gh, gw)`` sums at the token grid as the ``maps``, ``peaks``, ``map_grid``,
+    ``map_size`` and ``latent_frames`` traits (``size``: what the browser upsamples them to)."""
+    by_frame = stack.clamp(min=0).transpose(0, 1)
+    data, peaks = _quantize(by_frame.reshape(-1, *by_frame.shape[-2:]))
+    return {
+        "maps": data.tobytes(),
+        "peaks": [float(p) for p in peaks],
+        "map_grid": tuple(stack.shape[-2:]),
+        "map_size": size,
+        "latent_frames": int(stack.shape[1]),
+    }
+
+
+NO_VIDEO: dict[str, Any] = {
+    "map_grid": (0, 0),
+    "video": b"",
+    "video_frames": [],
+    "frame_sources": [],
+    "latent_frames": 0,
+    "frame_mass": b"",
+}
+"""The video traits of an image."""
 
 
 def sent_size(image_size: tuple[int, int], max_size: int) -> tuple[int, int]:
@@ -61,7 +118,9 @@ def encode_steps(steps: StepMaps, grids: list[tuple[int, int]] | None = None) ->
     if steps.num_steps == 0 or not steps.words:
         return dict(NO_STEPS)
     on_grid = steps.on_grid(grids=grids)
-    data, scales = _quantize(on_grid.flatten(0, 1))
+    if on_grid.dim() == 5:  # a video's: each latent frame's record in turn
+        on_grid = on_grid.permute(2, 0, 1, 3, 4)
+    data, scales = _quantize(on_grid.reshape(-1, *on_grid.shape[-2:]))
     return {
         "step_maps": data.tobytes(),
         "step_scales": scales.numpy().astype("<f4").tobytes(),

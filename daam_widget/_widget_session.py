@@ -119,8 +119,9 @@ class GenerationSession:
         return tc
 
     def resolutions(self) -> list[str]:
-        """The last trace's resolutions as ``"HxW"``, largest first."""
-        return [f"{h}x{w}" for h, w in self.trace.resolutions] if self.trace is not None else []
+        """The last trace's resolutions as ``"HxW"`` (a video's in space), largest first."""
+        grids = self.trace.resolutions if self.trace is not None else []
+        return [f"{g[-2]}x{g[-1]}" for g in grids]
 
     def layer_names(self) -> list[str]:
         """The last trace's attention layers, in model order."""

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { shownMaps, stepsLabel, wordName } from "./context";
-import { SPANS, context } from "./fixtures";
+import type { DaamState } from "./context";
+import { SPANS, context, videoState } from "./fixtures";
 
 describe("shownMaps", () => {
   it("shows the exact all-steps maps when no steps are chosen", () => {
@@ -35,4 +36,28 @@ it("labels steps the way the scrubber counts them (from 1)", () => {
 
 it("numbers repeated words and leaves unique ones plain", () => {
   expect([0, 1, 2].map((k) => wordName(SPANS, k))).toEqual(["a #1", "dog", "a #2"]);
+});
+
+describe("shownMaps of a video", () => {
+  const video = (overrides: Partial<DaamState> = {}) => shownMaps(context(videoState(overrides)).model);
+  it("shows the latent frame the frame shown comes from, each word at its peak over the clip", () => {
+    // word 0 peaks at 2 in latent frame 0 and 1 in latent frame 1: frame 1 and 2 show it at half (128)
+    expect(video().maps.map((m) => Array.from(m))).toEqual([[255, 0, 0, 0], [0, 64, 0, 0], [0, 0, 32, 0]]);
+    expect(video({ frame: 2 }).maps.map((m) => Array.from(m))).toEqual([[0, 0, 0, 128], [0, 255, 0, 0], [0, 0, 255, 0]]);
+    expect(video({ frame: 1 }).peaks).toEqual([2, 4, 8]);
+    expect(video({ frame: 1 }).steps).toBe("all 2 steps; frame 2 of 3, scaled to the clip's peak");
+  });
+  it("scales each frame to its own peak on request", () => {
+    const shown = video({ per_frame: true });
+    expect(shown.maps.map((m) => Math.max(...m))).toEqual([255, 255, 255]);
+    expect(shown.peaks).toEqual([2, 1, 1]);
+    expect(shown.steps).toContain("scaled to this frame's peak");
+  });
+  it("sums a range of steps in every latent frame for the clip's peaks", () => {
+    // step 0: weight 1 at pixel 0 in latent frame 0, weight 2 at pixel 1 in latent frame 1
+    const first = video({ steps: [0, 1] });
+    expect(first.peaks).toEqual([2, 2, 2]);
+    expect(first.maps.map((m) => Array.from(m))).toEqual([[128, 0, 0, 0], [128, 0, 0, 0], [128, 0, 0, 0]]);
+    expect(Array.from(video({ steps: [0, 1], frame: 1 }).maps[0])).toEqual([0, 255, 0, 0]);
+  });
 });

@@ -83,7 +83,7 @@ export function createControls(ctx: Context) {
     const kinds = ["daam", "renormalized", ...(concepts ? ["concepts"] : [])];
     options(kindSelect, kinds, ["DAAM", "DAAM renormalised", "concept maps"].slice(0, kinds.length));
     kindSelect.value = model.get("map_kind") ?? "daam";
-    kindLabel.hidden = !ctx.hasKernel();
+    kindLabel.hidden = !ctx.hasKernel() || (model.get("latent_frames") ?? 0) > 0; // a video's maps are DAAM's
     conceptsLabel.hidden = !concepts || !ctx.hasKernel();
     if (document.activeElement !== conceptsInput) conceptsInput.value = (model.get("concepts") ?? []).join(", ");
     note.textContent = model.get("map_note") ?? "";

@@ -41,6 +41,7 @@ export function state(overrides: Partial<DaamState> = {}): DaamState {
     layer: "all",
     layer_names: [],
     layer_focus: null,
+    map_grid: [0, 0],
     map_kind: "daam",
     concepts: [],
     concepts_available: false,
@@ -54,6 +55,14 @@ export function state(overrides: Partial<DaamState> = {}): DaamState {
     step_grid: [2, 2],
     // (steps, resolutions, words)
     step_mass: view([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], true),
+    latent_frames: 0,
+    frame_sources: [],
+    frame: 0,
+    video: null,
+    video_frames: [],
+    frame_mass: null,
+    fps: 8,
+    per_frame: false,
     history: [],
     history_thumbnails: null,
     compare_to: -1,
@@ -68,6 +77,37 @@ export function state(overrides: Partial<DaamState> = {}): DaamState {
     message: "",
     can_generate: true,
     seed: 0,
+    ...overrides,
+  };
+}
+
+/** A video of three frames from two latent frames (frame 0 alone, frames 1 and 2 from latent frame 1), the
+ * words of `state`, two steps, maps at a 2x2 token grid shown at 2x2. All steps: latent frame 0 has a 255
+ * (raw 2, 1, 1) in pixels 0, 1, 2 for words 0, 1, 2; latent frame 1 has one (raw 1, 4, 8) in pixels 3, 1,
+ * 2. Steps: step 0 puts every word at pixel 0 with weight 1 in latent frame 0 and at pixel 1 with weight
+ * 2 in latent frame 1; step 1 puts them at pixel 2 with weight 3. */
+export function videoState(overrides: Partial<DaamState> = {}): Partial<DaamState> {
+  const one = (pixel: number) => [0, 1, 2, 3].map((i) => (i === pixel ? 255 : 0));
+  const stepMaps: number[] = [];
+  const scales: number[] = [];
+  for (const [pixel, weight] of [
+    [0, 1],
+    [1, 2],
+  ]) {
+    for (let k = 0; k < 3; k++) stepMaps.push(...one(pixel));
+    for (let k = 0; k < 3; k++) stepMaps.push(...one(2));
+    scales.push(weight, weight, weight, 3, 3, 3);
+  }
+  return {
+    latent_frames: 2,
+    frame_sources: [0, 1, 1],
+    map_grid: [2, 2],
+    maps: view([...one(0), ...one(1), ...one(2), ...one(3), ...one(1), ...one(2)]),
+    peaks: [2, 1, 1, 1, 4, 8],
+    step_maps: view(stepMaps),
+    step_scales: view(scales, true),
+    // (words, frames)
+    frame_mass: view([0.5, 0.25, 0.25, 0.2, 0.4, 0.4, 0, 0.5, 0.5], true),
     ...overrides,
   };
 }

@@ -80,6 +80,12 @@ export function createMain(ctx: Context) {
     current = fresh;
   }
 
+  /** A video's frame shown now, in the stage as it is. */
+  function showFrame(): void {
+    current.img.src = ctx.imageUrl();
+    current.img.hidden = !ctx.imageUrl();
+  }
+
   function draw(): void {
     const shown = ctx.shown();
     const [mh, mw] = shown.size;
@@ -140,6 +146,7 @@ export function createMain(ctx: Context) {
     el,
     draw,
     drawImage,
+    showFrame,
     image: () => current.img,
     overlay: () => current.canvas,
   };

@@ -63,6 +63,8 @@ export const CSS = `
 .daam-axis { position: relative; height: 14px; font-size: 11px; color: var(--jp-ui-font-color2, #555); }
 .daam-axis span { position: absolute; top: 0; transform: translateX(-50%); }
 .daam-mass-key { font-size: 12px; color: var(--jp-ui-font-color2, #555); }
+.daam-mass-chart.daam-frame-chart { height: 40px; }
+.daam-frame-label { font-variant-numeric: tabular-nums; }
 .daam-grid, .daam-compare, .daam-history-strip, .daam-history-compare { display: flex; flex-wrap: wrap; gap: 10px; }
 .daam-grid-tile { cursor: pointer; }
 .daam-grid-mass { width: 128px; height: 18px; }

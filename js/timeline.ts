@@ -72,6 +72,19 @@ export function drawMass(canvas: HTMLCanvasElement, series: number[][], steps: [
   }
 }
 
+/** Numbers (from 1) under the first, middle and last of `n` bars of a chart `width` wide, each under its
+ * bar as `stepX` places it. */
+export function drawAxis(axis: HTMLElement, n: number, width: number): void {
+  const marks = [...new Set([0, n > 4 ? Math.floor((n - 1) / 2) : 0, n - 1])];
+  axis.replaceChildren(
+    ...marks.map((t) => {
+      const mark = h("span", {}, [String(t + 1)]);
+      mark.style.left = `${stepX(t, n, width, THUMB / 2)}px`;
+      return mark;
+    }),
+  );
+}
+
 /** Every word's series, from the traits; null where the model has no per-step mass. */
 export function massSeries(ctx: Context, k: number): number[][] | null {
   const { model } = ctx;
@@ -158,24 +171,13 @@ export function createTimeline(ctx: Context) {
   stepFrom.addEventListener("change", onRange);
   stepTo.addEventListener("change", onRange);
 
-  function drawAxis(n: number, width: number): void {
-    const marks = [...new Set([0, n > 4 ? Math.floor((n - 1) / 2) : 0, n - 1])];
-    axis.replaceChildren(
-      ...marks.map((t) => {
-        const mark = h("span", {}, [String(t + 1)]);
-        mark.style.left = `${stepX(t, n, width, THUMB / 2)}px`;
-        return mark;
-      }),
-    );
-  }
-
   function drawChart(): void {
     const word = ctx.active();
     const series = word === null ? null : massSeries(ctx, word);
     const n = total();
     const width = Math.round(track.clientWidth) || 360;
     if (chart.width !== width) chart.width = width;
-    drawAxis(n, width);
+    drawAxis(axis, n, width);
     chart.setAttribute("role", "img");
     if (series === null || word === null) {
       chart.getContext("2d")?.clearRect(0, 0, chart.width, chart.height);

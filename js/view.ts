@@ -13,6 +13,7 @@ import { overlayPicture } from "./export";
 import { createGrid } from "./grid";
 import { createHistory } from "./history";
 import { createPinned } from "./pinned";
+import { createPlayer } from "./player";
 import { createMain, legendLines } from "./stage";
 import { NO_ANSWER, NO_KERNEL, createStatus } from "./status";
 import { CSS } from "./styles";
@@ -25,6 +26,7 @@ const KERNEL_OWNED = ["status", "message", "error", "progress", "maps", "other_m
 
 export function render({ model, el }: { model: DaamModel; el: HTMLElement }): () => void {
   let imageUrl = "";
+  let frameUrls: string[] = [];
   let cache: Shown | null = null;
   const view = { hovered: null as number | null, playing: false };
 
@@ -32,7 +34,7 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
     model,
     view,
     shown: () => (cache ??= shownMaps(model)),
-    imageUrl: () => imageUrl,
+    imageUrl: () => (frameUrls.length ? (frameUrls[model.get("frame")] ?? frameUrls[0]) : imageUrl),
     active: () => (view.hovered !== null ? view.hovered : model.get("selected")),
     wordName: (k) => wordName(model.get("spans"), k),
     hasKernel: () => model.get("has_kernel") !== false,
@@ -55,6 +57,7 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
       layerChart.draw();
       grid.mark();
       timeline.drawChart();
+      player.drawChart();
       history.drawPanel();
     },
   };
@@ -64,6 +67,7 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
   const controls = createControls(ctx);
   const layerChart = createLayerChart(ctx);
   const timeline = createTimeline(ctx);
+  const player = createPlayer(ctx);
   const grid = createGrid(ctx);
   const pinned = createPinned(ctx);
   const history = createHistory(ctx);
@@ -74,6 +78,7 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
       h("style", {}, [CSS]),
       ...status.top,
       main.el,
+      player.el,
       chips.el,
       timeline.el,
       controls.el,
@@ -119,9 +124,13 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
   }
 
   function loadImage(): void {
-    if (imageUrl) URL.revokeObjectURL(imageUrl);
+    for (const url of [imageUrl, ...frameUrls]) if (url) URL.revokeObjectURL(url);
     const data = bytes(model.get("image"));
     imageUrl = data.length ? URL.createObjectURL(new Blob([data as BlobPart], { type: "image/png" })) : "";
+    const video = bytes(model.get("video"));
+    frameUrls = (model.get("video_frames") ?? []).map(([offset, length]) =>
+      URL.createObjectURL(new Blob([video.subarray(offset, offset + length) as BlobPart], { type: "image/jpeg" })),
+    );
   }
 
   const mapsChanged = () => {
@@ -138,6 +147,7 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
     grid.draw();
     pinned.draw();
     timeline.draw();
+    player.draw();
     history.drawPanel();
   };
   const onData = () => {
@@ -145,6 +155,7 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
     loadImage();
     main.drawImage();
     controls.draw();
+    layerChart.draw();
     chips.build();
     drawn();
     history.drawStrip();
@@ -181,6 +192,13 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
     ["change:concepts", controls.draw],
     ["change:concepts_available", controls.draw],
     ["change:map_note", controls.draw],
+    ["change:frame", () => (mapsChanged(), main.showFrame(), drawn())],
+    ["change:video", onData],
+    ["change:frame_sources", onMaps],
+    ["change:latent_frames", () => (onMaps(), controls.draw())],
+    ["change:frame_mass", () => player.draw()],
+    ["change:per_frame", () => (mapsChanged(), onSettings())],
+    ["change:fps", () => player.retime()],
     ["change:history", history.drawStrip],
     ["change:compare_to", () => (history.drawStrip(), history.drawPanel())],
     ["change:other_maps", history.drawPanel],
@@ -196,9 +214,10 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
   return () => {
     for (const [event, handler] of handlers) model.off(event as never, handler);
     timeline.stop();
+    player.stop();
     history.dispose();
     stopWatching();
-    if (imageUrl) URL.revokeObjectURL(imageUrl);
+    for (const url of [imageUrl, ...frameUrls]) if (url) URL.revokeObjectURL(url);
   };
 }
 

@@ -2,14 +2,18 @@
 frame."""
 
 import contextlib
+import io
 
+import matplotlib
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import traitlets as t
+from PIL import Image
 
 import daam_widget
-from daam_widget import HeatMaps, testing
+from daam_widget import HeatMaps, StepMaps, testing
 
 PROMPT = "a red dog on a blue hat"
 FAMILIES = ["wan", "wan2.2", "cogvideox"]
@@ -19,6 +23,11 @@ def call_of(name, **options):
     """The family's tiny call (5 frames: 3 latent frames, the first alone, then 2 frames each), guided."""
     call = dict(testing.VIDEO_CALLS[name], negative_prompt="a green cat", num_inference_steps=4)
     return {**call, "guidance_scale": 3.0, "output_type": "np", **options}
+
+
+def from_jpeg(data):
+    with Image.open(io.BytesIO(data)) as picture:
+        return np.asarray(picture.convert("RGB"))
 
 
 def seeded():
@@ -202,10 +211,113 @@ def test_a_dataset_run_says_it_does_not_take_videos_yet(family, tmp_path):
     assert not any(tmp_path.iterdir())  # refused before anything is written
 
 
-def test_the_widget_says_it_does_not_play_videos_yet(family):
-    _, pipe = family
-    with pytest.raises(ValueError, match=f"DaamWidget shows images; {type(pipe).__name__} makes videos"):
-        daam_widget.DaamWidget(pipe, PROMPT, show=False)
+def test_a_videos_step_maps_keep_every_latent_frame_and_save(family, tmp_path):
+    name, pipe = family
+    expected, _ = ORACLES[name](pipe, call_of(name))
+    with daam_widget.trace(pipe, per_step=True) as tc:
+        pipe(prompt=PROMPT, generator=seeded(), **call_of(name))
+    steps = tc.step_maps(0, prompt=PROMPT)
+    ((grid, record),) = steps.maps.items()
+    words = len(steps.words)
+    assert (grid, record.shape, steps.latent_frames) == ((8, 12), (4, words, 3, 8, 12), 3)
+    for word in ("red", "dog", "blue", "hat"):
+        k = steps.words.index(word)
+        want = expected[..., list(steps.layout.find(word).tokens)].sum(-1)
+        torch.testing.assert_close(record[:, k].sum(0).double(), want, rtol=2e-3, atol=1e-5)  # float16
+    assert steps.mass().shape == (4, 1, words)
+    np.testing.assert_allclose(steps.mass().sum((0, 1)), record.sum((0, 2, 3, 4)).numpy(), rtol=1e-5)
+    steps.save(tmp_path / "steps.safetensors")
+    loaded = StepMaps.load(tmp_path / "steps.safetensors")
+    torch.testing.assert_close(loaded.maps[grid], record, rtol=1e-3, atol=0)
+
+
+def test_the_widget_sends_each_latent_frames_sums_the_frames_and_each_words_share_of_every_frame(family):
+    name, pipe = family
+    expected, frames = ORACLES[name](pipe, call_of(name))
+    w = daam_widget.DaamWidget(pipe, PROMPT, seed=0, show=False, **call_of(name))
+    assert w.status == "ready", w.error
+    words, (gh, gw) = len(w.words), w.map_grid
+    assert (w.latent_frames, gh, gw) == (3, 8, 12)
+    assert w.frame_sources == [0, 1, 1, 2, 2]  # frame 0 alone, then 2 frames a latent frame
+    maps = np.frombuffer(w.maps, np.uint8).reshape(3, words, gh, gw) / 255
+    peaks = np.array(w.peaks).reshape(3, words, 1, 1)
+    step_maps = np.frombuffer(w.step_maps, np.uint8).reshape(3, 4, words, gh, gw) / 255
+    scales = np.frombuffer(w.step_scales, "<f4").reshape(3, 4, words, 1, 1)
+    mass = np.frombuffer(w.frame_mass, "<f4").reshape(words, 5)
+    for word in ("red", "dog", "blue", "hat"):
+        k = w.words.index(word)
+        want = expected[..., list(w.heat_maps.span(word).tokens)].sum(-1).numpy()
+        top = want.reshape(3, -1).max(1)[:, None, None]
+        # each (latent frame, word) sum in 8 bits of its own peak
+        assert (np.abs(maps[:, k] * peaks[:, k] - want) <= top * (0.5 / 255 + 1e-4)).all()
+        # each step's record, summed, is the sum over the steps (to its 8-bit rounding per step)
+        summed = (step_maps[:, :, k] * scales[:, :, k]).sum(1)
+        assert np.abs(summed - want).max() <= 4 * scales[:, :, k].max() / 255
+        # over the frames as shown: each latent frame's sum upsampled to 32x48 (Eq. 6), then summed
+        up = F.interpolate(torch.from_numpy(want)[:, None].float(), size=(32, 48), mode="bicubic")
+        share = up.clamp(min=0).sum((1, 2, 3)).numpy()[[0, 1, 1, 2, 2]]
+        np.testing.assert_allclose(mass[k], share / share.sum(), rtol=1e-4)
+    sent = [from_jpeg(w.video[o : o + n]) for o, n in w.video_frames]
+    assert len(sent) == 5
+    for got, frame in zip(sent, frames, strict=True):  # the pipeline's frames, in order, as JPEG at 85
+        buffer = io.BytesIO()
+        Image.fromarray((frame * 255).round().astype(np.uint8)).save(buffer, format="JPEG", quality=85)
+        np.testing.assert_array_equal(got, from_jpeg(buffer.getvalue()))
+
+
+def test_the_widget_shows_each_latent_frames_maps_so_far_while_a_video_is_generated(family, monkeypatch):
+    from daam_widget import _widget_session
+
+    monkeypatch.setattr(_widget_session, "LIVE_INTERVAL_S", 0.0)
+    name, pipe = family
+    live = []
+    w = daam_widget.DaamWidget(pipe, show=False, **call_of(name, num_inference_steps=2))
+    w.observe(lambda c: live.append((w.status, w.frame_sources, w.map_grid, w.maps, c.new)), "peaks")
+    w.generate(PROMPT, seed=0)
+    ((_, sources, grid, data, peaks),) = [f for f in live if f[0] == "generating"]  # after step 1 of 2
+    assert (sources, grid) == ([0, 1, 2], (8, 12))  # no decoded frames yet: a frame per latent frame
+    words = len(w.words)
+    shown = np.frombuffer(data, np.uint8).reshape(3, words, 8, 12) / 255 * np.reshape(peaks, (3, words, 1, 1))
+    ((first_step, _),) = [m.unbind(0) for m in w.trace.step_maps(0, prompt=PROMPT).maps.values()]
+    want = first_step.transpose(0, 1).numpy()  # the record's step 0 (checked against the oracle above)
+    assert (np.abs(shown - want) <= want.reshape(3, words, -1).max(-1)[..., None, None] / 255).all()
+
+
+def test_the_widget_shows_a_frame_of_a_video_and_refuses_one_past_its_end(family):
+    name, pipe = family
+    w = daam_widget.DaamWidget(pipe, PROMPT, show=False, **call_of(name))
+    w.frame = 4
+    with pytest.raises(t.TraitError, match=r"frame must be 0\.\.4, not 5"):
+        w.frame = 5
+    w.compare_to = 0  # the history entry of a video holds its middle frame's maps, as an image's
+    h, m = w.other["map_size"]
+    assert len(w.other_maps) == len(w.words) * h * m and w.other_image[:4] == b"\x89PNG"
+    shown = daam_widget.DaamWidget.from_heat_maps(w.heat_maps)
+    assert (shown.latent_frames, shown.frame_sources, shown.maps) == (3, w.frame_sources, w.maps)
+    with pytest.raises(t.TraitError, match="frame must be 0: these maps are an image's"):
+        daam_widget.DaamWidget.from_heat_maps(w.heat_maps.frame(0)).frame = 1
+
+
+def test_a_videos_animation_is_each_frame_under_its_map_with_the_masks_outline(tmp_path):
+    maps = testing.moving_clip_maps(frames=5, size=(64, 96), grid=(16, 24), temporal_factor=1)
+    w = daam_widget.DaamWidget.from_heat_maps(maps, selected="dog", tau=0.4)
+    path = w.save_animation(tmp_path / "dog.gif")  # the widget's opacity (0.6), colours, τ and word
+    with Image.open(path) as animation:
+        assert animation.n_frames == 5
+        pictures = []
+        for j in range(5):
+            animation.seek(j)
+            pictures.append(np.asarray(animation.convert("RGB"), dtype=float))
+    soft, inferno = maps.soft("dog"), matplotlib.colormaps["inferno"]
+    masks = soft >= 0.4 * soft.max()
+    for j, picture in enumerate(pictures):
+        want = 0.4 * maps.video[j] + 0.6 * inferno(soft[j] / soft.max())[..., :3] * 255
+        white = np.all(picture == 255, axis=-1) & ~np.all(want > 245, axis=-1)
+        assert white.any() and masks[j][white].all()  # the outline lies on the clip-wide mask
+        assert np.abs(picture - want)[~white].mean() < 4  # in GIF's 256 colours
+    with pytest.raises(ValueError, match=r"an animation is written as \.gif or \.webp, not 'dog.mp4'"):
+        w.save_animation(tmp_path / "dog.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dog.gif"]
 
 
 def test_a_videos_maps_save_and_load_with_their_frames(family, tmp_path):

@@ -31,6 +31,7 @@ from ._llm_pipelines import (
     z_image_pipeline,
 )
 from ._llm_tokenizers import mistral_small_3_tokenizer, qwen2_5_vl_tokenizer, qwen3_tokenizer
+from ._moving_clip import moving_clip_maps
 from ._multi_encoder_pipelines import hidream_pipeline, hunyuanimage_pipeline, llama3_tokenizer
 from ._pipelines import (
     flux_pipeline,
@@ -80,6 +81,7 @@ __all__ = [
     "lumina2_pipeline",
     "lumina2_tokenizer",
     "mistral_small_3_tokenizer",
+    "moving_clip_maps",
     "nucleusmoe_pipeline",
     "ops_per_step",
     "ovis_image_pipeline",

@@ -280,3 +280,32 @@ def test_in_an_output_frame_of_its_own_as_colab_gives_a_cell_the_picture_is_hidd
     wait_until(page, lambda: frame.locator(".daam-fallback").is_hidden())
     assert frame.locator(".daam-fallback").count() == 1 and frame.locator(".daam-fallback").is_hidden()
     assert page.errors == []
+
+
+def test_a_saved_video_plays_offline_and_the_dogs_map_moves_with_the_dog(offline_context, tmp_path):
+    context, _ = offline_context
+    maps = testing.moving_clip_maps(frames=9, size=(96, 144), grid=(12, 18), temporal_factor=4)
+    path = DaamWidget.from_heat_maps(maps, selected="dog").save_html(tmp_path / "clip.html")
+    page = open_page(context, path)
+    element = page.locator(".daam")
+    player = element.locator(".daam-player")
+    player.wait_for(state="visible")
+    label = player.locator(".daam-frame-label")
+
+    def dog_x() -> float:
+        """Where the dog's map peaks, from the overlay's brightness (inferno: dark to bright), as a share of
+        the width."""
+        canvas = element.locator(".daam-stage canvas").first
+        width = canvas.evaluate("(c) => c.width")
+        brightness = np.array(overlay_pixels(element)).reshape(-1, width, 4)[..., :3].sum(-1)
+        return (np.unravel_index(brightness.argmax(), brightness.shape)[1] + 0.5) / width
+
+    at_start = dog_x()
+    player.locator(".daam-loop").uncheck()
+    player.locator(".daam-play-frames").click()
+    wait_until(page, lambda: label.inner_text().startswith("frame 9 of 9"))
+    assert label.inner_text() == "frame 9 of 9 (latent frame 3 of 3)"
+    at_end = dog_x()
+    assert at_start < 0.3 < 0.7 < at_end, (at_start, at_end)  # the dog crosses from 0.15 to 0.85
+    element.screenshot(path=str(ARTIFACTS / "save_html-video.png"))
+    assert page.errors == []

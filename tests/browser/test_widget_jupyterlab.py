@@ -566,3 +566,36 @@ def test_the_maps_menu_shows_renormalised_maps_and_the_concept_box_concept_maps(
     assert any(overlay_alpha(cell.locator(".daam"))), "hovering a concept draws its map"
     cell.screenshot(path=str(ARTIFACTS / "jupyterlab-concepts.png"))
     assert page.errors == []
+
+
+def test_a_video_plays_and_the_hovered_words_map_follows_the_frame(lab):
+    page, kernel, _ = lab
+    code = (
+        "from daam_widget import testing\n"
+        "clip = DaamWidget(testing.VIDEO_PIPELINES['wan'](), 'a red dog on a blue hat', "
+        "num_inference_steps=3, **testing.VIDEO_CALLS['wan'])\nclip"
+    )
+    page.evaluate(RUN_NEW_CELL, code)
+    clip = page.locator(".jp-Notebook .jp-Cell").last.locator(".daam")
+    player = clip.locator(".daam-player")
+    player.wait_for(state="visible", timeout=120_000)
+    scrubber, label = player.locator(".daam-frame-scrubber"), player.locator(".daam-frame-label")
+    assert scrubber.get_attribute("max") == "4" and label.inner_text() == "frame 1 of 5 (latent frame 1 of 3)"
+    clip.locator(".daam-chip", has_text="dog").hover()
+    first, first_image = overlay_pixels(clip), clip.locator(".daam-main .daam-stage img").get_attribute("src")
+    bars = player.locator(".daam-frame-chart").evaluate(OVERLAY_PIXELS)
+    assert any(bars[3::4]), "the word's share of each frame is drawn"
+    player.locator(".daam-loop").uncheck()
+    player.locator(".daam-play-frames").click()
+    wait_until(page, lambda: label.inner_text().startswith("frame 5 of 5"))
+    assert label.inner_text() == "frame 5 of 5 (latent frame 3 of 3)"
+    wait_until(page, lambda: kernel.eval("clip.frame") == "4")
+    assert kernel.eval("clip.frame") == "4", "the frame reaches the kernel when the playing stops"
+    clip.locator(".daam-chip", has_text="dog").hover()
+    assert overlay_pixels(clip) != first, "the last frame shows its own latent frame's map"
+    assert clip.locator(".daam-main .daam-stage img").get_attribute("src") != first_image
+    kernel.eval("setattr(clip, 'frame', 1) or clip.frame")
+    wait_until(page, lambda: scrubber.input_value() == "1")
+    assert label.inner_text() == "frame 2 of 5 (latent frame 2 of 3)"
+    clip.screenshot(path=str(ARTIFACTS / "jupyterlab-video.png"))
+    assert page.errors == []
