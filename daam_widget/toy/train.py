@@ -178,11 +178,14 @@ def add_run_arguments(
 
 def start_run(args: argparse.Namespace) -> tuple[np.random.Generator, float, dict[str, Any]]:
     """Threads and seeds set, the output folder made: the run's random generator, its start time, and
-    what ``training.json`` starts with (the seed and every argument)."""
+    what ``training.json`` starts with (the seed and every argument, and the ``training.json`` of the
+    ``--init`` folder, so that a continued run keeps the provenance of the weights it started from)."""
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     info: dict[str, Any] = {"seed": args.seed, "args": {k: str(v) for k, v in vars(args).items()}}
+    if args.init is not None and (args.init / "training.json").is_file():
+        info["continued_from"] = json.loads((args.init / "training.json").read_text())
     return np.random.default_rng(args.seed), time.time(), info
 
 
