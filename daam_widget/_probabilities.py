@@ -319,11 +319,13 @@ def _bias(
     if mask is None:
         return None
     batch, num_heads = batch_heads
-    if mask.dtype == torch.bool:
-        mask = torch.zeros(mask.shape, device=mask.device).masked_fill_(~mask, -math.inf)
     if mask.shape[1] != num_heads:
         mask = mask.expand(mask.shape[0], num_heads, *mask.shape[2:])
-    return _as_batch(mask, rows, image if mask.shape[2] > 1 else _ALL, text, heads, batch=batch)
+    picked = _as_batch(mask, rows, image if mask.shape[2] > 1 else _ALL, text, heads, batch=batch)
+    if mask.dtype == torch.bool:  # the part asked for only (a video's S x S mask is gigabytes as floats)
+        keep = picked.bool()  # the copy holds 1 where a key may be attended to
+        picked.zero_().masked_fill_(~keep, -math.inf)
+    return picked
 
 
 def _mask_identity(mask: torch.Tensor, source: torch.Tensor | None) -> tuple[torch.Tensor, tuple]:
