@@ -122,11 +122,6 @@ def run(
         raise ValueError(
             f"images_per_prompt and batch_size must be 1 or more, not {images_per_prompt}, {batch_size}"
         )
-    if backbone_for(pipe).video:
-        raise ValueError(
-            f"dataset runs write images' maps; {type(pipe).__name__} makes videos, which they do not take "
-            "yet: trace each prompt with daam_widget.trace(pipe) and save its VideoHeatMaps (maps.save)"
-        )
     out = Path(out_dir)
     allowed = pipeline_arguments(pipe)
     check_pipeline_arguments(pipe, pipe_kwargs)
@@ -280,6 +275,11 @@ class _Calls:
     images_per_prompt: int
     trace_options: dict[str, Any]
 
+    @property
+    def count_keyword(self) -> str:
+        """The pipeline's keyword for images (or videos) per prompt."""
+        return "num_videos_per_prompt" if backbone_for(self.pipe).video else "num_images_per_prompt"
+
 
 def _generate_each(
     calls: _Calls, batch: Sequence[PromptLine], kwargs: dict[str, Any]
@@ -326,13 +326,12 @@ def _generate(
     for line in batch:
         g = torch.Generator().manual_seed(_seed_of(line, calls.seed))
         generators += [g] * images_per_prompt
-    call = dict(kwargs)
+    call = {**kwargs, calls.count_keyword: images_per_prompt}
     if batch[0].negative_prompt is not None:
         call["negative_prompt"] = [line.negative_prompt for line in batch]
     with trace(pipe, **trace_options) as tc:
         out = pipe(
             prompt=[line.prompt for line in batch],
-            num_images_per_prompt=images_per_prompt,
             generator=generators,
             **call,
         )

@@ -31,7 +31,7 @@ import contextlib
 import glob
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,16 +130,21 @@ def load_heat_maps(path: str | os.PathLike) -> HeatMaps:
     return HeatMaps(grids.maps(), positions, layout, image=_image(tensors), settings=settings, grids=grids)
 
 
-def _count(tensors: dict[str, np.ndarray], prefix: str) -> int:
-    return sum(name.startswith(prefix) for name in tensors)
+def _count(names: Iterable[str], prefix: str) -> int:
+    return sum(name.startswith(prefix) for name in names)
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray | None:
-    """The image of a maps file alone (safetensors reads one tensor lazily), or None."""
+    """The image of a maps file alone (safetensors reads one tensor lazily), a video's middle frame, or
+    None."""
     try:
         with safe_open(os.fspath(path), framework="numpy") as f:
             names = set(f.keys())
-            tensors = {name: f.get_tensor(name) for name in ("image_png", "image") if name in names}
+            frames = _count(names, "frame_png/")
+            wanted = ("image_png", "image", f"frame_png/{frames // 2}")
+            tensors = {name: f.get_tensor(name) for name in wanted if name in names}
+        if frames:
+            return from_png(tensors[f"frame_png/{frames // 2}"].tobytes())
         return _image(tensors)
     except (OSError, ValueError):
         raise

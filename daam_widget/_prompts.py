@@ -27,7 +27,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-RESERVED = ("generator", "num_images_per_prompt", "output_type", "return_dict", "latents")
+RESERVED = (
+    "generator",
+    "num_images_per_prompt",
+    "num_videos_per_prompt",
+    "output_type",
+    "return_dict",
+    "latents",
+)
 """Pipeline keywords the run sets itself: a prompt line may not name them."""
 
 

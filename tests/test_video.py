@@ -25,7 +25,8 @@ def call_of(name, **options):
     return {**call, "guidance_scale": 3.0, "output_type": "np", **options}
 
 
-def from_jpeg(data):
+def decoded(data):
+    """The pixels of PNG or JPEG bytes."""
     with Image.open(io.BytesIO(data)) as picture:
         return np.asarray(picture.convert("RGB"))
 
@@ -204,11 +205,23 @@ def test_processors_and_hooks_come_back_after_an_interrupted_video(family):
     assert not pipe.vae.decoder._forward_hooks
 
 
-def test_a_dataset_run_says_it_does_not_take_videos_yet(family, tmp_path):
-    _, pipe = family
-    with pytest.raises(ValueError, match=f"dataset runs write images' maps; {type(pipe).__name__} makes"):
-        daam_widget.run(pipe, [PROMPT], tmp_path, progress=False)
-    assert not any(tmp_path.iterdir())  # refused before anything is written
+def test_a_dataset_run_writes_each_videos_maps_and_the_gallery_shows_its_middle_frame(family, tmp_path):
+    name, pipe = family
+    call = {k: v for k, v in call_of(name).items() if k not in ("output_type", "negative_prompt")}
+    rows = daam_widget.run(pipe, [PROMPT, "a blue cat"], tmp_path, progress=False, per_step=True, **call)
+    assert [r.prompt for r in rows] == [PROMPT, "a blue cat"]
+    with daam_widget.trace(pipe) as tc:  # the run's first video: its seed is the run's, 0
+        frames = pipe(prompt=PROMPT, generator=seeded(), output_type="np", **call).frames[0]
+    saved = HeatMaps.load(tmp_path / rows[0].file)
+    np.testing.assert_array_equal(saved.video, (frames * 255).round().astype(np.uint8))
+    np.testing.assert_allclose(saved["dog"], tc.heat_maps(prompt=PROMPT)["dog"], rtol=2e-3, atol=1e-6)
+    assert StepMaps.load(tmp_path / rows[0].steps_file).latent_frames == 3
+    gallery = daam_widget.DaamGallery(tmp_path)
+    middle = decoded(gallery._thumbnail(0, []))
+    np.testing.assert_array_equal(middle, saved.video[2])  # frame 2 of 5, at its own 32x48
+    assert gallery.show(0).latent_frames == 3
+    analysis = daam_widget.analysis.analyze_run(tmp_path)  # areas and pairs over space and time
+    assert analysis.images == 2 and not analysis.skipped
 
 
 def test_a_videos_step_maps_keep_every_latent_frame_and_save(family, tmp_path):
@@ -257,12 +270,12 @@ def test_the_widget_sends_each_latent_frames_sums_the_frames_and_each_words_shar
         up = F.interpolate(torch.from_numpy(want)[:, None].float(), size=(32, 48), mode="bicubic")
         share = up.clamp(min=0).sum((1, 2, 3)).numpy()[[0, 1, 1, 2, 2]]
         np.testing.assert_allclose(mass[k], share / share.sum(), rtol=1e-4)
-    sent = [from_jpeg(w.video[o : o + n]) for o, n in w.video_frames]
+    sent = [decoded(w.video[o : o + n]) for o, n in w.video_frames]
     assert len(sent) == 5
     for got, frame in zip(sent, frames, strict=True):  # the pipeline's frames, in order, as JPEG at 85
         buffer = io.BytesIO()
         Image.fromarray((frame * 255).round().astype(np.uint8)).save(buffer, format="JPEG", quality=85)
-        np.testing.assert_array_equal(got, from_jpeg(buffer.getvalue()))
+        np.testing.assert_array_equal(got, decoded(buffer.getvalue()))
 
 
 def test_the_widget_shows_each_latent_frames_maps_so_far_while_a_video_is_generated(family, monkeypatch):
