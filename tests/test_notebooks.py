@@ -55,6 +55,15 @@ def test_the_map_methods_notebook_runs_on_cpu_and_shows_concept_maps(tmp_path, m
     assert daam["concepts"] == ["yellow", "circle", "orange", "square", "green", "triangle"]
 
 
+def test_the_video_notebook_runs_on_cpu_plays_its_clips_and_writes_an_animation(tmp_path, monkeypatch):
+    notebook, seconds = execute("video.ipynb", tmp_path, monkeypatch)
+    assert seconds < 90
+    traced, made_up = widget_states(notebook)
+    assert (traced["latent_frames"], len(traced["frame_sources"])) == (3, 5)
+    assert (made_up["latent_frames"], len(made_up["frame_sources"])) == (13, 49)
+    assert (tmp_path / "daam-dog.gif").exists()
+
+
 def test_notebooks_are_valid_and_saved_without_outputs():
     nbformat = pytest.importorskip("nbformat")
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
