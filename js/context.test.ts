@@ -45,13 +45,14 @@ describe("shownMaps of a video", () => {
     expect(video().maps.map((m) => Array.from(m))).toEqual([[255, 0, 0, 0], [0, 64, 0, 0], [0, 0, 32, 0]]);
     expect(video({ frame: 2 }).maps.map((m) => Array.from(m))).toEqual([[0, 0, 0, 128], [0, 255, 0, 0], [0, 0, 255, 0]]);
     expect(video({ frame: 1 }).peaks).toEqual([2, 4, 8]);
-    expect(video({ frame: 1 }).steps).toBe("all 2 steps; frame 2 of 3, scaled to the clip's peak");
+    expect(video({ frame: 1 }).steps).toBe("all 2 steps; frame 2 of 3");
+    expect(video().peakOf).toBe("this word's peak over the clip");
   });
   it("scales each frame to its own peak on request", () => {
     const shown = video({ per_frame: true });
     expect(shown.maps.map((m) => Math.max(...m))).toEqual([255, 255, 255]);
     expect(shown.peaks).toEqual([2, 1, 1]);
-    expect(shown.steps).toContain("scaled to this frame's peak");
+    expect(shown.peakOf).toBe("this word's peak in this frame");
   });
   it("sums a range of steps in every latent frame for the clip's peaks", () => {
     // step 0: weight 1 at pixel 0 in latent frame 0, weight 2 at pixel 1 in latent frame 1

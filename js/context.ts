@@ -88,6 +88,8 @@ export type Shown = {
   peaks: number[];
   /** What the maps sum, for the legend: "all 30 steps", "step 4 of 30", "steps 0-9 of 30". */
   steps: string;
+  /** What each word's colours are scaled to: "this word's peak over the clip" for a video. */
+  peakOf?: string;
 };
 
 export type Context = {
@@ -164,7 +166,8 @@ export function shownMaps(model: DaamModel): Shown {
   const label = live ? `steps so far (${model.get("progress")[0]} of ${model.get("progress")[1]})` : stepsLabel([a, b], total);
   let shown: Shown;
   if (frames > 0) {
-    shown = { ...videoFrameMaps(model, frames, a === 0 && b === 0 ? null : [a, b]), size, steps: label + frameLabel(model) };
+    const peakOf = model.get("per_frame") ? "this word's peak in this frame" : "this word's peak over the clip";
+    shown = { ...videoFrameMaps(model, frames, a === 0 && b === 0 ? null : [a, b]), size, steps: label + frameLabel(model), peakOf };
   } else {
     const range = a === 0 && b === 0 ? null : mapsOverSteps(stepRecord(model, "current"), a, b, size);
     const data = model.get("maps");
@@ -179,8 +182,7 @@ export function shownMaps(model: DaamModel): Shown {
 /** "; frame 3 of 49" where a video is shown. */
 function frameLabel(model: DaamModel): string {
   const n = (model.get("frame_sources") ?? []).length;
-  const scale = model.get("per_frame") ? "this frame's peak" : "the clip's peak";
-  return n ? `; frame ${(model.get("frame") ?? 0) + 1} of ${n}, scaled to ${scale}` : "";
+  return n ? `; frame ${(model.get("frame") ?? 0) + 1} of ${n}` : "";
 }
 
 /**

@@ -15,13 +15,14 @@ export function legendLines(
   scale: "word" | "shared",
   peak: number,
   sharedPeak: number,
+  peakOf = "this word's own peak",
 ): { title: string; detail: string; top: string } {
   const top = scale === "shared" ? sharedPeak : peak;
   return {
     title: name,
     detail:
       `Eq. 6: attention summed over layers, heads and ${steps}; ` +
-      (scale === "shared" ? "one scale for all words (the largest peak)" : "colours scaled to this word's own peak"),
+      (scale === "shared" ? "one scale for all words (the largest peak)" : `colours scaled to ${peakOf}`),
     top: formatValue(top),
   };
 }
@@ -115,7 +116,7 @@ export function createMain(ctx: Context) {
     const name = ctx.wordName(word);
     const tau = model.get("tau");
     areaText.textContent = maskLine(name, area(threshold(map, tau)), tau);
-    const lines = legendLines(name, shown.steps, model.get("scale"), shown.peaks[word] ?? 0, Math.max(0, ...shown.peaks));
+    const lines = legendLines(name, shown.steps, model.get("scale"), shown.peaks[word] ?? 0, Math.max(0, ...shown.peaks), shown.peakOf);
     title.textContent = model.get("view") === "mask" ? `${name}: Eq. 7 mask` : lines.title;
     detail.textContent = lines.detail;
     bar.hidden = model.get("view") === "mask";

@@ -114,7 +114,7 @@ export function render({ model, el }: { model: DaamModel; el: HTMLElement }): ()
         ? null
         : {
             word: ctx.wordName(word),
-            detail: legendLines(ctx.wordName(word), shown.steps, model.get("scale"), shown.peaks[word] ?? 0, Math.max(0, ...shown.peaks)).detail,
+            detail: legendLines(ctx.wordName(word), shown.steps, model.get("scale"), shown.peaks[word] ?? 0, Math.max(0, ...shown.peaks), shown.peakOf).detail,
             peak: model.get("scale") === "shared" ? Math.max(0, ...shown.peaks) : (shown.peaks[word] ?? 0),
             colormap: model.get("colormap"),
           };
