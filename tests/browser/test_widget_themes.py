@@ -20,6 +20,7 @@ SMALL_TEXT = (
     ".daam-punct",
     ".daam-chip",
     ".daam-figure figcaption",
+    ".daam-frame-label",
 )
 
 COLOURS = """(selectors) => {
@@ -62,7 +63,11 @@ def _contrast(color, background):
 def dark(tmp_path_factory, browser):
     root = tmp_path_factory.mktemp("dark")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    cells = [f"{PIPELINE}\nw = DaamWidget(pipe, PROMPT + ', beside a tree', num_inference_steps=3)\nw"]
+    cells = [
+        f"{PIPELINE}\nw = DaamWidget(pipe, PROMPT + ', beside a tree', num_inference_steps=3)\nw",
+        "from daam_widget import testing\nclip = testing.moving_clip_maps(9, (96, 144), (12, 18))\n"
+        "DaamWidget.from_heat_maps(clip, selected='dog')",
+    ]
     with jupyter_server(root, theme="JupyterLab Dark") as server, browser_context(browser) as context:
         (root / "work" / "dark.ipynb").write_text(json.dumps(notebook(cells)))
         page = context.new_page()
@@ -71,7 +76,7 @@ def dark(tmp_path_factory, browser):
         idle = "window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'"
         page.wait_for_function(f"() => {idle}", timeout=120_000)
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        page.locator(".daam .daam-chip").first.wait_for(timeout=300_000)
+        page.locator(".daam .daam-player:visible").first.wait_for(timeout=300_000)
         yield page
 
 
@@ -82,7 +87,8 @@ def test_in_the_dark_theme_every_small_text_is_readable_on_its_background(dark):
     page.wait_for_timeout(300)
     found = page.evaluate(COLOURS, list(SMALL_TEXT))
     page.locator(".daam").first.screenshot(path=str(ARTIFACTS / "jupyterlab-dark.png"))
-    assert {f["selector"] for f in found} >= {".daam-legend-detail", ".daam-chip"}, found
+    page.locator(".daam").nth(1).screenshot(path=str(ARTIFACTS / "jupyterlab-dark-video.png"))
+    assert {f["selector"] for f in found} >= {".daam-legend-detail", ".daam-chip", ".daam-frame-label"}, found
     print(sorted({(f["selector"], round(_contrast(f["color"], f["background"]), 2)) for f in found}))
     poor = [(f, round(_contrast(f["color"], f["background"]), 2)) for f in found]
     poor = [(f, c) for f, c in poor if c < 4.5]
