@@ -24,7 +24,7 @@ from ._files import write_text_atomically
 from ._heat_maps import HeatMaps
 from ._html_export import fallback_bundle, standalone_page
 from ._images import png
-from ._prompts import check_pipeline_arguments
+from ._prompts import check_pipeline_arguments, pipeline_arguments
 from ._step_maps import StepMaps
 from ._trace import Trace
 from ._video_maps import VideoHeatMaps
@@ -250,7 +250,8 @@ class DaamWidget(anywidget.AnyWidget):
         show: bool = True,
         **kwargs: Any,
     ) -> None:
-        traits = {k: kwargs.pop(k) for k in list(kwargs) if self.class_traits().get(k) is not None}
+        named = pipeline_arguments(pipe) if pipe is not None else []  # an image-to-video's `image`
+        traits = {k: kwargs.pop(k) for k in list(kwargs) if k in self.class_traits() and k not in named}
         self._deferred = {k: traits.pop(k) for k in _DEFERRED if k in traits}
         if pipe is not None:
             check_pipeline_arguments(pipe, kwargs, others=list(self.class_traits()), owner="DaamWidget")

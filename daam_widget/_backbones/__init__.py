@@ -18,7 +18,7 @@ from .hidream import HiDreamBackbone
 from .hunyuandit import HunyuanDiTBackbone
 from .hunyuanimage import HunyuanImageBackbone
 from .hunyuanvideo15 import HunyuanVideo15Backbone
-from .kandinsky5 import Kandinsky5Backbone
+from .kandinsky5 import Kandinsky5Backbone, Kandinsky5VideoBackbone
 from .kolors import KolorsBackbone
 from .krea2 import Krea2Backbone
 from .longcat_image import LongCatImageBackbone
@@ -29,6 +29,7 @@ from .ovis_image import OvisImageBackbone
 from .pixart import PixArtBackbone, SanaBackbone
 from .prx import PRXBackbone
 from .qwen_image import QwenImageBackbone
+from .sana_video import SanaVideoBackbone
 from .sd3 import SD3Backbone
 from .unet import UNetBackbone
 from .wan import WanBackbone
@@ -65,6 +66,8 @@ FAMILIES: tuple[type[Backbone], ...] = (
     CogVideoXBackbone,
     HunyuanVideo15Backbone,
     LTX2Backbone,
+    Kandinsky5VideoBackbone,
+    SanaVideoBackbone,
 )
 
 __all__ = ["FAMILIES", "Backbone", "DenoiserCall", "SoftmaxOver", "TextStream", "backbone_for"]

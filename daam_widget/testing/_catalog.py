@@ -22,6 +22,7 @@ from ._llm_pipelines import (
     z_image_pipeline,
 )
 from ._ltx2_pipeline import ltx2_pipeline
+from ._more_video_pipelines import kandinsky5_t2v_pipeline, sana_video_pipeline
 from ._multi_encoder_pipelines import hidream_pipeline, hunyuanimage_pipeline
 from ._pipelines import (
     flux_pipeline,
@@ -35,7 +36,13 @@ from ._pipelines import (
 from ._prx_pipeline import prx_pipeline
 from ._qwen3_pipelines import krea2_pipeline, ovis_image_pipeline
 from ._t5_pipelines import auraflow_pipeline, cogview3plus_pipeline, hunyuandit_pipeline
-from ._video_pipelines import cogvideox_pipeline, hunyuanvideo15_pipeline, wan_pipeline
+from ._video_pipelines import (
+    cogvideox_pipeline,
+    first_frame,
+    hunyuanvideo15_pipeline,
+    wan_i2v_pipeline,
+    wan_pipeline,
+)
 
 PIPELINES: dict[str, Callable[[], Any]] = {
     "sd2": lambda: sd_pipeline("sd2"),
@@ -100,15 +107,20 @@ Flux.2's first positional argument is ``image``."""
 VIDEO_PIPELINES: dict[str, Callable[[], Any]] = {
     "wan": wan_pipeline,
     "wan2.2": lambda: wan_pipeline(two_stage=True),
+    "wan-i2v": wan_i2v_pipeline,
     "cogvideox": cogvideox_pipeline,
     "hunyuanvideo1.5": hunyuanvideo15_pipeline,
     "ltx2": ltx2_pipeline,
+    "kandinsky5-t2v": kandinsky5_t2v_pipeline,
+    "sana-video": sana_video_pipeline,
 }
-"""One tiny text-to-video pipeline of each video family (Wan 2.2 apart: it has two transformers)."""
+"""One tiny text-to-video pipeline of each video family (Wan 2.2 apart: it has two transformers), and Wan
+2.1's image-to-video (its ``attn2`` makes a second attention call, to the image)."""
 
 VIDEO_CALLS: dict[str, dict[str, Any]] = {
     "wan": {"height": 32, "width": 48, "num_frames": 5, "max_sequence_length": 16},
     "wan2.2": {"height": 32, "width": 48, "num_frames": 5, "max_sequence_length": 16},
+    "wan-i2v": {"image": first_frame(), "height": 32, "width": 48, "num_frames": 5},  # umT5's 512 keys
     "cogvideox": {"height": 32, "width": 48, "num_frames": 5, "max_sequence_length": 16},
     "hunyuanvideo1.5": {"height": 32, "width": 48, "num_frames": 5},
     # LTX-2: sides multiples of 32, the window a multiple of its 8 registers, 9 frames (3 latent frames);
@@ -120,5 +132,7 @@ VIDEO_CALLS: dict[str, dict[str, Any]] = {
         "max_sequence_length": 16,
         "spatio_temporal_guidance_blocks": [1],
     },
+    "kandinsky5-t2v": {"height": 32, "width": 48, "num_frames": 9},  # 4 frames a latent frame
+    "sana-video": {"height": 32, "width": 64, "frames": 5, "use_resolution_binning": False},  # not num_frames
 }
 """Call options of the video pipelines: 5 frames (3 latent frames) of 32x48 pixels, a short text window."""

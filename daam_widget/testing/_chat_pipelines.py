@@ -236,6 +236,26 @@ def cogview4_pipeline(seed: int = 0) -> CogView4Pipeline:
     )
 
 
+def kandinsky5_transformer(visual_cond: bool = False) -> Kandinsky5Transformer3DModel:
+    """Kandinsky 5's DiT, tiny: 1 text block and 2 visual blocks of 2 heads of 16 (rotary axes 4, 6, 6),
+    1 x 2 x 2 patches of 4 latent channels; ``visual_cond``: its input has the image-condition channels too
+    (zeros and a mask in text-to-video), as the video models'."""
+    return Kandinsky5Transformer3DModel(
+        in_visual_dim=4,
+        in_text_dim=_HIDDEN,
+        in_text_dim2=_HIDDEN,
+        time_dim=_HIDDEN,
+        out_visual_dim=4,
+        patch_size=(1, 2, 2),
+        model_dim=_HIDDEN,
+        ff_dim=2 * _HIDDEN,
+        num_text_blocks=1,
+        num_visual_blocks=2,
+        axes_dims=(4, 6, 6),
+        visual_cond=visual_cond,
+    )
+
+
 def kandinsky5_pipeline(seed: int = 0) -> Kandinsky5T2IPipeline:
     """Kandinsky 5 (text to image): a Qwen2.5-VL encoder (2 layers, 32 features, M-RoPE sections (2, 3, 3),
     a 1-block vision tower it never uses) on the prompt in Kandinsky 5's template, called without an
@@ -253,19 +273,7 @@ def kandinsky5_pipeline(seed: int = 0) -> Kandinsky5T2IPipeline:
     tok = kandinsky5_tokenizer()
     clip_tok = clip_tokenizer()
     text_encoder = _qwen2_5_vl(tok, 2)
-    transformer = Kandinsky5Transformer3DModel(
-        in_visual_dim=4,
-        in_text_dim=_HIDDEN,
-        in_text_dim2=_HIDDEN,
-        time_dim=_HIDDEN,
-        out_visual_dim=4,
-        patch_size=(1, 2, 2),
-        model_dim=_HIDDEN,
-        ff_dim=2 * _HIDDEN,
-        num_text_blocks=1,
-        num_visual_blocks=2,
-        axes_dims=(4, 6, 6),
-    )
+    transformer = kandinsky5_transformer()
     pipe = Kandinsky5T2IPipeline(
         **_in_eval_mode(
             transformer=transformer,

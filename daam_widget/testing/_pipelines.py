@@ -17,6 +17,7 @@ from transformers import (
     CLIPTextModelWithProjection,
     Gemma2Config,
     Gemma2Model,
+    GemmaTokenizer,
     T5Config,
     T5EncoderModel,
 )
@@ -263,11 +264,9 @@ def pixart_pipeline(seed: int = 0, sigma: bool = False) -> PixArtAlphaPipeline |
     )
 
 
-def sana_pipeline(seed: int = 0) -> SanaPipeline:
-    """Sana: a Gemma-2 text encoder, linear self-attention and cross-attention, a deep-compression VAE."""
-    torch.manual_seed(seed)
-    tok = gemma_tokenizer()
-    text_encoder = Gemma2Model(
+def sana_text_encoder(tok: GemmaTokenizer) -> Gemma2Model:
+    """Sana's Gemma 2 encoder, tiny: 2 layers of 32 features, 2 heads of 16."""
+    return Gemma2Model(
         Gemma2Config(
             vocab_size=len(tok),
             hidden_size=32,
@@ -279,6 +278,13 @@ def sana_pipeline(seed: int = 0) -> SanaPipeline:
             pad_token_id=tok.pad_token_id,
         )
     )
+
+
+def sana_pipeline(seed: int = 0) -> SanaPipeline:
+    """Sana: a Gemma-2 text encoder, linear self-attention and cross-attention, a deep-compression VAE."""
+    torch.manual_seed(seed)
+    tok = gemma_tokenizer()
+    text_encoder = sana_text_encoder(tok)
     transformer = SanaTransformer2DModel(
         in_channels=4,
         out_channels=4,

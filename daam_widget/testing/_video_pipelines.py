@@ -1,4 +1,5 @@
-"""Tiny random-init text-to-video pipelines: a few frames at 16 to 64 px, built from configs in code.
+"""Tiny random-init video pipelines (text-to-video, and Wan's image-to-video): a few frames at 16 to 64 px,
+built from configs in code.
 
 As in ``_pipelines``, the VAEs scale by 2 in space (image = 2 x latent), and by 2 in time: a causal video
 VAE encodes the first frame alone, so ``num_frames = (latent_frames - 1) * 2 + 1``.
@@ -9,8 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from PIL import Image, ImageDraw
 from transformers import (
     ByT5Tokenizer,
+    CLIPImageProcessorPil,
+    CLIPVisionConfig,
+    CLIPVisionModel,
     PreTrainedTokenizerBase,
     Qwen2_5_VLTextConfig,
     Qwen2_5_VLTextModel,
@@ -37,6 +42,7 @@ with quiet_pipeline_imports():
         FlowMatchEulerDiscreteScheduler,
         HunyuanVideo15Pipeline,
         HunyuanVideo15Transformer3DModel,
+        WanImageToVideoPipeline,
         WanPipeline,
         WanTransformer3DModel,
     )
@@ -53,13 +59,31 @@ _HUNYUAN_VIDEO_IMAGE_TOKENS = 8
 text-to-video (real: 729 of SigLIP)."""
 
 
-def _wan_transformer() -> WanTransformer3DModel:
+_WAN_LATENT = 4
+"""The tiny Wan VAE's latent channels."""
+
+_WAN_WIDTH = 32
+"""The tiny Wan transformer's width: 2 heads of 16."""
+
+_WAN_I2V_CHANNELS = _WAN_LATENT + 2 + _WAN_LATENT
+"""What an image-to-video transformer takes: the latents, the frame mask (a channel per frame of a latent
+frame, the VAE's temporal factor: 2) and the image's latents, side by side."""
+
+_CLIP_SIDE, _CLIP_PATCH, _CLIP_WIDTH = 16, 8, 16
+"""The tiny CLIP vision model of Wan 2.1 I2V: 16 px images in 8 px patches (4 patches and the class
+token: 5 image tokens; real: 257), 16 features."""
+
+
+def _wan_transformer(in_channels: int = _WAN_LATENT, image_dim: int | None = None) -> WanTransformer3DModel:
+    """Wan's transformer, tiny. ``in_channels`` beyond the latents' carry an image-to-video condition;
+    ``image_dim``: the width of the image embeddings that each ``attn2`` attends to in a second attention
+    call, projected to the transformer's width first (Wan 2.1 I2V's ``added_kv_proj_dim``)."""
     model: Any = WanTransformer3DModel(
         patch_size=(1, 2, 2),
         num_attention_heads=2,
-        attention_head_dim=16,
-        in_channels=4,
-        out_channels=4,
+        attention_head_dim=_WAN_WIDTH // 2,
+        in_channels=in_channels,
+        out_channels=_WAN_LATENT,
         text_dim=32,
         freq_dim=16,
         ffn_dim=32,
@@ -67,11 +91,13 @@ def _wan_transformer() -> WanTransformer3DModel:
         cross_attn_norm=True,
         qk_norm="rms_norm_across_heads",
         rope_max_seq_len=32,
+        image_dim=image_dim,
+        added_kv_proj_dim=None if image_dim is None else _WAN_WIDTH,
     )
     return model.eval()
 
 
-def wan_vae(latent_channels: int = 4) -> AutoencoderKLWan:
+def wan_vae(latent_channels: int = _WAN_LATENT) -> AutoencoderKLWan:
     """Wan's causal video VAE, tiny: 2x in space and in time (the first frame alone), unit latent scale."""
     vae: Any = AutoencoderKLWan(
         base_dim=8,
@@ -87,23 +113,67 @@ def wan_vae(latent_channels: int = 4) -> AutoencoderKLWan:
     return vae.eval()
 
 
-def wan_pipeline(seed: int = 0, two_stage: bool = False) -> WanPipeline:
-    """Wan 2.1 (one transformer), or with ``two_stage`` Wan 2.2 A14B's layout: a high-noise ``transformer``
-    for the steps with ``t >= 500`` and a low-noise ``transformer_2`` after (``boundary_ratio=0.5``)."""
-    torch.manual_seed(seed)
+def _wan_parts(
+    two_stage: bool, in_channels: int = _WAN_LATENT, image_dim: int | None = None
+) -> dict[str, Any]:
+    """What Wan's pipelines share: umT5, the VAE, the scheduler and the transformer; with ``two_stage``
+    Wan 2.2 A14B's two, a high-noise ``transformer`` for the steps with ``t >= 500`` and a low-noise
+    ``transformer_2`` after (``boundary_ratio=0.5``)."""
     tok = t5_tokenizer()
     encoder = UMT5EncoderModel(
         UMT5Config(vocab_size=len(tok), d_model=32, d_ff=64, d_kv=8, num_layers=2, num_heads=4)
     ).eval()
-    stages = {"transformer_2": _wan_transformer(), "boundary_ratio": 0.5} if two_stage else {}
-    return WanPipeline(
-        tokenizer=tok,
-        text_encoder=encoder,
-        vae=wan_vae(),
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
-        transformer=_wan_transformer(),
+    second = _wan_transformer(in_channels, image_dim) if two_stage else None
+    stages = {"transformer_2": second, "boundary_ratio": 0.5} if two_stage else {}
+    return {
+        "tokenizer": tok,
+        "text_encoder": encoder,
+        "vae": wan_vae(),
+        "scheduler": FlowMatchEulerDiscreteScheduler(shift=3.0),
+        "transformer": _wan_transformer(in_channels, image_dim),
         **stages,
+    }
+
+
+def wan_pipeline(seed: int = 0, two_stage: bool = False) -> WanPipeline:
+    """Wan 2.1 (one transformer), or with ``two_stage`` Wan 2.2 A14B's two."""
+    torch.manual_seed(seed)
+    return WanPipeline(**_wan_parts(two_stage))
+
+
+def wan_i2v_pipeline(seed: int = 0, two_stage: bool = False) -> WanImageToVideoPipeline:
+    """Wan 2.1 I2V: the transformer also takes the first frame's CLIP features (a 2-layer CLIP vision model's
+    second-to-last hidden states), put before the text, which each ``attn2`` attends to in a second
+    attention call. With ``two_stage``, Wan 2.2 I2V A14B's layout: two transformers and no image encoder,
+    the image in the latents' condition alone.
+
+    ``WanAttnProcessor`` takes the last 512 positions of ``attn2``'s keys as the text, so a call keeps the
+    pipeline's ``max_sequence_length`` of 512."""
+    torch.manual_seed(seed)
+    if two_stage:
+        return WanImageToVideoPipeline(**_wan_parts(True, _WAN_I2V_CHANNELS))
+    vision = CLIPVisionConfig(
+        hidden_size=_CLIP_WIDTH,
+        intermediate_size=2 * _CLIP_WIDTH,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=_CLIP_SIDE,
+        patch_size=_CLIP_PATCH,
     )
+    crop = {"height": _CLIP_SIDE, "width": _CLIP_SIDE}
+    return WanImageToVideoPipeline(
+        **_wan_parts(False, _WAN_I2V_CHANNELS, image_dim=_CLIP_WIDTH),
+        image_encoder=CLIPVisionModel(vision).eval(),
+        image_processor=CLIPImageProcessorPil(size={"shortest_edge": _CLIP_SIDE}, crop_size=crop),
+    )
+
+
+def first_frame(width: int = 48, height: int = 32) -> Image.Image:
+    """The image an image-to-video call starts from: a red square on a blue ground."""
+    image = Image.new("RGB", (width, height), (40, 60, 200))
+    square = (width // 4, height // 4, width // 2, 3 * height // 4)
+    ImageDraw.Draw(image).rectangle(square, fill=(220, 30, 30))
+    return image
 
 
 def cogvideox_pipeline(seed: int = 0) -> CogVideoXPipeline:
