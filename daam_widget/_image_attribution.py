@@ -75,6 +75,11 @@ def image_trace(
     """The trace of ``attribute_image``'s denoiser runs, and the image's pixels: for reading several kinds
     of map (layers, concepts) of one image from one set of runs. ``trace_options`` go to ``trace``."""
     backbone = backbone_for(pipe)
+    if backbone.video:
+        raise NotImplementedError(
+            f"attribute_image attributes an image; {type(pipe).__name__} makes videos (trace it as it "
+            "generates: daam_widget.trace(pipe))"
+        )
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError(
             f"prompt must be the text whose words are attributed (a non-empty string), not {prompt!r}"

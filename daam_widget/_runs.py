@@ -9,6 +9,7 @@ skip-layer guidance), which is not recorded.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -59,8 +60,23 @@ class Generation:
     """The concept maps' sums (``trace(concepts=...)``), by joint block, as ``sums`` keeps DAAM's."""
 
     def video(self, local: int) -> np.ndarray | None:
-        """Image ``local``'s decoded frames ``(frames, H, W, 3)``, if the VAE decoded them under the trace."""
-        return np.concatenate([part[local] for part in self.video_parts]) if self.video_parts else None
+        """Image ``local``'s decoded frames ``(frames, H, W, 3)``, if the VAE decoded them under the trace.
+
+        None, with a warning, where its parts are not the clip: a VAE that decodes a long clip in
+        overlapping parts and blends them outside its decoder (HunyuanVideo's, with its default
+        ``use_framewise_decoding``) gives the decoder more frames than the clip has."""
+        if not self.video_parts:
+            return None
+        frames = np.concatenate([part[local] for part in self.video_parts])
+        clip = (self.call.grid[0] - 1) * self.call.temporal_factor + 1
+        if len(frames) != clip:
+            warnings.warn(
+                f"the VAE decoded the video in overlapping parts ({len(frames)} frames for a clip of "
+                f"{clip}), blended outside its decoder: the maps come without the frames",
+                stacklevel=2,
+            )
+            return None
+        return frames
 
     @property
     def embeddings(self) -> torch.Tensor:

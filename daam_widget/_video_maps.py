@@ -32,6 +32,26 @@ def latent_frame_of(frame: int, temporal_factor: int) -> int:
     return 0 if frame == 0 else (frame - 1) // temporal_factor + 1
 
 
+def frames_of(output: Any, i: int, frames: int) -> np.ndarray | None:
+    """Video ``i`` of a pipeline's output (``output.frames``: float arrays or tensors in [0, 1], or PIL
+    images) as uint8 ``(frames, H, W, 3)``; None where it holds no such ``frames`` (latents, another count).
+    What the widget and dataset runs show where the trace saw no whole clip decoded (a tiled decode, or one
+    blended from overlapping parts outside the VAE's decoder)."""
+    clips = getattr(output, "frames", None)
+    if clips is None or len(clips) <= i:
+        return None
+    clip = clips[i]
+    if isinstance(clip, list):
+        array = np.stack([np.asarray(picture.convert("RGB")) for picture in clip])
+    else:
+        array = clip.float().cpu().numpy() if isinstance(clip, torch.Tensor) else np.asarray(clip)
+        if array.ndim == 4 and array.shape[-1] != 3 and array.shape[1] == 3:  # (frames, 3, H, W)
+            array = array.transpose(0, 2, 3, 1)
+        if array.dtype != np.uint8:
+            array = (np.clip(array, 0, 1) * 255).round().astype(np.uint8)
+    return array if array.shape[0] == frames and array.shape[-1] == 3 and array.ndim == 4 else None
+
+
 class VideoHeatMaps(HeatMaps):
     """The Eq. 6 maps of one video: ``maps["dog"]`` is ``(frames, H, W)``, one map per decoded frame.
 

@@ -15,6 +15,7 @@ from ._heat_maps import HeatMaps
 from ._prompts import check_pipeline_arguments
 from ._step_maps import StepMaps
 from ._trace import Trace, trace
+from ._video_maps import VideoHeatMaps, frames_of
 
 LIVE_INTERVAL_S = 0.25
 """The shortest time between two live updates of the maps while generating (at most 4 a second)."""
@@ -55,6 +56,8 @@ class GenerationSession:
         self.concepts: list[str] | None = None
         """Concepts to trace concept maps of (the widget's ``concepts``)."""
         self.trace: Trace | None = None
+        self.output: Any = None
+        """The pipeline's output of the last generation (a video's frames where the trace saw none whole)."""
         self.generating = False
         """A generation runs: trait changes it makes must not start another computation."""
 
@@ -112,7 +115,7 @@ class GenerationSession:
                 on_step=after_step,
                 concepts=self.concepts,
             ) as tc:
-                self.pipe(prompt=prompt, **kwargs)
+                self.output = self.pipe(prompt=prompt, **kwargs)
         finally:
             self.generating = False
         self.trace = tc
@@ -138,7 +141,10 @@ class GenerationSession:
             options["layers"] = [layer]
         if steps != (0, 0):
             options["steps"] = range(*steps)
-        return self.trace.heat_maps(0, prompt=prompt, **options)
+        maps = self.trace.heat_maps(0, prompt=prompt, **options)
+        if isinstance(maps, VideoHeatMaps) and maps.video is None:
+            maps.video = frames_of(self.output, 0, maps.num_frames)
+        return maps
 
 
 def grid_of(resolution: str) -> tuple[int, int]:

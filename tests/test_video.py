@@ -361,3 +361,11 @@ def test_wans_recomputed_probabilities_are_the_processors_own():
     k = attn.norm_k(attn.to_k(text[1:])).unflatten(-1, (2, -1)).transpose(1, 2)[:, [1]].double()
     want = torch.softmax(q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5, dim=-1).sum(1)
     torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(testing.VIDEO_PIPELINES))
+def test_attribute_image_says_a_video_pipeline_makes_videos(name):
+    pipe = testing.VIDEO_PIPELINES[name]()
+    message = f"attribute_image attributes an image; {type(pipe).__name__} makes videos"
+    with pytest.raises(NotImplementedError, match=message):
+        daam_widget.attribute_image(pipe, np.zeros((32, 64, 3), np.uint8), PROMPT)

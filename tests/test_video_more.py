@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 import daam_widget
-from daam_widget import testing
+from daam_widget import HeatMaps, testing
 
 PROMPT = "a red dog on a blue hat"
 WORDS = ("red", "dog", "blue", "hat")
@@ -206,7 +206,9 @@ def test_the_negative_prompts_words_have_maps_when_kept(family):
     assert tc.heat_maps(prompt=PROMPT).words == tuple(PROMPT.split())
 
 
-def test_kandinsky5_decodes_a_long_clip_in_overlapping_parts_and_its_maps_come_without_frames():
+def test_a_long_kandinsky5_clip_is_decoded_in_blended_parts_the_widget_and_runs_keep_the_pipelines_frames(
+    tmp_path,
+):
     """More than 4 latent frames: HunyuanVideo's VAE decodes parts of 5 latent frames, 3 apart, and blends
     them outside its decoder, whose parts are then not the clip; the maps are still every frame's."""
     pipe = testing.VIDEO_PIPELINES["kandinsky5-t2v"]()
@@ -222,6 +224,15 @@ def test_kandinsky5_decodes_a_long_clip_in_overlapping_parts_and_its_maps_come_w
     tokens = list(maps.span("dog").tokens)
     got = sums[[maps.positions.index(t) for t in tokens]].sum(0).double()
     assert relative_error(got, expected[..., tokens].sum(-1)) <= 1e-4
+    with pytest.warns(UserWarning, match="overlapping parts"):  # the widget shows the pipeline's frames
+        w = daam_widget.DaamWidget(pipe, PROMPT, show=False, **{**call, "output_type": "pil"})
+    assert len(w.video_frames) == 21 and w.heat_maps.video.shape == (21, 32, 48, 3)
+    np.testing.assert_array_equal(w.heat_maps.video, (frames * 255).round().astype(np.uint8))
+    out = tmp_path / "run"
+    run_call = {k: v for k, v in call.items() if k not in ("output_type", "negative_prompt")}
+    with pytest.warns(UserWarning, match="overlapping parts"):  # a dataset run keeps them too
+        (row,) = daam_widget.run(pipe, [PROMPT], out, progress=False, **run_call)
+    assert HeatMaps.load(out / row.file).video.shape == (21, 32, 48, 3)
 
 
 def test_kandinsky5_with_nabla_attention_is_refused():
@@ -274,11 +285,3 @@ def test_sana_videos_recomputed_probabilities_are_the_processors_own():
     scores = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5 + bias[1:, None].double()
     want = torch.softmax(scores, -1).sum(1)
     torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-6)
-
-
-def test_sana_video_refuses_to_attribute_an_image():
-    pipe = testing.VIDEO_PIPELINES["sana-video"]()
-    with pytest.raises(
-        NotImplementedError, match="attribute_image attributes an image; SanaVideo makes videos"
-    ):
-        daam_widget.attribute_image(pipe, np.zeros((32, 64, 3), np.uint8), PROMPT)

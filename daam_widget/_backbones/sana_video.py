@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from ._base import DenoiserCall, argument, size_before_binning
 from .pixart import SanaBackbone
 
@@ -58,7 +56,3 @@ class SanaVideoBackbone(SanaBackbone):
             image_size=image_size,
             temporal_factor=int(self.pipe.vae_scale_factor_temporal),
         )
-
-    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Sana's image attribution does not carry over to a video model."""
-        raise NotImplementedError(f"attribute_image attributes an image; {self.name} makes videos")
