@@ -12,7 +12,6 @@ attention call. Tensors that do not change between calls (a zero, the text indic
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -322,9 +321,8 @@ def _bias(
     if mask.shape[1] != num_heads:
         mask = mask.expand(mask.shape[0], num_heads, *mask.shape[2:])
     picked = _as_batch(mask, rows, image if mask.shape[2] > 1 else _ALL, text, heads, batch=batch)
-    if mask.dtype == torch.bool:  # the part asked for only (a video's S x S mask is gigabytes as floats)
-        keep = picked.bool()  # the copy holds 1 where a key may be attended to
-        picked.zero_().masked_fill_(~keep, -math.inf)
+    if mask.dtype == torch.bool:  # converted after the cut (a video's S x S mask is gigabytes as floats)
+        picked.log_()  # the float copy holds 1 where a key may be attended to: log 1 = 0, log 0 = -inf
     return picked
 
 

@@ -22,21 +22,21 @@ export function nextFrame(frame: number, frames: number, loop: boolean): number 
 
 export function createPlayer(ctx: Context) {
   const { model } = ctx;
-  const play = h("button", { class: "daam-play daam-play-frames", type: "button", "aria-label": "play the video" }, ["▶"]);
-  const scrubber = h("input", { class: "daam-scrubber daam-frame-scrubber", type: "range", min: "0", step: "1", "aria-label": "frame" });
+  const play = h("button", { class: "daam-play-frames", type: "button", "aria-label": "play the video" }, ["▶"]);
+  const scrubber = h("input", { class: "daam-frame-scrubber", type: "range", min: "0", step: "1", "aria-label": "frame" });
   const label = h("span", { class: "daam-frame-label" });
   const loop = h("input", { class: "daam-loop", type: "checkbox", checked: "" });
   const perFrame = h("input", { class: "daam-per-frame", type: "checkbox" });
-  const chart = h("canvas", { class: "daam-mass-chart daam-frame-chart" });
+  const chart = h("canvas", { class: "daam-frame-chart" });
   chart.height = 40;
-  const axis = h("div", { class: "daam-axis", "aria-hidden": "true" });
-  const track = h("div", { class: "daam-track" }, [scrubber, chart, axis]);
-  const key = h("div", { class: "daam-mass-key" });
+  const axis = h("div", { class: "daam-frame-axis", "aria-hidden": "true" });
+  const track = h("div", { class: "daam-frame-track" }, [scrubber, chart, axis]);
+  const key = h("div", { class: "daam-frame-key" });
   const el = h("div", { class: "daam-player" }, [
-    h("div", { class: "daam-row daam-steps" }, [
+    h("div", { class: "daam-row daam-frame-row" }, [
       play,
       track,
-      h("div", { class: "daam-step-options" }, [
+      h("div", { class: "daam-frame-options" }, [
         label,
         h("label", {}, [loop, "loop"]),
         h("label", { title: "scale each frame's map, and its Eq. 7 mask, to the word's peak in that frame" }, [

@@ -38,7 +38,7 @@ export const CSS = `
 .daam-chip.daam-pinned::before { content: "● "; }
 .daam-chip:disabled { cursor: not-allowed; opacity: 0.45; text-decoration: line-through; }
 .daam-punct { color: var(--jp-ui-font-color2, #666); padding: 0 1px; }
-.daam-controls label, .daam-steps label { display: inline-flex; align-items: center; gap: 4px; }
+.daam-controls label, .daam-steps label, .daam-frame-row label { display: inline-flex; align-items: center; gap: 4px; }
 .daam-controls input[type=range] { width: 110px; }
 .daam-controls input.daam-concepts { width: 160px; }
 .daam-map-note { flex-basis: 100%; font-size: 0.85em; opacity: 0.8; }
@@ -46,24 +46,24 @@ export const CSS = `
 .daam-layer-chart { display: flex; align-items: flex-end; gap: 8px; margin: 4px 0; font-size: 0.85em; }
 .daam-layer-chart[hidden] { display: none; }
 .daam-layer-bars { cursor: pointer; border-bottom: 1px solid currentColor; }
-.daam-steps { align-items: flex-start; }
-.daam-step-options { display: flex; flex-direction: column; gap: 4px; }
-.daam-track { display: flex; flex-direction: column; width: 360px; max-width: 100%; }
-.daam-scrubber { -webkit-appearance: none; appearance: none; width: 100%; height: 18px; margin: 0;
+.daam-steps, .daam-frame-row { align-items: flex-start; }
+.daam-step-options, .daam-frame-options { display: flex; flex-direction: column; gap: 4px; }
+.daam-track, .daam-frame-track { display: flex; flex-direction: column; width: 360px; max-width: 100%; }
+.daam-scrubber, .daam-frame-scrubber { -webkit-appearance: none; appearance: none; width: 100%; height: 18px; margin: 0;
   background: transparent; }
-.daam-scrubber::-webkit-slider-runnable-track { height: 4px; border-radius: 2px;
+.daam-scrubber::-webkit-slider-runnable-track, .daam-frame-scrubber::-webkit-slider-runnable-track { height: 4px; border-radius: 2px;
   background: var(--jp-border-color1, #bbb); }
-.daam-scrubber::-moz-range-track { height: 4px; border-radius: 2px; background: var(--jp-border-color1, #bbb); }
-.daam-scrubber::-webkit-slider-thumb { -webkit-appearance: none; width: ${THUMB}px; height: ${THUMB}px;
+.daam-scrubber::-moz-range-track, .daam-frame-scrubber::-moz-range-track { height: 4px; border-radius: 2px; background: var(--jp-border-color1, #bbb); }
+.daam-scrubber::-webkit-slider-thumb, .daam-frame-scrubber::-webkit-slider-thumb { -webkit-appearance: none; width: ${THUMB}px; height: ${THUMB}px;
   margin-top: -5px; border: none; border-radius: 50%; background: var(--jp-brand-color1, #1976d2); }
-.daam-scrubber::-moz-range-thumb { width: ${THUMB}px; height: ${THUMB}px; border: none; border-radius: 50%;
+.daam-scrubber::-moz-range-thumb, .daam-frame-scrubber::-moz-range-thumb { width: ${THUMB}px; height: ${THUMB}px; border: none; border-radius: 50%;
   background: var(--jp-brand-color1, #1976d2); }
-.daam-scrubber:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: 2px; }
-.daam-mass-chart { width: 100%; height: 64px; border-bottom: 1px solid #8888; cursor: pointer; }
-.daam-axis { position: relative; height: 14px; font-size: 11px; color: var(--jp-ui-font-color2, #555); }
-.daam-axis span { position: absolute; top: 0; transform: translateX(-50%); }
-.daam-mass-key { font-size: 12px; color: var(--jp-ui-font-color2, #555); }
-.daam-mass-chart.daam-frame-chart { height: 40px; }
+.daam-scrubber:focus-visible, .daam-frame-scrubber:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: 2px; }
+.daam-mass-chart, .daam-frame-chart { width: 100%; height: 64px; border-bottom: 1px solid #8888; cursor: pointer; }
+.daam-axis, .daam-frame-axis { position: relative; height: 14px; font-size: 11px; color: var(--jp-ui-font-color2, #555); }
+.daam-axis span, .daam-frame-axis span { position: absolute; top: 0; transform: translateX(-50%); }
+.daam-mass-key, .daam-frame-key { font-size: 12px; color: var(--jp-ui-font-color2, #555); }
+.daam-frame-chart { height: 40px; }
 .daam-frame-label { font-variant-numeric: tabular-nums; }
 .daam-grid, .daam-compare, .daam-history-strip, .daam-history-compare { display: flex; flex-wrap: wrap; gap: 10px; }
 .daam-grid-tile { cursor: pointer; }

@@ -21,6 +21,7 @@ SMALL_TEXT = (
     ".daam-chip",
     ".daam-figure figcaption",
     ".daam-frame-label",
+    ".daam-frame-key",
 )
 
 COLOURS = """(selectors) => {
