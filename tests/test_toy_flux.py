@@ -132,9 +132,6 @@ def test_the_shipped_flux_toy_loads_offline_as_a_flux_pipeline(monkeypatch):
 
 @pytest.mark.slow
 @needs_flux_weights
-@pytest.mark.xfail(
-    strict=True, reason="the first-cut weights (8,000 steps) draw 38.6% of objects right; training continues"
-)
 def test_the_shipped_flux_toy_draws_the_asked_objects_on_held_out_scenes():
     """The issue's goal: at least 90% of asked objects drawn right, no unasked ones, at the default call."""
     torch.set_num_threads(1)
