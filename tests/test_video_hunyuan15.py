@@ -171,19 +171,3 @@ def test_each_step_counts_once_with_or_without_the_negative_prompts_call(pipe, m
         hook.remove()
     assert len(calls) == STEPS + int(STEPS * stop)
     assert tc.num_steps == STEPS and tc.heat_maps().settings["num_steps"] == STEPS
-
-
-def test_processors_and_hooks_come_back_after_an_interrupted_video(pipe):
-    processors = {n: m.processor for n, m in pipe.transformer.named_modules() if hasattr(m, "processor")}
-
-    def stop(trace):
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        with daam_widget.trace(pipe, on_step=stop):
-            pipe(generator=seeded(), **call_of([PLAIN]))
-    after = {n: m.processor for n, m in pipe.transformer.named_modules() if hasattr(m, "processor")}
-    assert all(after[n] is p for n, p in processors.items())
-    assert not pipe.transformer._forward_hooks and not pipe.transformer._forward_pre_hooks
-    for encoder in (pipe.text_encoder, pipe.text_encoder_2, pipe.vae.decoder):
-        assert not encoder._forward_hooks

@@ -171,23 +171,6 @@ def test_each_latent_frames_maps_are_its_attention_to_the_words_keys(family):
             np.testing.assert_allclose(maps[word][j], up[0, 0].clamp(min=0), rtol=1e-4, atol=1e-5)
 
 
-def test_processors_and_hooks_come_back_after_an_interrupted_video(family):
-    name, pipe = family
-    encoders = [m for m in (pipe.text_encoder, getattr(pipe, "text_encoder_2", None)) if m is not None]
-    processors = {n: m.processor for n, m in pipe.transformer.named_modules() if hasattr(m, "processor")}
-
-    def stop(trace):
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        with daam_widget.trace(pipe, on_step=stop):
-            pipe(prompt=PROMPT, generator=seeded(), **call_of(name))
-    after = {n: m.processor for n, m in pipe.transformer.named_modules() if hasattr(m, "processor")}
-    assert all(after[n] is p for n, p in processors.items())
-    for module in (pipe.transformer, pipe.vae.decoder, *encoders):
-        assert not module._forward_hooks and not module._forward_pre_hooks
-
-
 def test_the_widget_plays_each_latent_frames_maps_over_its_decoded_frames(family):
     name, pipe = family
     w = daam_widget.DaamWidget(pipe, PROMPT, seed=0, show=False, **call_of(name))

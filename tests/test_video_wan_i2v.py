@@ -150,25 +150,6 @@ def test_wan_i2vs_recomputed_probabilities_are_the_text_calls_alone():
     torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-6)
 
 
-def test_processors_and_hooks_come_back_after_an_interrupted_image_to_video(variant):
-    _, pipe = variant
-    models = models_of(pipe)
-    processors = [{n: m.processor for n, m in t.named_modules() if hasattr(m, "processor")} for t in models]
-
-    def stop(trace):
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        with daam_widget.trace(pipe, on_step=stop):
-            pipe(prompt=PROMPT, generator=seeded(), **call_of())
-    for model, before in zip(models, processors, strict=True):
-        after = {n: m.processor for n, m in model.named_modules() if hasattr(m, "processor")}
-        assert all(after[n] is p for n, p in before.items())
-        assert not model._forward_hooks and not model._forward_pre_hooks
-        assert not any(m._forward_hooks for m in model.modules())  # the norms' projection hooks too
-    assert not pipe.vae.decoder._forward_hooks
-
-
 def test_the_widget_passes_the_first_frame_to_the_pipeline_and_plays_the_video(variant):
     _, pipe = variant
     call = {k: v for k, v in call_of().items() if k != "output_type"}
