@@ -376,3 +376,19 @@ def test_attribute_image_says_a_video_pipeline_makes_videos(name):
     message = f"attribute_image attributes an image; {type(pipe).__name__} makes videos"
     with pytest.raises(NotImplementedError, match=message):
         daam_widget.attribute_image(pipe, np.zeros((32, 64, 3), np.uint8), PROMPT)
+
+
+@pytest.mark.parametrize(
+    ("name", "config"),
+    [
+        ("hunyuanvideo1.5", {"patch_size_t": 2}),
+        ("ltx2", {"patch_size_t": 2}),
+        ("sana-video", {"patch_size": (2, 2, 2)}),
+    ],
+)
+def test_a_token_spanning_several_latent_frames_is_refused_with_the_reason(name, config):
+    pipe = testing.VIDEO_PIPELINES[name]()
+    pipe.transformer.register_to_config(**config)  # read by the tracer only: the model is not rebuilt
+    with pytest.raises(NotImplementedError, match="with a temporal patch of 2 puts several latent frames"):
+        with daam_widget.trace(pipe):
+            pipe(prompt=PROMPT, generator=seeded(), **testing.VIDEO_CALLS[name], num_inference_steps=1)

@@ -445,6 +445,16 @@ class JointBackbone(Backbone):
         return slice(0, image), slice(image + self.registers, image + self.registers + text)
 
 
+def one_frame_per_token(family: str, temporal_patch: int) -> None:
+    """Refuse a video denoiser whose tokens each span several latent frames: the causal VAE's frame rule
+    (``latent_frame_of``) maps a decoded frame to a latent frame, not to such a token frame."""
+    if temporal_patch != 1:
+        raise NotImplementedError(
+            f"{family} with a temporal patch of {temporal_patch} puts several latent frames in one token "
+            "frame, which the causal VAE's frame rule does not map yet; a temporal patch of 1 is traced"
+        )
+
+
 def argument(args: tuple, kwargs: dict[str, Any], index: int, name: str) -> Any:
     """A forward argument given by position or by name."""
     return args[index] if len(args) > index else kwargs.get(name)

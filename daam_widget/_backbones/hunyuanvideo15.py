@@ -37,7 +37,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from .._text_streams import Template, TextStream, valid_from
-from ._base import DenoiserCall, JointBackbone, Layout, argument
+from ._base import DenoiserCall, JointBackbone, Layout, argument, one_frame_per_token
 
 
 @dataclass
@@ -57,11 +57,7 @@ class HunyuanVideo15Backbone(JointBackbone):
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
         config = self.denoiser.config
-        if config.patch_size_t != 1:
-            raise NotImplementedError(
-                f"HunyuanVideo-1.5 with patch_size_t={config.patch_size_t} puts several latent frames in one "
-                "token frame, which the causal VAE's frame rule does not map yet; patch_size_t=1 is traced"
-            )
+        one_frame_per_token(self.name, config.patch_size_t)
         latents = argument(args, kwargs, 0, "hidden_states")  # (batch, channels, frames, h, w)
         batch, _, frames, h, w = (int(n) for n in latents.shape)
         inputs = (

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import torch
 
 from .._text_streams import Template, TextStream, valid_from
-from ._base import Backbone, DenoiserCall, pipeline_call_locals
+from ._base import Backbone, DenoiserCall, one_frame_per_token, pipeline_call_locals
 
 
 class LTX2Backbone(Backbone):
@@ -40,11 +40,7 @@ class LTX2Backbone(Backbone):
 
     def read_call(self, args: tuple, kwargs: dict[str, Any]) -> DenoiserCall:
         config = self.denoiser.config
-        if config.patch_size_t != 1:
-            raise NotImplementedError(
-                f"LTX-2 with patch_size_t={config.patch_size_t} (several latent frames per token frame) is "
-                "not traced yet"
-            )
+        one_frame_per_token(self.name, config.patch_size_t)
         latents, text = kwargs["hidden_states"], kwargs["encoder_hidden_states"]
         extra = bool(kwargs.get("isolate_modalities") or kwargs.get("spatio_temporal_guidance_blocks"))
         patch, scale = int(config.patch_size), int(self.pipe.vae_spatial_compression_ratio)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import DenoiserCall, argument, size_before_binning
+from ._base import DenoiserCall, argument, one_frame_per_token, size_before_binning
 from .pixart import SanaBackbone
 
 
@@ -33,11 +33,7 @@ class SanaVideoBackbone(SanaBackbone):
         latents = argument(args, kwargs, 0, "hidden_states")  # (batch, channels, frames, h, w)
         frames, h, w = (int(n) for n in latents.shape[-3:])
         patch_t, patch_h, patch_w = self.denoiser.config.patch_size
-        if patch_t != 1:
-            raise NotImplementedError(
-                f"SanaVideo with a temporal patch of {patch_t} puts several latent frames in one token "
-                "frame, which the causal VAE's frame rule does not map yet; a temporal patch of 1 is traced"
-            )
+        one_frame_per_token(self.name, patch_t)
         scale = int(self.pipe.vae_scale_factor_spatial)
         image_size = (h * scale, w * scale)
         asked = size_before_binning(self.pipe)
