@@ -54,7 +54,7 @@ from ._run_files import (
     write_index,
 )
 from ._trace import trace
-from ._video_maps import VideoHeatMaps, frames_of
+from ._video_maps import fill_frames
 
 Prompts = str | os.PathLike | Iterable[str | Mapping[str, Any]]
 
@@ -343,8 +343,7 @@ def _generate(
             maps = tc.heat_maps(i, prompt=line.prompt)
             if maps.image is None and hasattr(out, "images"):
                 maps.image = np.asarray(out.images[i].convert("RGB"))
-            if isinstance(maps, VideoHeatMaps) and maps.video is None:
-                maps.video = frames_of(out, i, maps.num_frames)
+            fill_frames(maps, out, i)
             maps.settings |= {
                 "prompt_index": line.index,
                 "image_of_prompt": j,

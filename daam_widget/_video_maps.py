@@ -32,11 +32,17 @@ def latent_frame_of(frame: int, temporal_factor: int) -> int:
     return 0 if frame == 0 else (frame - 1) // temporal_factor + 1
 
 
+def fill_frames(maps: HeatMaps, output: Any, i: int) -> None:
+    """Give a video's maps whose trace saw no whole clip decoded (a tiled decode, or one blended from
+    overlapping parts outside the VAE's decoder) the frames of video ``i`` of the pipeline's ``output``."""
+    if isinstance(maps, VideoHeatMaps) and maps.video is None:
+        maps.video = frames_of(output, i, maps.num_frames)
+
+
 def frames_of(output: Any, i: int, frames: int) -> np.ndarray | None:
     """Video ``i`` of a pipeline's output (``output.frames``: float arrays or tensors in [0, 1], or PIL
-    images) as uint8 ``(frames, H, W, 3)``; None where it holds no such ``frames`` (latents, another count).
-    What the widget and dataset runs show where the trace saw no whole clip decoded (a tiled decode, or one
-    blended from overlapping parts outside the VAE's decoder)."""
+    images) as uint8 ``(frames, H, W, 3)``; None where it holds no such ``frames`` (latents, another
+    count)."""
     clips = getattr(output, "frames", None)
     if clips is None or len(clips) <= i:
         return None

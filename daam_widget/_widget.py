@@ -16,6 +16,7 @@ import traceback
 from typing import Any
 
 import anywidget
+import numpy as np
 import traitlets as t
 
 from ._backbones import backbone_for
@@ -444,8 +445,7 @@ class DaamWidget(anywidget.AnyWidget):
         if isinstance(maps, VideoHeatMaps):
             shown = encode_video(maps, self.max_map_size)
         else:
-            size, data, peaks = encode_maps(maps, self.max_map_size)
-            shown = {"map_size": size, "maps": data, "peaks": peaks, **NO_VIDEO}
+            shown = _image_traits(*encode_maps(maps, self.max_map_size))
         self._shown, self._base, self._at_steps = maps, base, None
         prompt = prompt if prompt is not None else base.prompt
         whole = self.map_kind == "daam" and self.layer == "all"  # the step record sums every layer
@@ -456,11 +456,9 @@ class DaamWidget(anywidget.AnyWidget):
             self.words = list(maps.words)
             self.spans = spans_state(maps)
             self.words_text = maps.layout.text
-            self.image = png(_still(maps).image)
+            self.image = png(_poster(maps))
             self.image_size = maps.shape
-            for key, value in shown.items():
-                setattr(self, key, value)
-            self.frame = min(self.frame, max(len(self.frame_sources) - 1, 0))
+            self._set_maps(shown)
             self.map_note = note
             self.layer_focus = self._layer_focus(prompt) if self.map_kind == "daam" else b""
             self.selected = None
@@ -514,8 +512,7 @@ class DaamWidget(anywidget.AnyWidget):
         size = sent_size(so_far.image_size, self.max_map_size)
         frames = so_far.latent_frames
         if frames is None:
-            size, data, peaks = encode_stack(so_far.total(size=size).clamp_(min=0), self.max_map_size)
-            shown = {"map_size": size, "maps": data, "peaks": peaks, **NO_VIDEO}
+            shown = _image_traits(*encode_stack(so_far.total(size=size).clamp_(min=0), self.max_map_size))
         else:  # no decoded frames yet: each latent frame is a frame
             sums = so_far.on_grid().sum(0)
             shown = {**NO_VIDEO, **encode_video_stack(sums, size), "frame_sources": list(range(frames))}
@@ -528,10 +525,15 @@ class DaamWidget(anywidget.AnyWidget):
                 self.selected, self.pinned = None, []
             self.image = b""
             self.image_size = so_far.image_size
-            for key, value in shown.items():
-                setattr(self, key, value)
-            self.frame = min(self.frame, max(len(self.frame_sources) - 1, 0))
+            self._set_maps(shown)
             self.num_steps, self.steps = 0, (0, 0)
+
+    def _set_maps(self, shown: dict[str, Any]) -> None:
+        """Set the maps' traits (``_image_traits`` or ``encode_video``'s), keeping the frame shown in the
+        clip."""
+        for key, value in shown.items():
+            setattr(self, key, value)
+        self.frame = min(self.frame, max(len(self.frame_sources) - 1, 0))
 
     def _on_progress(self, done: int, total: int) -> None:
         self.progress = (done, total)
@@ -545,7 +547,7 @@ class DaamWidget(anywidget.AnyWidget):
             seed=self.seed,
             words=list(self.words),
             image=self.image,
-            thumbnail=png(_still(self._shown).image, longer_side=64),
+            thumbnail=png(_poster(self._shown), longer_side=64),
             num_steps=self.num_steps,
             step_grid=(self.step_grid[0], self.step_grid[1]),
             **still,
@@ -768,6 +770,18 @@ class DaamWidget(anywidget.AnyWidget):
             if self.status != "error":
                 self._fail(error)
             traceback.print_exc()
+
+
+def _image_traits(size: tuple[int, int], data: bytes, peaks: list[float]) -> dict[str, Any]:
+    """An image's maps as the traits ``_set_maps`` sets (a video's come from ``encode_video``)."""
+    return {"map_size": size, "maps": data, "peaks": peaks, **NO_VIDEO}
+
+
+def _poster(maps: HeatMaps) -> np.ndarray | None:
+    """The image, or a video's middle frame: what the image trait and a history thumbnail show."""
+    if isinstance(maps, VideoHeatMaps):
+        return None if maps.video is None else maps.video[maps.num_frames // 2]
+    return maps.image
 
 
 def _still(maps: HeatMaps) -> HeatMaps:

@@ -15,7 +15,7 @@ from ._heat_maps import HeatMaps
 from ._prompts import check_pipeline_arguments
 from ._step_maps import StepMaps
 from ._trace import Trace, trace
-from ._video_maps import VideoHeatMaps, frames_of
+from ._video_maps import fill_frames
 
 LIVE_INTERVAL_S = 0.25
 """The shortest time between two live updates of the maps while generating (at most 4 a second)."""
@@ -142,8 +142,7 @@ class GenerationSession:
         if steps != (0, 0):
             options["steps"] = range(*steps)
         maps = self.trace.heat_maps(0, prompt=prompt, **options)
-        if isinstance(maps, VideoHeatMaps) and maps.video is None:
-            maps.video = frames_of(self.output, 0, maps.num_frames)
+        fill_frames(maps, self.output, 0)
         return maps
 
 

@@ -52,6 +52,16 @@ def _hooked(module, hook):
         handle.remove()
 
 
+def _run_hooked(pipe, call, on_transformer, layers, on_attention):
+    """The pipeline's frames, ``on_transformer`` run before each transformer call and ``on_attention``
+    before each call of ``layers``."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_hooked(pipe.transformer, on_transformer))
+        for layer in layers:
+            stack.enter_context(_hooked(layer, on_attention))
+        return pipe(prompt=PROMPT, generator=seeded(), **call).frames[0]
+
+
 def kandinsky_oracle(pipe, call):
     """Each visual block's cross-attention in the prompt's calls (the first of each step): q and k from
     ``to_query`` and ``to_key``, split into heads and RMS-normed per head in float32 as the module does.
@@ -75,11 +85,8 @@ def kandinsky_oracle(pipe, call):
             state["sum"] + torch.softmax(q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5, -1).sum(1)[0]
         )
 
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(_hooked(pipe.transformer, transformer))
-        for block in pipe.transformer.visual_transformer_blocks:
-            stack.enter_context(_hooked(block.cross_attention, attention))
-        frames = pipe(prompt=PROMPT, generator=seeded(), **call).frames[0]
+    layers = [block.cross_attention for block in pipe.transformer.visual_transformer_blocks]
+    frames = _run_hooked(pipe, call, transformer, layers, attention)
     return state["sum"].reshape(*state["grid"], -1), frames
 
 
@@ -101,11 +108,8 @@ def sana_oracle(pipe, call):
         scores = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5 + bias[half:, None].double()
         state["sum"] = state["sum"] + torch.softmax(scores, -1).sum(1)[0]
 
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(_hooked(pipe.transformer, transformer))
-        for block in pipe.transformer.transformer_blocks:
-            stack.enter_context(_hooked(block.attn2, attention))
-        frames = pipe(prompt=PROMPT, generator=seeded(), **call).frames[0]
+    layers = [block.attn2 for block in pipe.transformer.transformer_blocks]
+    frames = _run_hooked(pipe, call, transformer, layers, attention)
     return state["sum"].reshape(*state["grid"], -1), frames
 
 
