@@ -3,7 +3,7 @@
  * in each frame (one bar a frame, the frame shown full strength); a click on a bar shows that frame. Frames
  * play in the browser at `fps`; the frame shown reaches the kernel when the playing stops.
  */
-import { decodeFloats } from "./codecs";
+import { bytes, decodeFloats } from "./codecs";
 import type { Context } from "./context";
 import { h } from "./dom";
 import { THUMB, drawAxis, drawMass, stepAt } from "./timeline";
@@ -111,7 +111,7 @@ export function createPlayer(ctx: Context) {
     scrubber.max = String(n - 1);
     scrubber.value = String(frame);
     const sources = model.get("frame_sources");
-    const decoded = bytesOf(model.get("video")) > 0;
+    const decoded = bytes(model.get("video")).length > 0;
     label.textContent = decoded
       ? `frame ${frame + 1} of ${n} (latent frame ${sources[frame] + 1} of ${model.get("latent_frames")})`
       : `latent frame ${frame + 1} of ${n}`;
@@ -129,8 +129,4 @@ export function createPlayer(ctx: Context) {
   }
 
   return { el, draw, drawChart, stop, retime };
-}
-
-function bytesOf(data: DataView | null): number {
-  return data ? data.byteLength : 0;
 }
