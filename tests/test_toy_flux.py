@@ -106,6 +106,8 @@ def test_transformer_training_with_init_starts_from_that_pipelines_weights(tmp_p
         expected = getattr(start, part).state_dict()
         for name, value in getattr(resumed, part).state_dict().items():
             assert torch.equal(value, expected[name]), (part, name)
+    for config in (second / "final").glob("*/config.json"):  # no local path the models were loaded from
+        assert "_name_or_path" not in json.loads(config.read_text()), config
 
 
 @needs_flux_weights
