@@ -140,9 +140,8 @@ def _save(pipe: Any, folder: Path, info: dict) -> None:
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     pipe.save_pretrained(tmp, safe_serialization=True)
-    for config in tmp.glob(
-        "*/config.json"
-    ):  # where a component was loaded from: a local path, not provenance
+    for config in tmp.glob("*/config.json"):
+        # ``_name_or_path`` is where a component was loaded from: a local path, not provenance
         fields = json.loads(config.read_text())
         if fields.pop("_name_or_path", None) is not None:
             config.write_text(json.dumps(fields, indent=2, sort_keys=True) + "\n")
