@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_run_arguments(
         parser,
-        steps=8000,
+        steps=18_000,
         lr=5e-4,
         out="artifacts/toy-flux-run",
         models="the transformer and text encoders",
